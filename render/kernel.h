@@ -1,0 +1,99 @@
+/*
+ * kernel.h - the escape-time kernel contract.
+ *
+ * Owns: the signature every kernel implements, the table of kernels this
+ * build contains, and the run-time choice among them (kernel_dispatch.c).
+ * One file per backend (kernel_scalar.c is the reference; kernel_sse2.c,
+ * kernel_avx2.c, kernel_avx512.c, kernel_neon.c, kernel_generic.c are SIMD
+ * instantiations of kernel_vec.h); a new kernel is one new file and one line
+ * in the table.
+ *
+ * The picture, for pixel (px, py), in IEEE double and in exactly this order
+ * (the Go workshop's formula; -ffp-contract=off keeps it un-fused):
+ *     Cr = (s * px) / 1000 + x0        Ci = (s * py) / 1000 + y0
+ *     Zr = Zi = Tr = Ti = 0
+ *     for i in 0 .. max_iter-1, while Tr + Ti <= bailout:
+ *         Zi = (2 * Zr) * Zi + Ci;  Zr = (Tr - Ti) + Cr;  Tr = Zr * Zr;  Ti = Zi * Zi
+ * Every kernel returns, per pixel, the final i, Tr and Ti of that loop, bit
+ * for bit the same as kernel_scalar does. SIMD kernels may skip iterations
+ * only where the result provably does not change (Brent cycle detection,
+ * see kernel_vec.h).
+ *
+ * Thread-safety: kernels are pure functions of their arguments; call them
+ * from any thread. kernel_find/kernel_best read a table that is constant
+ * after the first call (initialisation is idempotent and race-free).
+ */
+#ifndef MW_KERNEL_H
+#define MW_KERNEL_H
+
+#include <stdint.h>
+
+/* Most pixels one kernel call computes; callers split longer spans. */
+#define KERNEL_SPAN_MAX 512
+
+struct kernel_args {
+	double x0, y0;     /* the complex point of pixel (0, 0) */
+	double s;          /* pixel step, in thousandths: Cr = (s * px) / 1000 + x0 */
+	double bailout;    /* the loop runs while Tr + Ti <= bailout (4.0: the workshop's) */
+	uint32_t max_iter; /* the loop runs at most this many times */
+};
+
+/* Result of one span: pixel k of the span is px0 + k. */
+struct kernel_out {
+	uint32_t n[KERNEL_SPAN_MAX];  /* iterations run (max_iter: did not escape) */
+	double tr[KERNEL_SPAN_MAX];   /* final Tr = Zr * Zr */
+	double ti[KERNEL_SPAN_MAX];   /* final Ti = Zi * Zi */
+};
+
+/* Computes pixels px0 .. px0 + count - 1 of row py, count <= KERNEL_SPAN_MAX. */
+typedef void kernel_fn(const struct kernel_args *a, uint32_t py, uint32_t px0,
+		       uint32_t count, struct kernel_out *out);
+
+struct kernel {
+	const char *name;       /* "scalar", "sse2", "avx2", "avx512", "neon", "generic" */
+	kernel_fn *fn;
+	int (*supported)(void); /* nonzero when this CPU can run it */
+};
+
+/*
+ * Cycle detection schedule shared by the SIMD kernels (Brent's "teleporting
+ * tortoise" with a measured schedule): the state is saved after iterations
+ * 16, 32, 48, ... 256, then at intervals that double to stay between i/16
+ * and i/8. On the default picture the kernels then run 31.6 M iterations
+ * where powers of two (classic Brent) run 37.7 M and the plain loop 96.3 M;
+ * on deep zooms the growing interval still finds long periods, as Brent's.
+ */
+#define KERNEL_FIRST_SAVE 16
+
+/* The save point after save point s (or after 0). */
+static inline uint32_t kernel_next_save(uint32_t s)
+{
+	uint32_t t = KERNEL_FIRST_SAVE;
+	while (t * 16 <= s)
+		t *= 2;
+	return s + t;
+}
+
+/* The last save point strictly before k: where the state that iteration
+ * k matched was saved. Walks the schedule: for the rare path only. */
+static inline uint32_t kernel_saved_before(uint32_t k)
+{
+	uint32_t s = 0;
+	while (kernel_next_save(s) < k)
+		s = kernel_next_save(s);
+	return s;
+}
+
+/* The one reference kernel: the formula above, nothing skipped. */
+kernel_fn kernel_scalar;
+
+/* The kernel called "name", or "auto" for the best this CPU runs; NULL when
+ * this build lacks it or the CPU cannot run it. */
+const struct kernel *kernel_find(const char *name);
+const struct kernel *kernel_best(void);
+
+/* Every kernel of this build, best first, whether or not the CPU runs it;
+ * *count receives the number of entries. */
+const struct kernel *kernel_all(unsigned *count);
+
+#endif

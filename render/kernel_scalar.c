@@ -1,0 +1,25 @@
+/* kernel_scalar.c - the reference kernel: the workshop's formula, one pixel
+ * at a time, nothing skipped. Every other kernel is tested against it. */
+#include "render/kernel.h"
+
+void kernel_scalar(const struct kernel_args *a, uint32_t py, uint32_t px0,
+		   uint32_t count, struct kernel_out *out)
+{
+	const double ci = (a->s * (double)py) / 1000 + a->y0;
+
+	for (uint32_t k = 0; k < count; k++) {
+		const double cr = (a->s * (double)(px0 + k)) / 1000 + a->x0;
+		double zr = 0, zi = 0, tr = 0, ti = 0;
+		uint32_t i;
+
+		for (i = 0; i < a->max_iter && tr + ti <= a->bailout; i++) {
+			zi = 2 * zr * zi + ci;
+			zr = tr - ti + cr;
+			tr = zr * zr;
+			ti = zi * zi;
+		}
+		out->n[k] = i;
+		out->tr[k] = tr;
+		out->ti[k] = ti;
+	}
+}

@@ -1,0 +1,204 @@
+/*
+ * mandelbrot.c - the `mandelbrot` command: the Go workshop's experiments in C.
+ *
+ *   mandelbrot [-w 1024] [-h 1024] [-mode auto] [-workers N] [-queue N]
+ *              [-cx X -cy Y -zoom Z] [-iter 1000] [-colour gray]
+ *              [-kernel auto] [-png-level 1] [-png-strategy rle]
+ *              [-png-filter up] [-o mandelbrot.png]
+ *
+ * Writes the PNG and prints one line: what it did and how long rendering
+ * and encoding took. Bad flags or values: a message, the usage, exit 2.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "render/pngenc.h"
+#include "render/render.h"
+
+#define DEFAULT_SIDE 1024 /* the CLI's default picture; the server's is 512 */
+
+struct options {
+	struct picture pic;
+	enum render_mode mode;
+	uint32_t workers, queue;
+	int queue_set;
+	const char *kernel, *out;
+	struct pngenc_opts png;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: mandelbrot [-w 1024] [-h 1024] [-mode " RENDER_MODE_NAMES "]\n"
+		"                  [-workers N] [-queue N] [-cx X -cy Y -zoom Z] [-iter 1000]\n"
+		"                  [-colour " COLOUR_NAMES "] [-kernel auto|NAME]\n"
+		"                  [-png-level 0..9] [-png-strategy default|filtered|huffman|rle|fixed]\n"
+		"                  [-png-filter none|sub|up|avg|paeth|all] [-o mandelbrot.png]\n"
+		"  -mode     seq: this thread alone; px: a job per pixel; row: a job per row;\n"
+		"            workers: per-pixel jobs through a queue of -queue slots (default 0,\n"
+		"            a rendezvous); auto: bands of rows claimed by each worker (default)\n"
+		"  -workers  worker threads (default: the number of CPUs)\n"
+		"  -queue    job queue capacity (default: 0 for workers, 1024 otherwise)\n"
+		"  -kernel   escape-time kernel; 'auto' picks the best this CPU runs:");
+	unsigned n;
+	const struct kernel *ks = kernel_all(&n);
+	for (unsigned i = 0; i < n; i++)
+		fprintf(f, " %s%s", ks[i].name, ks[i].supported() ? "" : "(unsupported)");
+	fprintf(f, "\n");
+}
+
+static int bad(const char *msg)
+{
+	fprintf(stderr, "mandelbrot: %s\n", msg);
+	usage(stderr);
+	return 2;
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	char why[160];
+
+	for (int i = 1; i < argc; i++) {
+		const char *f = argv[i];
+		if (strcmp(f, "-help") == 0 || strcmp(f, "--help") == 0) {
+			usage(stdout);
+			exit(0);
+		}
+		if (f[0] != '-' || f[1] == '\0')
+			return bad("arguments must be flags");
+		if (i + 1 >= argc) {
+			snprintf(why, sizeof why, "flag %s needs a value", f);
+			return bad(why);
+		}
+		const char *v = argv[++i], *name = f + 1 + (f[1] == '-');
+		int rc = picture_set(&o->pic, name, v, why, sizeof why);
+		if (rc == 0)
+			continue;
+		if (rc == -EINVAL)
+			return bad(why);
+		if (strcmp(name, "mode") == 0) {
+			if (render_mode_parse(v, &o->mode) < 0)
+				return bad("mode must be one of " RENDER_MODE_NAMES);
+		} else if (strcmp(name, "workers") == 0) {
+			if (parse_u32(v, 1, POOL_MAX_WORKERS, &o->workers) < 0)
+				return bad("workers must be an integer in 1..1024");
+		} else if (strcmp(name, "queue") == 0) {
+			if (parse_u32(v, 0, POOL_MAX_QUEUE, &o->queue) < 0)
+				return bad("queue must be an integer in 0..16777216");
+			o->queue_set = 1;
+		} else if (strcmp(name, "kernel") == 0) {
+			if (!kernel_find(v))
+				return bad("kernel is not in this build or this CPU cannot run it");
+			o->kernel = v;
+		} else if (strcmp(name, "o") == 0) {
+			o->out = v;
+		} else if (strcmp(name, "png-level") == 0) {
+			uint32_t l;
+			if (parse_u32(v, 0, 9, &l) < 0)
+				return bad("png-level must be an integer in 0..9");
+			o->png.level = (int)l;
+		} else if (strcmp(name, "png-strategy") == 0) {
+			if (pngenc_parse_strategy(v, &o->png.strategy) < 0)
+				return bad("png-strategy must be one of default|filtered|huffman|rle|fixed");
+		} else if (strcmp(name, "png-filter") == 0) {
+			if (pngenc_parse_filter(v, &o->png.filters) < 0)
+				return bad("png-filter must be one of none|sub|up|avg|paeth|all");
+		} else {
+			snprintf(why, sizeof why, "unknown flag %s", f);
+			return bad(why);
+		}
+	}
+	return 0;
+}
+
+static double now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+static int write_file(const char *path, const struct pngenc_buf *b)
+{
+	FILE *f = fopen(path, "wb");
+	if (!f)
+		return -errno;
+	size_t n = fwrite(b->data, 1, b->len, f);
+	int rc = n == b->len ? 0 : -EIO;
+	if (fclose(f) != 0 && rc == 0)
+		rc = -errno;
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	struct options o = {
+		.pic = picture_default(DEFAULT_SIDE, DEFAULT_SIDE),
+		.mode = MODE_AUTO,
+		.workers = cpus > 0 && cpus <= POOL_MAX_WORKERS ? (uint32_t)cpus : 1,
+		.kernel = "auto",
+		.out = "mandelbrot.png",
+		.png = pngenc_defaults(),
+	};
+	int rc = parse_args(argc, argv, &o);
+	if (rc)
+		return rc;
+	if (!o.queue_set)
+		o.queue = o.mode == MODE_WORKERS ? 0 : 1024;
+
+	const struct kernel *k = kernel_find(o.kernel);
+	struct image img;
+	struct pool *pool = NULL;
+	struct pngenc_buf png;
+	struct render_stats st;
+	char err[160];
+
+	if (o.mode != MODE_SEQ) {
+		rc = pool_create(&pool, o.workers, o.queue, "worker", NULL);
+		if (rc < 0) {
+			fprintf(stderr, "mandelbrot: cannot start workers: %s\n", strerror(-rc));
+			return 1;
+		}
+	}
+	if (image_alloc(&img, o.pic.w, o.pic.h, picture_channels(&o.pic)) < 0) {
+		fprintf(stderr, "mandelbrot: out of memory\n");
+		rc = 1;
+		goto out_pool;
+	}
+	double t0 = now_ms();
+	render_image(pool, &o.pic, k, o.mode, &img, &st);
+	double t1 = now_ms();
+	rc = pngenc_encode(&img, &o.png, &png, err, sizeof err);
+	double t2 = now_ms();
+	if (rc < 0) {
+		fprintf(stderr, "mandelbrot: PNG encoding failed: %s\n", err);
+		rc = 1;
+		goto out_img;
+	}
+	rc = write_file(o.out, &png);
+	if (rc < 0) {
+		fprintf(stderr, "mandelbrot: %s: %s\n", o.out, strerror(-rc));
+		rc = 1;
+		goto out_png;
+	}
+	printf("mandelbrot: %ux%u %s iter=%u mode=%s workers=%u queue=%u kernel=%s: "
+	       "render %.2f ms (%.2f G iterations/s, %llu jobs), encode %.2f ms, %zu bytes -> %s\n",
+	       o.pic.w, o.pic.h, colour_name(o.pic.colour), o.pic.max_iter,
+	       render_mode_name(o.mode), o.mode == MODE_SEQ ? 1 : o.workers,
+	       o.mode == MODE_SEQ ? 0 : o.queue, k->name, t1 - t0,
+	       st.iterations / ((t1 - t0) * 1e6), (unsigned long long)st.jobs, t2 - t1,
+	       png.len, o.out);
+	rc = 0;
+out_png:
+	pngenc_buf_free(&png);
+out_img:
+	image_free(&img);
+out_pool:
+	pool_destroy(pool);
+	return rc;
+}

@@ -1,0 +1,57 @@
+/*
+ * pool.h - a fixed pool of worker threads fed from one bounded job queue.
+ *
+ * Owns: the threads (named "<prefix>-N"), the queue, and the jobs while they
+ * are queued. A job is a function, an argument and an index; the submitter
+ * owns the argument and must keep it alive until the job has run.
+ *
+ * The queue's capacity is a bound, never exceeded. Capacity 0 is a
+ * rendezvous, like an unbuffered Go channel: pool_submit returns only when a
+ * worker has taken the job. pool_submit blocks while the queue is full;
+ * pool_try_submit never blocks and says -EAGAIN instead (the server's
+ * admission control).
+ *
+ * Thread-safety: every function may be called from any thread, concurrently,
+ * except pool_destroy, which must be the last call. Jobs may submit further
+ * jobs only with pool_try_submit (a blocking submit from a worker can wait
+ * for itself).
+ */
+#ifndef MW_POOL_H
+#define MW_POOL_H
+
+#include <stdint.h>
+
+#define POOL_MAX_WORKERS 1024
+#define POOL_MAX_QUEUE (1u << 24)
+
+struct pool;
+typedef void pool_fn(void *arg, uintptr_t i);
+
+/* Hooks run on each worker thread: started(id) before its first job,
+ * stopping(id) after its last. NULL for none. */
+struct pool_hooks {
+	void (*started)(unsigned id);
+	void (*stopping)(unsigned id);
+};
+
+/* workers in 1..POOL_MAX_WORKERS, queue_cap in 0..POOL_MAX_QUEUE. Returns 0
+ * once every worker runs, or -EINVAL / -ENOMEM / -errno of pthread_create. */
+int pool_create(struct pool **out, unsigned workers, unsigned queue_cap,
+		const char *name_prefix, const struct pool_hooks *hooks);
+
+/* Queues fn(arg, i): 0, or -ESHUTDOWN once pool_destroy has begun. */
+int pool_submit(struct pool *p, pool_fn *fn, void *arg, uintptr_t i);
+
+/* As pool_submit, without waiting: -EAGAIN when the queue is full (with
+ * capacity 0: when no worker is idle and waiting). */
+int pool_try_submit(struct pool *p, pool_fn *fn, void *arg, uintptr_t i);
+
+/* Runs every job already queued, joins the workers, frees the pool. */
+void pool_destroy(struct pool *p);
+
+unsigned pool_workers(const struct pool *p);
+unsigned pool_capacity(const struct pool *p);
+unsigned pool_depth(struct pool *p); /* jobs queued now, not yet taken */
+unsigned pool_busy(struct pool *p);  /* workers running a job now */
+
+#endif
