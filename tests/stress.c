@@ -1,0 +1,149 @@
+/*
+ * stress.c - concurrency stress of the pool and the render modes, as a
+ * plain program (no Criterion): Criterion cannot start under
+ * ThreadSanitizer (Snaipe/Criterion#274, its arena collides with TSan's
+ * shadow memory), so this is what `make test SAN=thread` runs, and every
+ * other build runs it too. Prints one line per check and ends with
+ * "N passed, M failed"; exits 1 when any failed.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "render/render.h"
+
+static int passed, failed;
+
+static void check(int ok, const char *what)
+{
+	printf("%s: %s\n", ok ? "ok" : "FAIL", what);
+	ok ? passed++ : failed++;
+}
+
+static atomic_long sum;
+
+static void add(void *arg, uintptr_t i)
+{
+	(void)arg;
+	atomic_fetch_add_explicit(&sum, (long)i, memory_order_relaxed);
+}
+
+struct producer {
+	struct pool *p;
+	long from, count;
+	int try_only;
+	long refused;
+};
+
+static void *produce(void *arg)
+{
+	struct producer *pr = arg;
+	for (long i = pr->from; i < pr->from + pr->count; i++) {
+		if (pr->try_only) {
+			if (pool_try_submit(pr->p, add, NULL, (uintptr_t)i) == 0)
+				continue;
+			pr->refused += i; /* counted, so the sum still checks */
+		} else if (pool_submit(pr->p, add, NULL, (uintptr_t)i) != 0) {
+			abort();
+		}
+	}
+	return NULL;
+}
+
+/* Producers x workers over a queue of capacity cap; half the runs also use
+ * pool_try_submit, whose refusals must account for the missing jobs. */
+static void pool_case(unsigned workers, unsigned cap, int producers, int try_only)
+{
+	struct pool *p;
+	pthread_t t[8];
+	struct producer pr[8];
+	const long per = 4000;
+	char what[128];
+
+	atomic_store(&sum, 0);
+	if (pool_create(&p, workers, cap, "stress", NULL) != 0) {
+		check(0, "pool_create");
+		return;
+	}
+	for (int i = 0; i < producers; i++) {
+		pr[i] = (struct producer){p, 1 + i * per, per, try_only, 0};
+		pthread_create(&t[i], NULL, produce, &pr[i]);
+	}
+	long refused = 0;
+	for (int i = 0; i < producers; i++) {
+		pthread_join(t[i], NULL);
+		refused += pr[i].refused;
+	}
+	pool_destroy(p);
+	long n = producers * per;
+	snprintf(what, sizeof what, "pool workers=%u cap=%u producers=%d %s", workers, cap,
+		 producers, try_only ? "try_submit" : "submit");
+	check(atomic_load(&sum) + refused == n * (n + 1) / 2, what);
+}
+
+struct renderer {
+	struct pool *p;
+	enum render_mode mode;
+	const struct image *ref;
+	int ok;
+};
+
+static void *render_thread(void *arg)
+{
+	struct renderer *r = arg;
+	struct picture pic = picture_default(r->ref->w, r->ref->h);
+	struct image img;
+
+	r->ok = 0;
+	if (image_alloc(&img, pic.w, pic.h, 1) != 0)
+		return NULL;
+	r->ok = render_image(r->p, &pic, kernel_best(), r->mode, &img, NULL) == 0 &&
+		memcmp(img.px, r->ref->px, img.stride * img.h) == 0;
+	image_free(&img);
+	return NULL;
+}
+
+/* Several threads render at once on one shared pool, as the server will. */
+static void shared_pool_case(unsigned workers, unsigned cap)
+{
+	struct picture pic = picture_default(48, 40);
+	struct image ref;
+	struct pool *p;
+	pthread_t t[5];
+	struct renderer r[5];
+	char what[128];
+
+	image_alloc(&ref, pic.w, pic.h, 1);
+	render_image(NULL, &pic, kernel_find("scalar"), MODE_SEQ, &ref, NULL);
+	pool_create(&p, workers, cap, "stress", NULL);
+	for (int i = 0; i < 5; i++) {
+		r[i] = (struct renderer){p, (enum render_mode)(i % 5), &ref, 0};
+		pthread_create(&t[i], NULL, render_thread, &r[i]);
+	}
+	int ok = 1;
+	for (int i = 0; i < 5; i++) {
+		pthread_join(t[i], NULL);
+		ok &= r[i].ok;
+	}
+	pool_destroy(p);
+	image_free(&ref);
+	snprintf(what, sizeof what, "5 renders at once, every mode, workers=%u cap=%u", workers,
+		 cap);
+	check(ok, what);
+}
+
+int main(void)
+{
+	static const unsigned caps[] = {0, 1, 3, 64};
+
+	for (size_t c = 0; c < sizeof caps / sizeof caps[0]; c++) {
+		pool_case(1, caps[c], 1, 0);
+		pool_case(3, caps[c], 4, 0);
+		pool_case(2, caps[c], 6, 1);
+		shared_pool_case(3, caps[c]);
+	}
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed != 0;
+}

@@ -1,0 +1,201 @@
+/* test_kernel.c - every kernel against the scalar reference, bit for bit. */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "render/colour.h"
+#include "render/kernel.h"
+
+static struct kernel_args workshop(uint32_t w)
+{
+	return (struct kernel_args){.x0 = -1.5, .y0 = -1.0, .s = 2048.0 / w,
+				    .bailout = 4.0, .max_iter = 1000};
+}
+
+/* Compares kernel k with the reference on rows y0..y1 of width w; returns
+ * the number of differing pixels (n, and the bits of Tr and Ti). */
+static long diff_rows(const struct kernel *k, const struct kernel_args *a, uint32_t w,
+		      uint32_t y0, uint32_t y1, uint32_t span)
+{
+	static struct kernel_out ref, got;
+	long bad = 0;
+
+	for (uint32_t y = y0; y < y1; y++) {
+		for (uint32_t x = 0; x < w; x += span) {
+			uint32_t n = w - x < span ? w - x : span;
+			kernel_scalar(a, y, x, n, &ref);
+			memset(&got, 0xa5, sizeof got);
+			k->fn(a, y, x, n, &got);
+			for (uint32_t i = 0; i < n; i++)
+				bad += ref.n[i] != got.n[i] ||
+				       memcmp(&ref.tr[i], &got.tr[i], sizeof(double)) ||
+				       memcmp(&ref.ti[i], &got.ti[i], sizeof(double));
+		}
+	}
+	return bad;
+}
+
+Test(kernel, table_lists_scalar_and_best_is_supported)
+{
+	unsigned n;
+	const struct kernel *all = kernel_all(&n);
+	cr_assert(gt(u32, n, 0));
+	cr_assert(eq(str, (char *)all[n - 1].name, "scalar"));
+	cr_assert(kernel_best()->supported());
+	cr_assert(eq(ptr, (void *)kernel_find("auto"), (void *)kernel_best()));
+	cr_assert(eq(ptr, (void *)kernel_find("no-such-kernel"), NULL));
+}
+
+Test(kernel, default_picture_known_shades_and_iterations)
+{
+	/* Pixels (x, y), their shade and loop count in the workshop picture. */
+	static const uint32_t known[][4] = {
+		{283, 1, 186, 5},  {109, 18, 31, 3},  {96, 25, 41, 3},   {83, 32, 46, 3},
+		{301, 68, 58, 10}, {262, 89, 143, 11}, {184, 131, 42, 7}, {467, 132, 43, 9},
+		{0, 0, 0, 2},      {256, 256, 0, 1000},
+	};
+	struct kernel_args a = workshop(512);
+	struct kernel_out o;
+	unsigned n;
+	const struct kernel *all = kernel_all(&n);
+
+	for (unsigned k = 0; k < n; k++) {
+		if (!all[k].supported())
+			continue;
+		uint64_t total = 0;
+		for (uint32_t y = 0; y < 512; y++) {
+			all[k].fn(&a, y, 0, 512, &o);
+			for (uint32_t x = 0; x < 512; x++)
+				total += o.n[x];
+		}
+		/* The figure for the whole 512x512 picture. */
+		cr_expect(eq(u64, total, 96308720), "kernel %s", all[k].name);
+		for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+			all[k].fn(&a, known[i][1], known[i][0], 1, &o);
+			cr_expect(eq(u32, colour_gray(o.tr[0], o.ti[0]), known[i][2]),
+				  "kernel %s pixel (%u, %u)", all[k].name, known[i][0], known[i][1]);
+			cr_expect(eq(u32, o.n[0], known[i][3]), "kernel %s", all[k].name);
+		}
+	}
+}
+
+Test(kernel, every_kernel_matches_reference_on_default_picture)
+{
+	unsigned n;
+	const struct kernel *all = kernel_all(&n);
+	struct kernel_args a = workshop(512);
+
+	for (unsigned k = 0; k < n; k++)
+		if (all[k].supported())
+			cr_expect(eq(i64, diff_rows(&all[k], &a, 512, 0, 512, KERNEL_SPAN_MAX), 0),
+				  "kernel %s", all[k].name);
+}
+
+/* Odd widths, spans that are not multiples of any vector width, 1x1. */
+Test(kernel, odd_sizes_and_spans)
+{
+	static const uint32_t widths[] = {1, 2, 3, 5, 7, 9, 13, 17, 31, 33, 63, 65, 127, 129, 511};
+	static const uint32_t spans[] = {1, 3, 7, 8, 9, 23, 24, 25, 100, KERNEL_SPAN_MAX};
+	unsigned n;
+	const struct kernel *all = kernel_all(&n);
+
+	for (unsigned k = 0; k < n; k++) {
+		if (!all[k].supported())
+			continue;
+		for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+			uint32_t w = widths[wi];
+			struct kernel_args a = workshop(w);
+			a.s = 2048.0 / w;
+			for (size_t si = 0; si < sizeof spans / sizeof spans[0]; si++)
+				cr_expect(eq(i64, diff_rows(&all[k], &a, w, w / 3, w / 3 + 2, spans[si]), 0),
+					  "kernel %s w %u span %u", all[k].name, w, spans[si]);
+		}
+	}
+}
+
+/* Random viewports, many near the boundary where orbits are chaotic and
+ * periods long, at both bailouts and several iteration limits. */
+Test(kernel, random_viewports_match_reference, .timeout = 120)
+{
+	/* Points on or near the boundary, where zooming finds chaos. */
+	static const double spots[][2] = {
+		{-0.743643887, 0.131825904}, {-0.75, 0.1},   {-1.25066, 0.02012},
+		{0.2501, 0.0},               {-0.1011, 0.9563}, {-1.768778, 0.001738},
+		{0.28693, 0.01428},          {-0.4, 0.6},     {-2.0, 0.0},
+	};
+	static const uint32_t iters[] = {1, 2, 17, 100, 1000, 5000};
+	unsigned n;
+	const struct kernel *all = kernel_all(&n);
+	unsigned seed = 12345;
+
+	for (int t = 0; t < 120; t++) {
+		const double *c = spots[t % (sizeof spots / sizeof spots[0])];
+		double zoom = pow(10.0, (rand_r(&seed) % 1000) / 100.0); /* 1 .. 1e10 */
+		uint32_t w = 16 + rand_r(&seed) % 90;
+		struct kernel_args a = {
+			.s = 2048.0 / (zoom * w),
+			.bailout = t % 2 ? 4.0 : 65536.0,
+			.max_iter = iters[t % (sizeof iters / sizeof iters[0])],
+		};
+		a.x0 = c[0] - a.s * w / 2000;
+		a.y0 = c[1] - a.s * w / 2000;
+		for (unsigned k = 0; k < n; k++)
+			if (all[k].supported())
+				cr_expect(eq(i64, diff_rows(&all[k], &a, w, 0, w, KERNEL_SPAN_MAX), 0),
+					  "kernel %s case %d zoom %g iter %u", all[k].name, t, zoom,
+					  a.max_iter);
+	}
+}
+
+/* Interior points: orbits that cycle, where the SIMD kernels jump ahead.
+ * Every iteration limit near a multiple of the period must land on the
+ * same final state as running them all. */
+Test(kernel, cycle_jumps_are_exact_for_every_limit)
+{
+	unsigned n;
+	const struct kernel *all = kernel_all(&n);
+
+	for (uint32_t it = 1; it <= 300; it++) {
+		struct kernel_args a = {.x0 = -0.5, .y0 = -0.3, .s = 0.9, .bailout = 4.0,
+					.max_iter = it};
+		for (unsigned k = 0; k < n; k++)
+			if (all[k].supported())
+				cr_expect(eq(i64, diff_rows(&all[k], &a, 40, 0, 4, KERNEL_SPAN_MAX), 0),
+					  "kernel %s max_iter %u", all[k].name, it);
+	}
+}
+
+Test(kernel, save_schedule)
+{
+	cr_assert(eq(u32, kernel_next_save(0), 16));
+	cr_assert(eq(u32, kernel_next_save(16), 32));
+	cr_assert(eq(u32, kernel_next_save(256), 288));
+	cr_assert(eq(u32, kernel_saved_before(17), 16));
+	cr_assert(eq(u32, kernel_saved_before(32), 16));
+	cr_assert(eq(u32, kernel_saved_before(33), 32));
+	cr_assert(eq(u32, kernel_saved_before(10), 0));
+	for (uint32_t s = 16; s < 100000; s = kernel_next_save(s)) {
+		cr_assert(gt(u32, kernel_next_save(s), s));
+		cr_assert(eq(u32, kernel_saved_before(kernel_next_save(s)), s));
+	}
+}
+
+Test(colour, gray_conversion_is_defined_everywhere)
+{
+	cr_expect(eq(u8, colour_gray(0, 0), 0));
+	cr_expect(eq(u8, colour_gray(10, 10), 200));
+	cr_expect(eq(u8, colour_gray(16, 16), (uint8_t)512));
+	cr_expect(eq(u8, colour_gray(1e300, 1e300), 0));
+	cr_expect(eq(u8, colour_gray(INFINITY, 0), 0)); /* inf * 0 = NaN */
+	cr_expect(eq(u8, colour_gray(-1e10, 1), 0));
+}
+
+Test(colour, log2_is_accurate)
+{
+	for (double x = 1e-10; x < 1e12; x *= 1.37)
+		cr_expect(lt(dbl, fabs(colour_log2(x) - log2(x)), 1e-6), "x = %g", x);
+	cr_expect(eq(dbl, colour_log2(1.0), 0.0));
+	cr_expect(eq(dbl, colour_log2(1024.0), 10.0));
+}

@@ -1,0 +1,166 @@
+/* test_pool.c - the worker pool: bounds, rendezvous, many producers,
+ * shutdown. Suite "concurrency_pool": also run under ThreadSanitizer. */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "render/pool.h"
+
+static atomic_long sum;
+
+static void add(void *arg, uintptr_t i)
+{
+	(void)arg;
+	atomic_fetch_add(&sum, (long)i);
+}
+
+/* A job that blocks its worker until the gate opens. */
+struct gate {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int open, entered;
+};
+
+static void wait_gate(void *arg, uintptr_t i)
+{
+	struct gate *g = arg;
+	(void)i;
+	pthread_mutex_lock(&g->mu);
+	g->entered++;
+	pthread_cond_broadcast(&g->cv);
+	while (!g->open)
+		pthread_cond_wait(&g->cv, &g->mu);
+	pthread_mutex_unlock(&g->mu);
+}
+
+static void gate_wait_entered(struct gate *g, int n)
+{
+	pthread_mutex_lock(&g->mu);
+	while (g->entered < n)
+		pthread_cond_wait(&g->cv, &g->mu);
+	pthread_mutex_unlock(&g->mu);
+}
+
+static void gate_open(struct gate *g)
+{
+	pthread_mutex_lock(&g->mu);
+	g->open = 1;
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+}
+
+#define GATE_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0}
+
+Test(concurrency_pool, bad_arguments)
+{
+	struct pool *p;
+	cr_assert(eq(int, pool_create(&p, 0, 4, "t", NULL), -EINVAL));
+	cr_assert(eq(int, pool_create(&p, POOL_MAX_WORKERS + 1, 4, "t", NULL), -EINVAL));
+	cr_assert(eq(int, pool_create(&p, 1, POOL_MAX_QUEUE + 1, "t", NULL), -EINVAL));
+}
+
+static void many_jobs(unsigned workers, unsigned cap)
+{
+	struct pool *p;
+	const long n = 20000;
+
+	atomic_store(&sum, 0);
+	cr_assert(eq(int, pool_create(&p, workers, cap, "t", NULL), 0));
+	cr_assert(eq(u32, pool_workers(p), workers));
+	cr_assert(eq(u32, pool_capacity(p), cap));
+	for (long i = 1; i <= n; i++)
+		cr_assert(eq(int, pool_submit(p, add, NULL, (uintptr_t)i), 0));
+	pool_destroy(p); /* runs what is queued, then joins */
+	cr_assert(eq(long, atomic_load(&sum), n * (n + 1) / 2), "workers %u cap %u", workers, cap);
+}
+
+Test(concurrency_pool, many_jobs_rendezvous) { many_jobs(3, 0); }
+Test(concurrency_pool, many_jobs_capacity_1) { many_jobs(2, 1); }
+Test(concurrency_pool, many_jobs_capacity_100) { many_jobs(4, 100); }
+
+struct producer {
+	struct pool *p;
+	long from, count;
+};
+
+static void *produce(void *arg)
+{
+	struct producer *pr = arg;
+	for (long i = pr->from; i < pr->from + pr->count; i++)
+		if (pool_submit(pr->p, add, NULL, (uintptr_t)i) != 0)
+			abort();
+	return NULL;
+}
+
+static void many_producers(unsigned cap)
+{
+	struct pool *p;
+	pthread_t t[6];
+	struct producer pr[6];
+	const long per = 3000;
+
+	atomic_store(&sum, 0);
+	cr_assert(eq(int, pool_create(&p, 3, cap, "t", NULL), 0));
+	for (int i = 0; i < 6; i++) {
+		pr[i] = (struct producer){p, 1 + i * per, per};
+		pthread_create(&t[i], NULL, produce, &pr[i]);
+	}
+	for (int i = 0; i < 6; i++)
+		pthread_join(t[i], NULL);
+	pool_destroy(p);
+	long n = 6 * per;
+	cr_assert(eq(long, atomic_load(&sum), n * (n + 1) / 2), "cap %u", cap);
+}
+
+Test(concurrency_pool, many_producers_rendezvous) { many_producers(0); }
+Test(concurrency_pool, many_producers_capacity_7) { many_producers(7); }
+
+Test(concurrency_pool, try_submit_says_full_at_the_bound)
+{
+	struct pool *p;
+	struct gate g = GATE_INIT;
+
+	cr_assert(eq(int, pool_create(&p, 1, 2, "t", NULL), 0));
+	cr_assert(eq(int, pool_try_submit(p, wait_gate, &g, 0), 0));
+	gate_wait_entered(&g, 1); /* the only worker is now busy */
+	cr_assert(eq(u32, pool_busy(p), 1));
+	cr_assert(eq(int, pool_try_submit(p, wait_gate, &g, 0), 0));
+	cr_assert(eq(int, pool_try_submit(p, wait_gate, &g, 0), 0));
+	cr_assert(eq(u32, pool_depth(p), 2));
+	cr_assert(eq(int, pool_try_submit(p, wait_gate, &g, 0), -EAGAIN));
+	gate_open(&g);
+	pool_destroy(p);
+	cr_assert(eq(int, g.entered, 3));
+}
+
+Test(concurrency_pool, rendezvous_needs_an_idle_worker)
+{
+	struct pool *p;
+	struct gate g = GATE_INIT;
+
+	cr_assert(eq(int, pool_create(&p, 1, 0, "t", NULL), 0));
+	/* pool_submit returns once the worker has taken the job. */
+	cr_assert(eq(int, pool_submit(p, wait_gate, &g, 0), 0));
+	cr_assert(eq(u32, pool_depth(p), 0));
+	gate_wait_entered(&g, 1);
+	cr_assert(eq(int, pool_try_submit(p, wait_gate, &g, 0), -EAGAIN));
+	gate_open(&g);
+	pool_destroy(p);
+}
+
+static atomic_int hook_started, hook_stopping;
+static void on_start(unsigned id) { (void)id; atomic_fetch_add(&hook_started, 1); }
+static void on_stop(unsigned id) { (void)id; atomic_fetch_add(&hook_stopping, 1); }
+
+Test(concurrency_pool, hooks_run_on_every_worker)
+{
+	struct pool *p;
+	struct pool_hooks h = {on_start, on_stop};
+
+	cr_assert(eq(int, pool_create(&p, 5, 3, "t", &h), 0));
+	cr_assert(eq(int, atomic_load(&hook_started), 5)); /* create waits for all */
+	pool_destroy(p);
+	cr_assert(eq(int, atomic_load(&hook_stopping), 5));
+}
