@@ -45,7 +45,7 @@ KERNEL_SRC := render/kernel_scalar.c $(KERNELS:%=render/kernel_%.c)
 ISA_avx2 := -mavx2
 ISA_avx512 := -mavx512f -mavx512dq
 
-RENDER_SRC := $(KERNEL_SRC) render/kernel_dispatch.c render/picture.c render/colour.c \
+RENDER_SRC := $(KERNEL_SRC) render/kernel_dispatch.c render/names.c render/picture.c render/colour.c \
 	render/pool.c render/render.c render/pngenc.c
 TEST_SRC := $(wildcard tests/test_*.c)
 

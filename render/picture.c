@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "render/names.h"
 #include "render/picture.h"
 
 /* Escape radius squared for the continuous colourings: a large radius makes
@@ -86,26 +87,22 @@ unsigned picture_channels(const struct picture *p)
 	return p->colour == COLOUR_GRAY ? 1 : 3;
 }
 
-static const char *const colour_names[] = {"gray", "smooth", "fire"};
+static const struct name_value colours[] = {
+	{"gray", COLOUR_GRAY}, {"smooth", COLOUR_SMOOTH}, {"fire", COLOUR_FIRE}, {"grey", COLOUR_GRAY},
+};
 
 const char *colour_name(enum colour c)
 {
-	return (unsigned)c < sizeof colour_names / sizeof colour_names[0] ? colour_names[c] : "?";
+	return names_name(colours, NAMES_COUNT(colours), (int)c);
 }
 
 int colour_parse(const char *s, enum colour *out)
 {
-	for (unsigned i = 0; i < sizeof colour_names / sizeof colour_names[0]; i++) {
-		if (strcmp(s, colour_names[i]) == 0) {
-			*out = (enum colour)i;
-			return 0;
-		}
-	}
-	if (strcmp(s, "grey") == 0) {
-		*out = COLOUR_GRAY;
-		return 0;
-	}
-	return -EINVAL;
+	int v;
+	if (names_parse(colours, NAMES_COUNT(colours), s, &v) < 0)
+		return -EINVAL;
+	*out = (enum colour)v;
+	return 0;
 }
 
 int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)

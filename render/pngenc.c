@@ -6,6 +6,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "render/names.h"
 #include "render/pngenc.h"
 
 struct pngenc_opts pngenc_defaults(void)
@@ -14,52 +15,33 @@ struct pngenc_opts pngenc_defaults(void)
 	return (struct pngenc_opts){.level = 1, .strategy = Z_RLE, .filters = PNG_FILTER_UP};
 }
 
-static const struct {
-	const char *name;
-	int value;
-} strategies[] = {
+static const struct name_value strategies[] = {
 	{"default", Z_DEFAULT_STRATEGY}, {"filtered", Z_FILTERED}, {"huffman", Z_HUFFMAN_ONLY},
 	{"rle", Z_RLE},                  {"fixed", Z_FIXED},
-}, filters[] = {
+};
+static const struct name_value filters[] = {
 	{"none", PNG_FILTER_NONE}, {"sub", PNG_FILTER_SUB},     {"up", PNG_FILTER_UP},
 	{"avg", PNG_FILTER_AVG},   {"paeth", PNG_FILTER_PAETH}, {"all", PNG_ALL_FILTERS},
 };
 
-#define LOOKUP(table, field_in, field_out, key, out)                                  \
-	for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)                   \
-		if (table[i].field_in == key) {                                       \
-			out = table[i].field_out;                                     \
-			break;                                                        \
-		}
-
 int pngenc_parse_strategy(const char *s, int *out)
 {
-	for (size_t i = 0; i < sizeof strategies / sizeof strategies[0]; i++)
-		if (strcmp(strategies[i].name, s) == 0)
-			return *out = strategies[i].value, 0;
-	return -EINVAL;
+	return names_parse(strategies, NAMES_COUNT(strategies), s, out);
 }
 
 int pngenc_parse_filter(const char *s, int *out)
 {
-	for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++)
-		if (strcmp(filters[i].name, s) == 0)
-			return *out = filters[i].value, 0;
-	return -EINVAL;
+	return names_parse(filters, NAMES_COUNT(filters), s, out);
 }
 
 const char *pngenc_strategy_name(int strategy)
 {
-	const char *name = "?";
-	LOOKUP(strategies, value, name, strategy, name);
-	return name;
+	return names_name(strategies, NAMES_COUNT(strategies), strategy);
 }
 
 const char *pngenc_filter_name(int f)
 {
-	const char *name = "?";
-	LOOKUP(filters, value, name, f, name);
-	return name;
+	return names_name(filters, NAMES_COUNT(filters), f);
 }
 
 struct sink {

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "render/colour.h"
+#include "render/names.h"
 #include "render/render.h"
 
 /* auto mode: a claim is at least this many pixels, so the atomic counter
@@ -37,22 +38,22 @@ void image_free(struct image *img)
 	img->px = NULL;
 }
 
-static const char *const mode_names[] = {"seq", "px", "row", "workers", "auto"};
+static const struct name_value modes[] = {
+	{"seq", MODE_SEQ}, {"px", MODE_PX}, {"row", MODE_ROW}, {"workers", MODE_WORKERS}, {"auto", MODE_AUTO},
+};
 
 const char *render_mode_name(enum render_mode m)
 {
-	return (unsigned)m < sizeof mode_names / sizeof mode_names[0] ? mode_names[m] : "?";
+	return names_name(modes, NAMES_COUNT(modes), (int)m);
 }
 
 int render_mode_parse(const char *s, enum render_mode *out)
 {
-	for (unsigned i = 0; i < sizeof mode_names / sizeof mode_names[0]; i++) {
-		if (strcmp(s, mode_names[i]) == 0) {
-			*out = (enum render_mode)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	int v;
+	if (names_parse(modes, NAMES_COUNT(modes), s, &v) < 0)
+		return -EINVAL;
+	*out = (enum render_mode)v;
+	return 0;
 }
 
 static uint64_t render_span(const struct picture *pic, const struct kernel_args *a,

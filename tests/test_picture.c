@@ -91,3 +91,14 @@ Test(picture, good_values_and_unknown_names)
 	cr_assert(eq(u32, picture_channels(&p), 3));
 	cr_assert(eq(int, picture_set(&p, "mode", "seq", why, sizeof why), -ENOENT));
 }
+
+Test(picture, colour_names_both_ways)
+{
+	enum colour c;
+	cr_assert(eq(int, colour_parse("grey", &c), 0)); /* accepted alias */
+	cr_assert(eq(int, (int)c, COLOUR_GRAY));
+	cr_assert(eq(str, (char *)colour_name(COLOUR_GRAY), "gray"));
+	cr_assert(eq(str, (char *)colour_name(COLOUR_FIRE), "fire"));
+	cr_assert(eq(str, (char *)colour_name((enum colour)42), "?"));
+	cr_assert(eq(int, colour_parse("Gray", &c), -EINVAL));
+}
