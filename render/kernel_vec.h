@@ -68,6 +68,8 @@ static void kv_block(const struct kernel_args *a, double ci_s, uint32_t px0,
 	kv_l act[KV_ILV], cnt[KV_ILV], cyc[KV_ILV];
 
 	for (int k = 0; k < KV_ILV; k++) {
+		cr[k] = (kv_d){0};
+		act[k] = (kv_l){0};
 		for (int j = 0; j < KV_W; j++) {
 			uint32_t lane = (uint32_t)(k * KV_W + j);
 			int live = lane < count && max_iter > 0;
