@@ -40,9 +40,8 @@ struct k5 {
 	__mmask8 act[K5_ILV], jmp[K5_ILV];
 };
 
-/* Writes the results of lanes 'fin' of vector k and gives lanes 'fin' the
- * next pixels of the span; lanes left without one go idle. */
-static void k5_refill(struct k5 *v, int k, __mmask8 fin)
+/* Writes the results of lanes 'fin' of vector k. */
+static void k5_write(struct k5 *v, int k, __mmask8 fin)
 {
 	struct kernel_out *out = v->out;
 
@@ -60,7 +59,12 @@ static void k5_refill(struct k5 *v, int k, __mmask8 fin)
 		out->tr[idx[j]] = tr[j];
 		out->ti[idx[j]] = ti[j];
 	}
+}
 
+/* Gives lanes 'fin' of vector k the next pixels of the span, from a fresh
+ * start; lanes left without one go idle. */
+static void k5_take(struct k5 *v, int k, __mmask8 fin)
+{
 	const __m512i iota = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
 	__m512i nidx = _mm512_maskz_expand_epi64(
 		fin, _mm512_add_epi64(iota, _mm512_set1_epi64(v->next)));
@@ -133,9 +137,7 @@ void kernel_avx512(const struct kernel_args *a, uint32_t py, uint32_t px0,
 		v.cr[k] = v.zr[k] = v.zi[k] = v.tr[k] = v.ti[k] = _mm512_setzero_pd();
 		v.sr[k] = v.si[k] = _mm512_setzero_pd();
 		v.act[k] = v.jmp[k] = 0;
-		k5_refill(&v, k, 0);        /* scatters nothing */
-		v.act[k] = 0;
-		k5_refill(&v, k, 0xff);
+		k5_take(&v, k, 0xff);
 	}
 
 	/* The hot loop works on locals, which the compiler keeps in registers
@@ -173,8 +175,10 @@ void kernel_avx512(const struct kernel_args *a, uint32_t py, uint32_t px0,
 			uint32_t from = (it & (T - 1)) == 0 ? it - T : saved;         \
 			fin |= k5_jump(&v, k, cyc[k], it - from);                     \
 		}                                                                     \
-		if (fin)                                                              \
-			k5_refill(&v, k, fin);                                        \
+		if (fin) {                                                            \
+			k5_write(&v, k, fin);                                         \
+			k5_take(&v, k, fin);                                          \
+		}                                                                     \
 	}                                                                             \
 	live |= v.act[k];
 	K5_EACH(K5_LOAD1)
