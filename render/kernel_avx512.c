@@ -166,6 +166,8 @@ void kernel_avx512(const struct kernel_args *a, uint32_t py, uint32_t px0,
 #define K5_EACH(X) X(0) X(1) X(2)
 #elif K5_ILV == 4
 #define K5_EACH(X) X(0) X(1) X(2) X(3)
+#else
+#error "K5_EACH must list every interleaved vector: extend it for this K5_ILV"
 #endif
 #define K5_LOAD1(k) K5_LOAD(k);
 #define K5_STORE1(k) K5_STORE(k);

@@ -16,8 +16,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
-#include <png.h>
 
 #include "render/pngenc.h"
 #include "render/render.h"
