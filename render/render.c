@@ -1,11 +1,21 @@
 /*
  * render.c - scheduling modes over the pool.
  *
- * A render is a 'struct task' on the caller's stack that every job points
- * to. The caller waits on task.done until 'remaining' (jobs not yet
- * finished) reaches zero; the job that takes it to zero signals under the
- * mutex, so the caller cannot miss the wake-up, and the acq_rel decrement
- * orders every job's pixel writes before the caller's reads.
+ * A render is a 'struct task' that every job points to. 'remaining'
+ * counts the jobs not yet finished; the job that takes it to zero copies
+ * the mirrored rows and calls the task's finish function, and the acq_rel
+ * decrement orders every job's pixel writes before that. render_image's
+ * finish signals the waiting caller under a mutex (so the wake-up cannot be
+ * missed); render_start's calls the caller's done function and frees the
+ * task.
+ *
+ * Mirrored rows (auto mode only): the loop is symmetric under conjugation,
+ * exactly, in IEEE arithmetic: with Ci and Zi negated every product and sum
+ * is the negation of the original one (rounding to nearest is symmetric),
+ * and Tr, Ti and the count are unchanged. So a row whose Ci is exactly
+ * -Ci of another row (or exactly equal to the row before it) is a copy of
+ * that row: the default picture renders 261 of its 512 rows. The workshop
+ * modes (seq, px, row, workers) compute every pixel, as the workshop does.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -87,101 +97,222 @@ uint64_t render_rows(const struct picture *pic, const struct kernel_args *a,
 
 struct task {
 	const struct picture *pic;
+	struct picture pic_copy; /* render_start: the caller's may go away */
 	const struct kernel *k;
 	struct kernel_args args;
-	struct image *img;
-	uint32_t claim_rows;
-	atomic_uint next_row;
+	struct image img;
+	enum render_mode mode;
+
+	/* Work units: pixels (px, workers) or bands of unit_rows source rows. */
+	uint32_t units, unit_rows, nsrc;
+	uint32_t *src;      /* source rows in render order */
+	uint32_t *mirror;   /* mirror[y]: the row that row y copies (y itself if none) */
+	uint64_t *row_iters; /* iterations of each row, for the stats of copies */
+
+	atomic_uint next;   /* next unit to claim */
 	atomic_uint_fast64_t iters;
-	atomic_size_t remaining;
+	atomic_size_t remaining; /* jobs (and the spawner's claim) not finished */
+	uint64_t jobs;
+	unsigned spawn;     /* render_start: further jobs the first job submits */
+	struct pool *pool;
+	void (*finish)(struct task *t);
+
+	/* render_image: the waiting caller */
 	pthread_mutex_t mu;
-	pthread_cond_t done;
+	pthread_cond_t cond;
 	int finished;
+	/* render_start: the caller's continuation */
+	render_done_fn *done;
+	void *ctx;
 };
 
+/* Plans the rows of auto mode (see the top of the file). Ci is monotonic in
+ * the row, so negative values come first and a mirror is found by binary
+ * search. */
+static void task_plan_rows(struct task *t)
+{
+	const uint32_t h = t->img.h;
+	double prev = 0;
+
+	t->nsrc = 0;
+	for (uint32_t y = 0; y < h; y++) {
+		double ci = (t->args.s * y) / 1000 + t->args.y0;
+		t->mirror[y] = y;
+		if (y > 0 && ci == prev) {
+			t->mirror[y] = t->mirror[y - 1];
+		} else if (ci > 0 && t->mode == MODE_AUTO) {
+			uint32_t lo = 0, hi = y;
+			while (lo < hi) {
+				uint32_t mid = lo + (hi - lo) / 2;
+				double m = (t->args.s * mid) / 1000 + t->args.y0;
+				if (m < -ci)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			if (lo < y && (t->args.s * lo) / 1000 + t->args.y0 == -ci)
+				t->mirror[y] = t->mirror[lo];
+		}
+		if (t->mirror[y] == y)
+			t->src[t->nsrc++] = y;
+		prev = ci;
+	}
+}
+
+/* Sets up the units of t->mode; t->img, pic, k are set. 0 or -ENOMEM. */
+static int task_init(struct task *t)
+{
+	const uint32_t w = t->img.w, h = t->img.h;
+
+	picture_kernel_args(t->pic, &t->args);
+	atomic_init(&t->next, 0);
+	atomic_init(&t->iters, 0);
+	t->src = NULL;
+	t->unit_rows = 1;
+	switch (t->mode) {
+	case MODE_PX:
+	case MODE_WORKERS:
+		t->unit_rows = 0;
+		t->units = w * h;
+		return 0;
+	case MODE_SEQ:
+	case MODE_ROW:
+		t->units = h;
+		return 0;
+	case MODE_AUTO:
+		break;
+	}
+	/* One allocation: src, mirror (uint32 each) and row_iters. */
+	uint64_t *mem = malloc((size_t)h * (sizeof(uint64_t) + 2 * sizeof(uint32_t)));
+	if (!mem)
+		return -ENOMEM;
+	t->row_iters = mem;
+	t->src = (uint32_t *)(mem + h);
+	t->mirror = t->src + h;
+	task_plan_rows(t);
+	t->unit_rows = (AUTO_CLAIM_PIXELS + w - 1) / w;
+	t->units = (t->nsrc + t->unit_rows - 1) / t->unit_rows;
+	return 0;
+}
+
+static void task_fini(struct task *t)
+{
+	free(t->row_iters);
+	t->src = NULL;
+	t->row_iters = NULL;
+}
+
+/* Renders unit u of t; returns its iterations. */
+static uint64_t task_unit(struct task *t, uint32_t u)
+{
+	if (t->unit_rows == 0) {
+		uint32_t y = u / t->img.w, x = u % t->img.w;
+		return render_span(t->pic, &t->args, t->k, &t->img, y, x, 1);
+	}
+	if (!t->src)
+		return render_rows(t->pic, &t->args, t->k, &t->img, u, u + 1);
+
+	uint64_t iters = 0;
+	uint32_t i0 = u * t->unit_rows, i1 = i0 + t->unit_rows;
+	if (i1 > t->nsrc)
+		i1 = t->nsrc;
+	for (uint32_t i = i0; i < i1; i++) {
+		uint32_t y = t->src[i];
+		t->row_iters[y] = render_rows(t->pic, &t->args, t->k, &t->img, y, y + 1);
+		iters += t->row_iters[y];
+	}
+	return iters;
+}
+
+/* Runs on the thread of the last job: copies mirrored rows, then finishes. */
 static void task_job_done(struct task *t, uint64_t iters)
 {
 	atomic_fetch_add_explicit(&t->iters, iters, memory_order_relaxed);
-	if (atomic_fetch_sub_explicit(&t->remaining, 1, memory_order_acq_rel) == 1) {
-		pthread_mutex_lock(&t->mu);
-		t->finished = 1;
-		pthread_cond_signal(&t->done);
-		pthread_mutex_unlock(&t->mu);
+	if (atomic_fetch_sub_explicit(&t->remaining, 1, memory_order_acq_rel) != 1)
+		return;
+	if (t->src) {
+		uint64_t copied = 0;
+		for (uint32_t y = 0; y < t->img.h; y++) {
+			uint32_t m = t->mirror[y];
+			if (m == y)
+				continue;
+			memcpy(t->img.px + y * t->img.stride, t->img.px + m * t->img.stride,
+			       t->img.stride);
+			copied += t->row_iters[m];
+		}
+		atomic_fetch_add_explicit(&t->iters, copied, memory_order_relaxed);
 	}
+	t->finish(t);
 }
 
-static void job_pixel(void *arg, uintptr_t i)
+/* One unit per job: the workshop's px, row and workers shapes. */
+static void job_unit(void *arg, uintptr_t u)
 {
 	struct task *t = arg;
-	uint32_t y = (uint32_t)(i / t->img->w), x = (uint32_t)(i % t->img->w);
-
-	task_job_done(t, render_span(t->pic, &t->args, t->k, t->img, y, x, 1));
+	task_job_done(t, task_unit(t, (uint32_t)u));
 }
 
-static void job_row(void *arg, uintptr_t y)
-{
-	struct task *t = arg;
-
-	task_job_done(t, render_rows(t->pic, &t->args, t->k, t->img, (uint32_t)y,
-				     (uint32_t)y + 1));
-}
-
-static void job_claim(void *arg, uintptr_t unused)
+/* Claims units from the shared counter until none are left. The first job
+ * of render_start first submits the others (from a worker, so that the
+ * caller's thread never finishes a task), holding its own count so the
+ * task cannot finish under it. */
+static void job_claim(void *arg, uintptr_t first)
 {
 	struct task *t = arg;
 	uint64_t iters = 0;
-	(void)unused;
 
-	for (;;) {
-		uint32_t y0 = atomic_fetch_add_explicit(&t->next_row, t->claim_rows,
-							memory_order_relaxed);
-		if (y0 >= t->img->h)
+	for (unsigned i = 0; first && i < t->spawn; i++) {
+		atomic_fetch_add_explicit(&t->remaining, 1, memory_order_relaxed);
+		if (pool_try_submit(t->pool, job_claim, t, 0) < 0) {
+			atomic_fetch_sub_explicit(&t->remaining, 1, memory_order_relaxed);
 			break;
-		uint32_t y1 = y0 + t->claim_rows < t->img->h ? y0 + t->claim_rows : t->img->h;
-		iters += render_rows(t->pic, &t->args, t->k, t->img, y0, y1);
+		}
+		t->jobs++;
+	}
+	for (;;) {
+		uint32_t u = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed);
+		if (u >= t->units)
+			break;
+		iters += task_unit(t, u);
 	}
 	task_job_done(t, iters);
+}
+
+static void finish_wake(struct task *t)
+{
+	pthread_mutex_lock(&t->mu);
+	t->finished = 1;
+	pthread_cond_signal(&t->cond);
+	pthread_mutex_unlock(&t->mu);
 }
 
 int render_image(struct pool *pool, const struct picture *pic, const struct kernel *k,
 		 enum render_mode mode, struct image *img, struct render_stats *stats)
 {
-	struct task t = {.pic = pic, .k = k, .img = img};
+	struct task t = {.pic = pic, .k = k, .img = *img, .mode = mode, .finish = finish_wake};
 	struct render_stats st = {0};
-	pool_fn *fn;
-	size_t jobs;
-	int rc = 0;
+	int rc;
 
-	picture_kernel_args(pic, &t.args);
-	if (mode == MODE_SEQ || pool == NULL) {
-		st.iterations = render_rows(pic, &t.args, k, img, 0, img->h);
+	if (pool == NULL)
+		t.mode = MODE_SEQ;
+	rc = task_init(&t);
+	if (rc < 0)
+		return rc;
+	if (t.mode == MODE_SEQ) {
+		for (uint32_t u = 0; u < t.units; u++)
+			st.iterations += task_unit(&t, u);
 		goto out;
 	}
-	switch (mode) {
-	case MODE_PX:
-	case MODE_WORKERS:
-		fn = job_pixel;
-		jobs = (size_t)img->w * img->h;
-		break;
-	case MODE_ROW:
-		fn = job_row;
-		jobs = img->h;
-		break;
-	default:
-		fn = job_claim;
-		jobs = pool_workers(pool);
-		t.claim_rows = (AUTO_CLAIM_PIXELS + img->w - 1) / img->w;
-		break;
-	}
-	atomic_init(&t.next_row, 0);
-	atomic_init(&t.iters, 0);
-	atomic_init(&t.remaining, jobs);
+	/* auto: one claiming job per worker; otherwise one job per unit. */
+	pool_fn *fn = t.mode == MODE_AUTO ? job_claim : job_unit;
+	size_t jobs = t.mode == MODE_AUTO ? pool_workers(pool) : t.units;
 	pthread_mutex_init(&t.mu, NULL);
-	pthread_cond_init(&t.done, NULL);
+	pthread_cond_init(&t.cond, NULL);
+	atomic_init(&t.remaining, jobs);
 
 	size_t sent;
 	for (sent = 0; sent < jobs; sent++) {
-		rc = pool_submit(pool, fn, &t, sent);
+		rc = pool_submit(pool, fn, &t, fn == job_unit ? sent : 0);
 		if (rc < 0)
 			break;
 	}
@@ -192,14 +323,62 @@ int render_image(struct pool *pool, const struct picture *pic, const struct kern
 		t.finished = 1;
 	pthread_mutex_lock(&t.mu);
 	while (!t.finished)
-		pthread_cond_wait(&t.done, &t.mu);
+		pthread_cond_wait(&t.cond, &t.mu);
 	pthread_mutex_unlock(&t.mu);
-	pthread_cond_destroy(&t.done);
+	pthread_cond_destroy(&t.cond);
 	pthread_mutex_destroy(&t.mu);
 	st.iterations = atomic_load_explicit(&t.iters, memory_order_relaxed);
 	st.jobs = sent;
 out:
+	task_fini(&t);
 	if (stats)
 		*stats = st;
+	return rc;
+}
+
+static void finish_done(struct task *t)
+{
+	struct render_stats st = {
+		.iterations = atomic_load_explicit(&t->iters, memory_order_relaxed),
+		.jobs = t->jobs,
+	};
+	struct image img = t->img;
+
+	task_fini(t);
+	t->done(t->ctx, &img, &st);
+	free(t);
+}
+
+int render_start(struct pool *pool, const struct render_req *r)
+{
+	struct task *t = calloc(1, sizeof *t);
+	int rc = -ENOMEM;
+
+	if (!t)
+		return rc;
+	*t = (struct task){
+		.pic = &t->pic_copy, .k = r->kernel, .mode = r->mode, .pool = pool,
+		.finish = finish_done, .done = r->done, .ctx = r->ctx, .jobs = 1,
+	};
+	t->pic_copy = *r->pic;
+	if (image_alloc(&t->img, r->pic->w, r->pic->h, picture_channels(r->pic)) < 0)
+		goto err_task;
+	rc = task_init(t);
+	if (rc < 0)
+		goto err_img;
+	/* seq: one job does it all; otherwise up to r->jobs claiming jobs. */
+	unsigned want = t->mode == MODE_SEQ ? 1 : r->jobs ? r->jobs : pool_workers(pool);
+	if (want > t->units)
+		want = t->units ? t->units : 1;
+	t->spawn = want - 1;
+	atomic_init(&t->remaining, 1);
+	rc = pool_try_submit(pool, job_claim, t, 1);
+	if (rc == 0)
+		return 0;
+	task_fini(t);
+err_img:
+	image_free(&t->img);
+err_task:
+	free(t);
 	return rc;
 }

@@ -17,9 +17,23 @@
  * px mode starts a goroutine per pixel, for which the closest C analogue
  * that does not start a thread per pixel is a pool job per pixel.
  *
- * Thread-safety: render_image blocks the calling thread until the picture
- * is complete, and may be called from many threads sharing one pool (but
- * not from a job on that pool: it would wait for itself).
+ * auto also renders a row that mirrors another (its Ci is exactly the
+ * other's negated) by copying it: the loop is exactly symmetric under
+ * conjugation, so the bytes are the same (render.c says why).
+ *
+ * Two ways in:
+ *   render_image  synchronous, for the CLI and benchmarks: the caller feeds
+ *                 the pool (blocking on a full queue, so the queue's shape
+ *                 is the experiment) and waits.
+ *   render_start  asynchronous, for the server: one non-blocking submit;
+ *                 the picture becomes up to N claiming jobs on the pool (the
+ *                 mode picks the unit they claim: a pixel for px and
+ *                 workers, a row for row, bands for auto; seq is one job),
+ *                 and the job that finishes last calls done on its worker.
+ *
+ * Thread-safety: both may be called from many threads sharing one pool.
+ * render_image must not be called from a job on that pool (it would wait
+ * for itself); render_start may be called from anywhere.
  */
 #ifndef MW_RENDER_H
 #define MW_RENDER_H
@@ -59,6 +73,25 @@ struct render_stats {
  * Returns 0, or -ESHUTDOWN when the pool is being destroyed. */
 int render_image(struct pool *pool, const struct picture *pic, const struct kernel *k,
 		 enum render_mode mode, struct image *img, struct render_stats *stats);
+
+/* Called once, on a pool worker, when a render_start picture is complete.
+ * The callee owns img (image_free it); stats is valid during the call. */
+typedef void render_done_fn(void *ctx, struct image *img, const struct render_stats *stats);
+
+struct render_req {
+	const struct picture *pic; /* checked; copied, so it may go away */
+	const struct kernel *kernel;
+	enum render_mode mode;
+	unsigned jobs;             /* most jobs at once; 0: one per pool worker */
+	render_done_fn *done;
+	void *ctx;
+};
+
+/* Starts rendering r->pic on pool without blocking. Returns 0 (done will
+ * be called exactly once, on a worker), or, with nothing started and done
+ * never called: -EAGAIN when the pool's queue is full, -ESHUTDOWN while it
+ * is being destroyed, -ENOMEM. */
+int render_start(struct pool *pool, const struct render_req *r);
 
 /* Renders rows y0 .. y1-1 on the calling thread (the unit every mode uses);
  * returns the iterations of those rows. */
