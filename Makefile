@@ -5,7 +5,7 @@
 #   make test SAN=address,undefined   the same under ASan + UBSan
 #   make test SAN=thread the concurrency tests under ThreadSanitizer
 #   make bench           benchmarks, one `name value unit` line each
-#   make run             build and run (the CLI until the server lands)
+#   make run             build and start the server on 127.0.0.1:8080 (RUN_ARGS=...)
 #   make deps            install missing Debian packages (apt-get)
 
 CC ?= cc
@@ -33,6 +33,8 @@ ALL_LDFLAGS = $(LDFLAGS) -pthread $(SANFLAGS)
 once = $(eval $1 := $$(shell $(PKG_CONFIG) $2))$($1)
 PNG_CFLAGS = $(call once,PNG_CFLAGS,--cflags libpng zlib)
 PNG_LIBS = $(call once,PNG_LIBS,--libs libpng zlib)
+MHD_CFLAGS = $(call once,MHD_CFLAGS,--cflags libmicrohttpd)
+MHD_LIBS = $(call once,MHD_LIBS,--libs libmicrohttpd)
 TEST_CFLAGS = $(call once,TEST_CFLAGS,--cflags criterion libcurl jansson)
 TEST_LIBS = $(call once,TEST_LIBS,--libs criterion libcurl jansson)
 
@@ -47,12 +49,15 @@ ISA_avx512 := -mavx512f -mavx512dq
 
 RENDER_SRC := $(KERNEL_SRC) render/kernel_dispatch.c render/names.c render/picture.c render/colour.c \
 	render/pool.c render/render.c render/pngenc.c
-TEST_SRC := $(wildcard tests/test_*.c)
+SERVER_SRC := server/blob.c server/cache.c server/query.c server/metrics.c server/config.c \
+	server/accesslog.c server/help.c server/server.c
+TEST_SRC := $(wildcard tests/test_*.c) tests/harness.c
 
 RENDER_OBJ := $(RENDER_SRC:%.c=$(B)/%.o)
+SERVER_OBJ := $(SERVER_SRC:%.c=$(B)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o)
 
-PROGRAMS := $(BIN)/mandelbrot
+PROGRAMS := $(BIN)/mandelbrot $(BIN)/mandelweb
 .PHONY: all test bench run deps clean install help
 all: $(PROGRAMS)
 
@@ -60,23 +65,34 @@ $(B)/%.o: %.c | deps
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(PNG_CFLAGS) -c $< -o $@
 
+$(B)/server/%.o: server/%.c | deps
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(PNG_CFLAGS) $(MHD_CFLAGS) -c $< -o $@
+
 $(B)/render/kernel_%.o: render/kernel_%.c | deps
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(KERNEL_OPT) $(ISA_$*) -c $< -o $@
 
-$(B)/tests/test_%.o: tests/test_%.c | deps
+$(B)/tests/%.o: tests/%.c | deps
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(TEST_CFLAGS) $(PNG_CFLAGS) -DMW_BIN='"$(BIN)"' -c $< -o $@
 
 $(B)/render.a: $(RENDER_OBJ)
 	$(AR) rcs $@ $^
 
+$(B)/server.a: $(SERVER_OBJ)
+	$(AR) rcs $@ $^
+
+$(BIN)/mandelweb: $(B)/server/main.o $(B)/server.a $(B)/render.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) $^ $(MHD_LIBS) $(PNG_LIBS) -lm -o $@
+
 $(BIN)/mandelbrot: $(B)/render/mandelbrot.o $(B)/render.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) $^ $(PNG_LIBS) -lm -o $@
 
-$(B)/tests/unit: $(TEST_OBJ) $(B)/render.a
-	$(CC) $(ALL_LDFLAGS) $^ $(TEST_LIBS) $(PNG_LIBS) -lm -o $@
+$(B)/tests/unit: $(TEST_OBJ) $(B)/server.a $(B)/render.a
+	$(CC) $(ALL_LDFLAGS) $^ $(TEST_LIBS) $(MHD_LIBS) $(PNG_LIBS) -lm -o $@
 
 $(B)/tests/stress: $(B)/tests/stress.o $(B)/render.a
 	$(CC) $(ALL_LDFLAGS) $^ $(PNG_LIBS) -lm -o $@
@@ -101,8 +117,8 @@ endif
 bench: $(BIN)/bench_render $(PROGRAMS)
 	$(BIN)/bench_render $(BENCH_REPS)
 
-run: $(BIN)/mandelbrot
-	$(BIN)/mandelbrot -o mandelbrot.png
+run: $(BIN)/mandelweb
+	$(BIN)/mandelweb $(RUN_ARGS)
 
 deps:
 	@scripts/install-deps

@@ -9,21 +9,11 @@
 #include <zlib.h>
 
 #include "render/pngenc.h"
+#include "tests/harness.h"
 
-/* Decodes with libpng's simplified API into the image's own format. */
 static uint8_t *decode(const struct pngenc_buf *b, unsigned channels, uint32_t *w, uint32_t *h)
 {
-	png_image im;
-	memset(&im, 0, sizeof im);
-	im.version = PNG_IMAGE_VERSION;
-	cr_assert(png_image_begin_read_from_memory(&im, b->data, b->len), "%s", im.message);
-	cr_assert(eq(u32, PNG_IMAGE_SAMPLE_CHANNELS(im.format), channels));
-	im.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
-	uint8_t *px = malloc(PNG_IMAGE_SIZE(im));
-	cr_assert(png_image_finish_read(&im, NULL, px, 0, NULL), "%s", im.message);
-	*w = im.width;
-	*h = im.height;
-	return px;
+	return mw_png_decode(b->data, b->len, channels, w, h);
 }
 
 static void round_trip(unsigned channels, uint32_t w, uint32_t h, const struct pngenc_opts *o)

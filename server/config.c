@@ -1,0 +1,223 @@
+/*
+ * config.c - see config.h. One table describes every option once: its
+ * flag, environment variable, kind, range and help line; parsing, the
+ * environment and --help all read it.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "render/kernel.h"
+#include "render/picture.h"
+#include "render/pool.h"
+#include "server/config.h"
+
+enum kind { K_U32, K_U64, K_BOOL, K_STR };
+
+struct option {
+	const char *flag, *env;
+	enum kind kind;
+	size_t off, size; /* size: of a K_STR buffer */
+	uint64_t min, max;
+	const char *help;
+};
+
+#define U32(f, e, field, lo, hi, h) {f, e, K_U32, offsetof(struct config, field), 0, lo, hi, h}
+#define STR(f, e, field, h) \
+	{f, e, K_STR, offsetof(struct config, field), sizeof((struct config *)0)->field, 0, 0, h}
+
+static const struct option options[] = {
+	STR("addr", "MANDELWEB_ADDR", addr, "address to listen on (0.0.0.0 in a container)"),
+	U32("port", "MANDELWEB_PORT", port, 0, 65535, "TCP port; 0 picks a free one"),
+	U32("workers", "MANDELWEB_WORKERS", workers, 1, POOL_MAX_WORKERS,
+	    "render worker threads (default: the number of CPUs)"),
+	U32("max-inflight", "MANDELWEB_MAX_INFLIGHT", max_inflight, 1, 65536,
+	    "pictures rendered at once; past it, 503 (default: 2 x workers)"),
+	U32("queue", "MANDELWEB_QUEUE", queue, 1, POOL_MAX_QUEUE,
+	    "render job queue bound (default: max-inflight x workers)"),
+	U32("cache-mb", "MANDELWEB_CACHE_MB", cache_mb, 0, 1 << 20,
+	    "MiB of encoded pictures kept; 0 turns the cache off"),
+	{"max-cost", "MANDELWEB_MAX_COST", K_U64, offsetof(struct config, max_cost), 0, 1,
+	 UINT64_MAX, "largest w*h*iter of one picture, in pixel-iterations"},
+	U32("http-threads", "MANDELWEB_HTTP_THREADS", http_threads, 1, 64,
+	    "libmicrohttpd epoll threads"),
+	U32("max-conns", "MANDELWEB_MAX_CONNS", max_conns, 1, 1000000, "open connections"),
+	U32("timeout", "MANDELWEB_TIMEOUT", timeout, 1, 86400,
+	    "seconds before an idle or stalled connection is closed"),
+	U32("drain", "MANDELWEB_DRAIN", drain, 0, 3600,
+	    "seconds shutdown waits for accepted requests to be sent"),
+	{"access-log", "MANDELWEB_ACCESS_LOG", K_BOOL, offsetof(struct config, access_log), 0, 0, 1,
+	 "one line per request on stderr: on|off"},
+	STR("kernel", "MANDELWEB_KERNEL", kernel, "escape-time kernel: auto or a name"),
+};
+#define NOPTIONS (sizeof options / sizeof options[0])
+
+static void usage(FILE *f, const struct config *d)
+{
+	fprintf(f, "usage: mandelweb [--flag value | --flag=value]...\n"
+		   "  (each flag falls back to its environment variable, then the default)\n");
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		const struct option *o = &options[i];
+		const char *p = (const char *)d + o->off;
+		char def[80];
+		switch (o->kind) {
+		case K_U32:
+			if (*(const uint32_t *)p == 0 && o->min > 0)
+				snprintf(def, sizeof def, "derived");
+			else
+				snprintf(def, sizeof def, "%" PRIu32, *(const uint32_t *)p);
+			break;
+		case K_U64: snprintf(def, sizeof def, "%" PRIu64, *(const uint64_t *)p); break;
+		case K_BOOL: snprintf(def, sizeof def, "%s", *(const int *)p ? "on" : "off"); break;
+		case K_STR: snprintf(def, sizeof def, "%s", p); break;
+		}
+		fprintf(f, "  --%-13s %-23s %s [%s]\n", o->flag, o->env, o->help, def);
+	}
+	fprintf(f, "  kernels in this build:");
+	unsigned n;
+	const struct kernel *ks = kernel_all(&n);
+	for (unsigned i = 0; i < n; i++)
+		fprintf(f, " %s%s", ks[i].name, ks[i].supported() ? "" : "(unsupported)");
+	fprintf(f, "\n");
+}
+
+/* Sets option o from text v: 0, or -EINVAL with a reason in why. */
+static int set(struct config *c, const struct option *o, const char *v, char *why, size_t len)
+{
+	char *p = (char *)c + o->off;
+	switch (o->kind) {
+	case K_U32: {
+		uint32_t x;
+		if (parse_u32(v, (uint32_t)o->min, (uint32_t)o->max, &x) == 0) {
+			*(uint32_t *)p = x;
+			return 0;
+		}
+		snprintf(why, len, "--%s must be an integer in %" PRIu64 "..%" PRIu64, o->flag, o->min,
+			 o->max);
+		return -EINVAL;
+	}
+	case K_U64: {
+		char *end;
+		errno = 0;
+		unsigned long long x = strtoull(v, &end, 10);
+		if (*v >= '0' && *v <= '9' && !*end && !errno && x >= o->min) {
+			*(uint64_t *)p = x;
+			return 0;
+		}
+		snprintf(why, len, "--%s must be an integer in %" PRIu64 "..%" PRIu64, o->flag, o->min,
+			 o->max);
+		return -EINVAL;
+	}
+	case K_BOOL:
+		if (!strcmp(v, "on") || !strcmp(v, "1") || !strcmp(v, "true")) {
+			*(int *)p = 1;
+			return 0;
+		}
+		if (!strcmp(v, "off") || !strcmp(v, "0") || !strcmp(v, "false")) {
+			*(int *)p = 0;
+			return 0;
+		}
+		snprintf(why, len, "--%s must be on or off", o->flag);
+		return -EINVAL;
+	case K_STR:
+		if (strlen(v) < o->size && *v) {
+			strcpy(p, v);
+			return 0;
+		}
+		snprintf(why, len, "--%s must be 1..%zu characters", o->flag, o->size - 1);
+		return -EINVAL;
+	}
+	return -EINVAL;
+}
+
+static const struct option *find(const char *name, size_t len)
+{
+	for (size_t i = 0; i < NOPTIONS; i++)
+		if (strlen(options[i].flag) == len && !strncmp(options[i].flag, name, len))
+			return &options[i];
+	return NULL;
+}
+
+static int bad(FILE *err, const struct config *d, const char *why)
+{
+	fprintf(err, "mandelweb: %s\n", why);
+	usage(err, d);
+	return 2;
+}
+
+int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	char why[160];
+	*c = (struct config){
+		.addr = "127.0.0.1",
+		.port = 8080,
+		.workers = cpus > 0 && cpus <= POOL_MAX_WORKERS ? (uint32_t)cpus : 1,
+		.cache_mb = 64,
+		.max_cost = 4000000000u, /* ~1 s of one core at the default picture's rate */
+		.http_threads = 1,
+		.max_conns = 4096,
+		.timeout = 30,
+		.drain = 10,
+		.access_log = 1,
+		.kernel = "auto",
+	};
+	struct config defaults = *c;
+
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		const char *v = getenv(options[i].env);
+		if (v && set(c, &options[i], v, why, sizeof why) < 0) {
+			char msg[200];
+			snprintf(msg, sizeof msg, "%s: %s", options[i].env, why);
+			return bad(err, &defaults, msg);
+		}
+	}
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--help") || !strcmp(a, "-h") || !strcmp(a, "-help")) {
+			usage(out, &defaults);
+			return 1;
+		}
+		if (strncmp(a, "--", 2) != 0) {
+			snprintf(why, sizeof why, "unexpected argument '%.40s'", a);
+			return bad(err, &defaults, why);
+		}
+		const char *name = a + 2, *eq = strchr(name, '=');
+		size_t len = eq ? (size_t)(eq - name) : strlen(name);
+		const struct option *o = find(name, len);
+		if (!o) {
+			snprintf(why, sizeof why, "unknown flag '%.40s'", a);
+			return bad(err, &defaults, why);
+		}
+		const char *v = eq ? eq + 1 : NULL;
+		if (!v && o->kind == K_BOOL) {
+			static const char *const words[] = {"on", "off", "1", "0", "true", "false"};
+			v = "on"; /* a bare --access-log; a following on|off is its value */
+			for (size_t w = 0; i + 1 < argc && w < 6; w++)
+				if (!strcmp(argv[i + 1], words[w]))
+					v = argv[++i];
+		}
+		if (!v) {
+			if (i + 1 >= argc) {
+				snprintf(why, sizeof why, "--%s needs a value", o->flag);
+				return bad(err, &defaults, why);
+			}
+			v = argv[++i];
+		}
+		if (set(c, o, v, why, sizeof why) < 0)
+			return bad(err, &defaults, why);
+	}
+	if (!kernel_find(c->kernel)) {
+		snprintf(why, sizeof why, "--kernel %s is not in this build or this CPU cannot run it",
+			 c->kernel);
+		return bad(err, &defaults, why);
+	}
+	if (c->max_inflight == 0)
+		c->max_inflight = 2 * c->workers;
+	if (c->queue == 0)
+		c->queue = c->max_inflight * c->workers;
+	return 0;
+}

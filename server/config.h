@@ -1,0 +1,36 @@
+/*
+ * config.h - mandelweb's settings: flags, their environment fallbacks,
+ * defaults, ranges and --help.
+ *
+ * Owns: struct config and the table of options. A flag wins over its
+ * environment variable, which wins over the default. Called from main at
+ * start-up only (not thread-safe; nothing else runs yet).
+ */
+#ifndef MW_CONFIG_H
+#define MW_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+struct config {
+	char addr[64];          /* IPv4 or IPv6 literal */
+	uint32_t port;          /* 0: any free port */
+	uint32_t workers;       /* render threads */
+	uint32_t queue;         /* render job queue bound */
+	uint32_t max_inflight;  /* pictures being rendered at once */
+	uint32_t cache_mb;      /* 0: no cache */
+	uint64_t max_cost;      /* w * h * iter of one picture */
+	uint32_t http_threads;  /* libmicrohttpd's epoll threads */
+	uint32_t max_conns;     /* open connections */
+	uint32_t timeout;       /* seconds an idle connection may stay */
+	uint32_t drain;         /* seconds shutdown waits for responses */
+	int access_log;         /* one line per request on stderr */
+	char kernel[16];        /* "auto" or a kernel name */
+};
+
+/* Fills c from defaults, then the environment, then argv. Returns 0, 1
+ * after printing --help to out, or 2 after printing a reason and the usage
+ * to err. */
+int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err);
+
+#endif

@@ -1,0 +1,10 @@
+/*
+ * help.h - the text of GET /: what the service answers and how to ask.
+ * Constant; any thread.
+ */
+#ifndef MW_HELP_H
+#define MW_HELP_H
+
+extern const char help_text[];
+
+#endif

@@ -1,0 +1,187 @@
+/*
+ * metrics.c - see metrics.h. Histograms keep cumulative-free bucket counts
+ * (one atomic add per observation) and are summed into Prometheus's
+ * cumulative form when written. Sums are kept in nanoseconds as integers so
+ * they can be atomic without a CAS loop on a double.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "server/metrics.h"
+
+static const unsigned statuses[] = {200, 304, 400, 403, 404, 405, 409, 500, 503};
+#define NSTATUS (sizeof statuses / sizeof statuses[0])
+#define STATUS_OTHER NSTATUS
+
+/* Seconds; a 512x512 render is ~10 ms, so the buckets are dense there. */
+static const double bounds[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
+				0.1,    0.2,   0.5,   1,     2,    5,    10};
+#define NBUCKET (sizeof bounds / sizeof bounds[0] + 1) /* + the +Inf bucket */
+
+struct hist {
+	atomic_uint_fast64_t bucket[NBUCKET];
+	atomic_uint_fast64_t sum_ns;
+};
+
+struct metrics {
+	atomic_uint_fast64_t requests[ROUTE_COUNT][NSTATUS + 1];
+	atomic_uint_fast64_t bytes[ROUTE_COUNT];
+	struct hist request[ROUTE_COUNT];
+	struct hist other[HIST_COUNT]; /* HIST_RENDER, HIST_ENCODE */
+	atomic_uint_fast64_t rejected, conns_opened, conns_closed;
+};
+
+static const char *const route_names[ROUTE_COUNT] = {
+	[ROUTE_HELP] = "/", [ROUTE_MANDELBROT] = "/mandelbrot", [ROUTE_HEALTHZ] = "/healthz",
+	[ROUTE_READYZ] = "/readyz", [ROUTE_METRICS] = "/metrics", [ROUTE_OTHER] = "other",
+};
+
+const char *route_name(enum route r)
+{
+	return route_names[r];
+}
+
+int metrics_create(struct metrics **out)
+{
+	/* calloc: all-zero bytes are valid zero atomics on every target we build for. */
+	*out = calloc(1, sizeof **out);
+	return *out ? 0 : -ENOMEM;
+}
+
+void metrics_destroy(struct metrics *m)
+{
+	free(m);
+}
+
+static void hist_observe(struct hist *h, double seconds)
+{
+	size_t b = 0;
+	while (b < NBUCKET - 1 && seconds > bounds[b])
+		b++;
+	atomic_fetch_add_explicit(&h->bucket[b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->sum_ns, (uint64_t)(seconds * 1e9), memory_order_relaxed);
+}
+
+void metrics_request(struct metrics *m, enum route r, unsigned status, uint64_t bytes,
+		     double seconds)
+{
+	size_t s = 0;
+	while (s < NSTATUS && statuses[s] != status)
+		s++;
+	atomic_fetch_add_explicit(&m->requests[r][s], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&m->bytes[r], bytes, memory_order_relaxed);
+	hist_observe(&m->request[r], seconds);
+}
+
+void metrics_observe(struct metrics *m, enum histogram h, double seconds)
+{
+	hist_observe(&m->other[h], seconds);
+}
+
+void metrics_rejected(struct metrics *m)
+{
+	atomic_fetch_add_explicit(&m->rejected, 1, memory_order_relaxed);
+}
+
+void metrics_connection(struct metrics *m, int opened)
+{
+	atomic_fetch_add_explicit(opened ? &m->conns_opened : &m->conns_closed, 1,
+				  memory_order_relaxed);
+}
+
+static uint64_t load(atomic_uint_fast64_t *a)
+{
+	return atomic_load_explicit(a, memory_order_relaxed);
+}
+
+static void hist_write(FILE *f, const char *name, const char *labels, struct hist *h)
+{
+	uint64_t cum = 0;
+	const char *sep = *labels ? "," : "";
+	for (size_t b = 0; b < NBUCKET; b++) {
+		cum += load(&h->bucket[b]);
+		if (b < NBUCKET - 1)
+			fprintf(f, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, bounds[b],
+				(unsigned long long)cum);
+		else
+			fprintf(f, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep,
+				(unsigned long long)cum);
+	}
+	const char *open = *labels ? "{" : "", *close = *labels ? "}" : "";
+	fprintf(f, "%s_sum%s%s%s %.9f\n", name, open, labels, close, load(&h->sum_ns) / 1e9);
+	fprintf(f, "%s_count%s%s%s %llu\n", name, open, labels, close, (unsigned long long)cum);
+}
+
+static void gauge(FILE *f, const char *name, const char *help, double v)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n%s %.17g\n", name, help, name, name, v);
+}
+
+static void counter(FILE *f, const char *name, const char *help, uint64_t v)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
+		(unsigned long long)v);
+}
+
+void metrics_write(struct metrics *m, const struct metrics_gauges *g, FILE *f)
+{
+	char labels[64];
+
+	fputs("# HELP mandelweb_http_requests_total Requests answered, by route and status.\n"
+	      "# TYPE mandelweb_http_requests_total counter\n", f);
+	for (int r = 0; r < ROUTE_COUNT; r++) {
+		for (size_t s = 0; s <= NSTATUS; s++) {
+			uint64_t n = load(&m->requests[r][s]);
+			if (n == 0)
+				continue;
+			if (s < NSTATUS)
+				fprintf(f, "mandelweb_http_requests_total{route=\"%s\",status=\"%u\"} %llu\n",
+					route_names[r], statuses[s], (unsigned long long)n);
+			else
+				fprintf(f, "mandelweb_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
+					route_names[r], (unsigned long long)n);
+		}
+	}
+	fputs("# HELP mandelweb_http_response_bytes_total Body bytes sent, by route.\n"
+	      "# TYPE mandelweb_http_response_bytes_total counter\n", f);
+	for (int r = 0; r < ROUTE_COUNT; r++)
+		fprintf(f, "mandelweb_http_response_bytes_total{route=\"%s\"} %llu\n", route_names[r],
+			(unsigned long long)load(&m->bytes[r]));
+	fputs("# HELP mandelweb_http_request_duration_seconds From the request line to the last byte queued.\n"
+	      "# TYPE mandelweb_http_request_duration_seconds histogram\n", f);
+	for (int r = 0; r < ROUTE_COUNT; r++) {
+		snprintf(labels, sizeof labels, "route=\"%s\"", route_names[r]);
+		hist_write(f, "mandelweb_http_request_duration_seconds", labels, &m->request[r]);
+	}
+	fputs("# HELP mandelweb_render_duration_seconds From admission to pixels ready (queue wait included).\n"
+	      "# TYPE mandelweb_render_duration_seconds histogram\n", f);
+	hist_write(f, "mandelweb_render_duration_seconds", "", &m->other[HIST_RENDER]);
+	fputs("# HELP mandelweb_encode_duration_seconds PNG encoding of one picture.\n"
+	      "# TYPE mandelweb_encode_duration_seconds histogram\n", f);
+	hist_write(f, "mandelweb_encode_duration_seconds", "", &m->other[HIST_ENCODE]);
+
+	counter(f, "mandelweb_rejected_total", "Requests refused with 503 by admission control.",
+		load(&m->rejected));
+	counter(f, "mandelweb_connections_opened_total", "TCP connections accepted.",
+		load(&m->conns_opened));
+	gauge(f, "mandelweb_connections", "TCP connections open now.",
+	      (double)(load(&m->conns_opened) - load(&m->conns_closed)));
+	gauge(f, "mandelweb_queue_depth", "Render jobs queued, not yet taken by a worker.",
+	      g->queue_depth);
+	gauge(f, "mandelweb_queue_capacity", "Bound of the render job queue.", g->queue_capacity);
+	gauge(f, "mandelweb_workers", "Render worker threads.", g->workers);
+	gauge(f, "mandelweb_workers_busy", "Workers running a job now.", g->workers_busy);
+	gauge(f, "mandelweb_requests_in_flight", "Pictures admitted and not yet encoded.",
+	      g->inflight);
+	gauge(f, "mandelweb_requests_in_flight_max", "Bound of requests in flight.",
+	      g->inflight_max);
+	gauge(f, "mandelweb_draining", "1 while shutting down.", g->draining);
+	counter(f, "mandelweb_cache_hits_total", "Pictures served from the cache.", g->cache.hits);
+	counter(f, "mandelweb_cache_misses_total", "Pictures not in the cache.", g->cache.misses);
+	counter(f, "mandelweb_cache_evictions_total", "Entries evicted to stay in bounds.",
+		g->cache.evictions);
+	gauge(f, "mandelweb_cache_bytes", "Bytes held by the cache.", (double)g->cache.bytes);
+	gauge(f, "mandelweb_cache_capacity_bytes", "Bound of the cache.", (double)g->cache.capacity);
+	gauge(f, "mandelweb_cache_entries", "Pictures in the cache.", (double)g->cache.entries);
+}

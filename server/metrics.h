@@ -1,0 +1,52 @@
+/*
+ * metrics.h - the service's counters and histograms, and their Prometheus
+ * text exposition (format 0.0.4).
+ *
+ * Owns: request counts by route and status, latency histograms (request,
+ * render, encode), admission and connection counters. Gauges that live
+ * elsewhere (the pool, the cache, requests in flight) are passed in at
+ * scrape time in struct metrics_gauges.
+ *
+ * Thread-safety: the record functions are lock-free (relaxed atomic adds:
+ * a scrape may see one counter updated before another, which Prometheus
+ * tolerates); metrics_write may run concurrently with them.
+ */
+#ifndef MW_METRICS_H
+#define MW_METRICS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "server/cache.h"
+
+enum route { ROUTE_HELP, ROUTE_MANDELBROT, ROUTE_HEALTHZ, ROUTE_READYZ, ROUTE_METRICS,
+	     ROUTE_OTHER, ROUTE_COUNT };
+
+enum histogram { HIST_REQUEST, HIST_RENDER, HIST_ENCODE, HIST_COUNT };
+
+struct metrics;
+
+struct metrics_gauges {
+	unsigned queue_depth, queue_capacity, workers, workers_busy;
+	unsigned inflight, inflight_max;
+	int draining;
+	struct cache_stats cache;
+};
+
+int metrics_create(struct metrics **out); /* 0 or -ENOMEM */
+void metrics_destroy(struct metrics *m);
+
+const char *route_name(enum route r);
+
+/* A finished request: its route, status, body bytes and duration. */
+void metrics_request(struct metrics *m, enum route r, unsigned status, uint64_t bytes,
+		     double seconds);
+/* A render (admission to pixels, queue wait included) or an encode. */
+void metrics_observe(struct metrics *m, enum histogram h, double seconds);
+void metrics_rejected(struct metrics *m); /* a 503 from admission control */
+void metrics_connection(struct metrics *m, int opened); /* 1: opened, 0: closed */
+
+/* Writes the exposition to f. */
+void metrics_write(struct metrics *m, const struct metrics_gauges *g, FILE *f);
+
+#endif

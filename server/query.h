@@ -1,0 +1,53 @@
+/*
+ * query.h - the query string of GET /mandelbrot: what picture, rendered how.
+ *
+ * Owns: the parameter names (the CLI's flags: w, h, cx, cy, zoom, iter,
+ * colour or color, mode, workers), their validation (through picture_set,
+ * so the server and the CLI give the same reasons), the rule that each
+ * may appear once and nothing else may appear, the cost budget, and the
+ * canonical key of a picture (equal keys: equal bytes) and its ETag.
+ *
+ * Pure functions on a caller-owned struct; any thread.
+ */
+#ifndef MW_QUERY_H
+#define MW_QUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "render/picture.h"
+#include "render/render.h"
+
+#define QUERY_KEY_MAX 160 /* bytes of a canonical key, NUL included */
+#define QUERY_ETAG_MAX 23 /* quote, "mw1-", 16 hex digits, quote, NUL */
+#define QUERY_DEFAULT_SIDE 512
+
+struct query {
+	struct picture pic;   /* default: the workshop's 512x512 */
+	enum render_mode mode; /* default: auto */
+	unsigned jobs;        /* 0: one per worker */
+	unsigned seen;        /* bit per parameter, for repeats */
+};
+
+void query_init(struct query *q);
+
+/* One key=value pair (value NULL for a bare key). 0, or -EINVAL with a
+ * one-line reason naming the parameter and its allowed range. max_jobs is
+ * the pool's size (the range of workers). */
+int query_add(struct query *q, const char *key, const char *value, unsigned max_jobs,
+	      char *why, size_t why_len);
+
+/* After the last pair: the picture as a whole (w * h * iter within
+ * max_cost pixel-iterations). 0 or -EINVAL with the reason. */
+int query_finish(const struct query *q, uint64_t max_cost, char *why, size_t why_len);
+
+/* The canonical key of the picture (mode and workers do not change the
+ * bytes, so they are not in it) and its strong ETag, quoted. */
+void query_key(const struct query *q, char key[QUERY_KEY_MAX]);
+void query_etag(const char *key, char etag[QUERY_ETAG_MAX]);
+
+/* Whether an If-None-Match header value matches etag (RFC 9110 weak
+ * comparison: a list, W/ prefixes, or *). header may be NULL. */
+int query_etag_matches(const char *header, const char *etag);
+
+#endif

@@ -1,0 +1,550 @@
+/*
+ * server.c - see server.h.
+ *
+ * A request's life (struct request, allocated by the URI-log callback, the
+ * first thing libmicrohttpd tells us about a request):
+ *   1st handler call   remember the connection; nothing queued yet (queueing
+ *                      on the first call would cost keep-alive: MHD closes
+ *                      such connections after the reply)
+ *   2nd call           route, validate, answer from cache or admit:
+ *                      suspend the connection, then render_start
+ *   worker             render done -> encode -> cache -> resume connection
+ *   next call          queue the response
+ *   completed          log, count, free (the only place a request is freed)
+ *
+ * Suspension happens before render_start, so a render that finishes at once
+ * can never resume a connection that is not yet suspended. 'suspended' drops
+ * only after the worker's resume, so when drain sees it at zero no
+ * connection is suspended and MHD_stop_daemon is legal.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "render/pngenc.h"
+#include "render/render.h"
+#include "server/accesslog.h"
+#include "server/blob.h"
+#include "server/cache.h"
+#include "server/help.h"
+#include "server/metrics.h"
+#include "server/query.h"
+#include "server/server.h"
+
+#define RETRY_AFTER "1" /* seconds: about a hundred default pictures on 2 cores */
+#define CACHE_CONTROL_PNG "public, max-age=86400"
+#define WHY_MAX 200
+
+struct server {
+	struct config cfg;
+	struct MHD_Daemon *d;
+	MHD_socket listen_fd; /* returned by quiesce; closed after stop */
+	struct pool *pool;
+	struct cache *cache;
+	struct metrics *metrics;
+	const struct kernel *kernel;
+	struct pngenc_opts png;
+	unsigned port;
+	atomic_uint inflight;  /* admitted pictures not yet encoded (admission) */
+	atomic_uint suspended; /* connections a worker has yet to resume (drain) */
+	atomic_uint active;   /* requests between URI and completion */
+	atomic_int draining;
+	atomic_uint http_threads_named;
+};
+
+enum state { ST_NEW, ST_ROUTED, ST_RENDERING, ST_READY };
+
+struct request {
+	struct server *srv;
+	struct MHD_Connection *conn;
+	double t0, t_admit;
+	enum route route;
+	enum state state;
+	unsigned status;
+	const char *type;     /* Content-Type */
+	const char *extra[3][2]; /* headers beside the usual ones */
+	struct blob *png;     /* a PNG body */
+	char *text;           /* or a malloc'd text body */
+	size_t text_len;
+	uint64_t bytes;
+	char method[12];
+	char etag[QUERY_ETAG_MAX];
+	char key[QUERY_KEY_MAX];
+	char uri[]; /* as the client sent it */
+};
+
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static void add_header(struct request *rq, const char *name, const char *value)
+{
+	for (int i = 0; i < 3; i++) {
+		if (!rq->extra[i][0]) {
+			rq->extra[i][0] = name;
+			rq->extra[i][1] = value;
+			return;
+		}
+	}
+}
+
+/* A text answer; body is copied (or NULL for none). */
+static void answer_text(struct request *rq, unsigned status, const char *body)
+{
+	rq->status = status;
+	rq->type = "text/plain; charset=utf-8";
+	free(rq->text);
+	rq->text = body ? strdup(body) : NULL;
+	rq->text_len = rq->text ? strlen(rq->text) : 0;
+	rq->state = ST_READY;
+}
+
+static void answer_png(struct request *rq, struct blob *png, const char *cache)
+{
+	rq->status = 200;
+	rq->type = "image/png";
+	rq->png = png;
+	add_header(rq, "ETag", rq->etag);
+	add_header(rq, "Cache-Control", CACHE_CONTROL_PNG);
+	add_header(rq, "X-Cache", cache);
+	rq->state = ST_READY;
+}
+
+static void busy(struct request *rq, const char *why)
+{
+	metrics_rejected(rq->srv->metrics);
+	answer_text(rq, 503, why);
+	add_header(rq, "Retry-After", RETRY_AFTER);
+}
+
+/* Runs on the pool worker that finished the picture. */
+static void rendered(void *ctx, struct image *img, const struct render_stats *st)
+{
+	struct request *rq = ctx;
+	struct server *s = rq->srv;
+	struct pngenc_buf buf;
+	char err[WHY_MAX];
+	double t1 = now_s();
+	(void)st;
+
+	metrics_observe(s->metrics, HIST_RENDER, t1 - rq->t_admit);
+	int rc = pngenc_encode(img, &s->png, &buf, err, sizeof err);
+	image_free(img);
+	metrics_observe(s->metrics, HIST_ENCODE, now_s() - t1);
+	struct blob *b = rc == 0 ? blob_wrap(buf.data, buf.len) : NULL;
+	if (b) {
+		cache_put(s->cache, rq->key, b);
+		answer_png(rq, b, "miss");
+	} else {
+		answer_text(rq, 500, "PNG encoding failed\n");
+	}
+	/* Admission is released before the resume, so the client's next
+	 * request cannot race this worker and find the slot still taken. */
+	atomic_fetch_sub_explicit(&s->inflight, 1, memory_order_relaxed);
+	MHD_resume_connection(rq->conn);
+	/* rq may be gone from here on: the HTTP thread owns it again. */
+	atomic_fetch_sub_explicit(&s->suspended, 1, memory_order_release);
+}
+
+struct args {
+	struct query q;
+	unsigned max_jobs;
+	int rc;
+	char why[WHY_MAX];
+};
+
+static enum MHD_Result each_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+				const char *value)
+{
+	struct args *a = cls;
+	(void)kind;
+	a->rc = query_add(&a->q, key, value, a->max_jobs, a->why, sizeof a->why);
+	return a->rc == 0 ? MHD_YES : MHD_NO;
+}
+
+static void mandelbrot(struct request *rq)
+{
+	struct server *s = rq->srv;
+	struct args a = {.max_jobs = pool_workers(s->pool)};
+
+	query_init(&a.q);
+	MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, each_arg, &a);
+	if (a.rc == 0)
+		a.rc = query_finish(&a.q, s->cfg.max_cost, a.why, sizeof a.why);
+	if (a.rc < 0) {
+		strcat(a.why, "\n");
+		answer_text(rq, 400, a.why);
+		add_header(rq, "Cache-Control", "no-store");
+		return;
+	}
+	query_key(&a.q, rq->key);
+	query_etag(rq->key, rq->etag);
+	const char *inm = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+						      MHD_HTTP_HEADER_IF_NONE_MATCH);
+	if (query_etag_matches(inm, rq->etag)) {
+		answer_text(rq, 304, NULL);
+		rq->type = NULL;
+		add_header(rq, "ETag", rq->etag);
+		add_header(rq, "Cache-Control", CACHE_CONTROL_PNG);
+		return;
+	}
+	struct blob *hit = cache_get(s->cache, rq->key);
+	if (hit) {
+		answer_png(rq, hit, "hit");
+		return;
+	}
+	if (atomic_load_explicit(&s->draining, memory_order_relaxed)) {
+		busy(rq, "draining: this instance is shutting down\n");
+		return;
+	}
+	/* Admission: a bounded number of pictures at once. */
+	if (atomic_fetch_add_explicit(&s->inflight, 1, memory_order_acquire) >= s->cfg.max_inflight) {
+		atomic_fetch_sub_explicit(&s->inflight, 1, memory_order_relaxed);
+		busy(rq, "busy: too many pictures in flight, retry later\n");
+		return;
+	}
+	rq->state = ST_RENDERING;
+	rq->t_admit = now_s();
+	atomic_fetch_add_explicit(&s->suspended, 1, memory_order_relaxed);
+	MHD_suspend_connection(rq->conn);
+	struct render_req r = {
+		.pic = &a.q.pic, .kernel = s->kernel, .mode = a.q.mode, .jobs = a.q.jobs,
+		.done = rendered, .ctx = rq,
+	};
+	int rc = render_start(s->pool, &r);
+	if (rc == 0)
+		return;
+	if (rc == -ENOMEM)
+		answer_text(rq, 500, "out of memory\n");
+	else
+		busy(rq, "busy: the render queue is full, retry later\n");
+	atomic_fetch_sub_explicit(&s->inflight, 1, memory_order_relaxed);
+	MHD_resume_connection(rq->conn);
+	atomic_fetch_sub_explicit(&s->suspended, 1, memory_order_release);
+}
+
+static void metrics_page(struct request *rq)
+{
+	struct server *s = rq->srv;
+	struct metrics_gauges g = {
+		.queue_depth = pool_depth(s->pool),
+		.queue_capacity = pool_capacity(s->pool),
+		.workers = pool_workers(s->pool),
+		.workers_busy = pool_busy(s->pool),
+		.inflight = atomic_load_explicit(&s->inflight, memory_order_relaxed),
+		.inflight_max = s->cfg.max_inflight,
+		.draining = atomic_load_explicit(&s->draining, memory_order_relaxed),
+	};
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	cache_stats(s->cache, &g.cache);
+	if (!f) {
+		answer_text(rq, 500, "out of memory\n");
+		return;
+	}
+	metrics_write(s->metrics, &g, f);
+	if (fclose(f) != 0) {
+		free(text);
+		answer_text(rq, 500, "out of memory\n");
+		return;
+	}
+	answer_text(rq, 200, NULL);
+	rq->text = text;
+	rq->text_len = len;
+	rq->type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+static enum route route_of(const char *url)
+{
+	static const struct {
+		const char *path;
+		enum route r;
+	} table[] = {
+		{"/", ROUTE_HELP}, {"/mandelbrot", ROUTE_MANDELBROT}, {"/healthz", ROUTE_HEALTHZ},
+		{"/readyz", ROUTE_READYZ}, {"/metrics", ROUTE_METRICS},
+	};
+	for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+		if (strcmp(url, table[i].path) == 0)
+			return table[i].r;
+	return ROUTE_OTHER;
+}
+
+static void dispatch(struct request *rq, const char *url, const char *method)
+{
+	rq->route = route_of(url);
+	rq->state = ST_ROUTED;
+	if (rq->route == ROUTE_OTHER) {
+		answer_text(rq, 404, "not found: see GET / for what this service answers\n");
+		return;
+	}
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		answer_text(rq, 405, "method not allowed: use GET or HEAD\n");
+		add_header(rq, "Allow", "GET, HEAD");
+		return;
+	}
+	switch (rq->route) {
+	case ROUTE_HELP:
+		answer_text(rq, 200, help_text);
+		break;
+	case ROUTE_HEALTHZ:
+		answer_text(rq, 200, "ok\n");
+		break;
+	case ROUTE_READYZ:
+		if (atomic_load_explicit(&rq->srv->draining, memory_order_relaxed))
+			answer_text(rq, 503, "draining\n");
+		else
+			answer_text(rq, 200, "ready\n");
+		break;
+	case ROUTE_METRICS:
+		metrics_page(rq);
+		break;
+	case ROUTE_MANDELBROT:
+	case ROUTE_OTHER:
+	case ROUTE_COUNT:
+		mandelbrot(rq);
+		break;
+	}
+}
+
+static void free_png(void *blob)
+{
+	blob_unref(blob);
+}
+
+static enum MHD_Result queue_answer(struct request *rq)
+{
+	struct MHD_Response *resp;
+
+	if (rq->png) {
+		rq->bytes = rq->png->len;
+		resp = MHD_create_response_from_buffer_with_free_callback_cls(
+			rq->png->len, rq->png->data, free_png, rq->png);
+		if (resp)
+			rq->png = NULL; /* the response holds the reference now */
+	} else {
+		rq->bytes = rq->text_len;
+		resp = MHD_create_response_from_buffer(rq->text_len, rq->text,
+						       MHD_RESPMEM_MUST_FREE);
+		if (resp)
+			rq->text = NULL;
+	}
+	if (!resp)
+		return MHD_NO;
+	if (rq->type)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rq->type);
+	for (int i = 0; i < 3 && rq->extra[i][0]; i++)
+		MHD_add_response_header(resp, rq->extra[i][0], rq->extra[i][1]);
+	if (atomic_load_explicit(&rq->srv->draining, memory_order_relaxed))
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	enum MHD_Result r = MHD_queue_response(rq->conn, rq->status, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
+/* Names libmicrohttpd's threads http-N for top, gdb and the tracer. */
+static void name_http_thread(struct server *s)
+{
+	static _Thread_local int named;
+	if (!named) {
+		char name[16];
+		named = 1;
+		snprintf(name, sizeof name, "http-%u",
+			 atomic_fetch_add_explicit(&s->http_threads_named, 1, memory_order_relaxed));
+		pthread_setname_np(pthread_self(), name);
+	}
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url,
+			       const char *method, const char *version, const char *upload,
+			       size_t *upload_size, void **con_cls)
+{
+	struct request *rq = *con_cls;
+	(void)cls, (void)version, (void)upload;
+
+	if (!rq)
+		return MHD_NO; /* out of memory in uri_logged */
+	if (rq->state == ST_NEW && !rq->conn) {
+		name_http_thread(rq->srv);
+		rq->conn = conn;
+		snprintf(rq->method, sizeof rq->method, "%s", method);
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		*upload_size = 0; /* no route takes a body; drop it */
+		return MHD_YES;
+	}
+	if (rq->state == ST_NEW)
+		dispatch(rq, url, method);
+	if (rq->state == ST_RENDERING)
+		return MHD_YES; /* suspended; a worker resumes it */
+	return queue_answer(rq);
+}
+
+static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct server *s = cls;
+	size_t len = strlen(uri);
+	struct request *rq = calloc(1, sizeof *rq + len + 1);
+	(void)conn;
+
+	if (!rq)
+		return NULL;
+	rq->srv = s;
+	rq->t0 = now_s();
+	memcpy(rq->uri, uri, len + 1);
+	strcpy(rq->method, "-");
+	atomic_fetch_add_explicit(&s->active, 1, memory_order_relaxed);
+	return rq;
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+		      enum MHD_RequestTerminationCode why)
+{
+	struct server *s = cls;
+	struct request *rq = *con_cls;
+	(void)why;
+
+	if (!rq)
+		return;
+	double dt = now_s() - rq->t0;
+	metrics_request(s->metrics, rq->route, rq->status, rq->bytes, dt);
+	if (s->cfg.access_log) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		accesslog_write(STDERR_FILENO, ci ? ci->client_addr : NULL, rq->method, rq->uri,
+				rq->status, rq->bytes, dt);
+	}
+	blob_unref(rq->png);
+	free(rq->text);
+	free(rq);
+	*con_cls = NULL;
+	atomic_fetch_sub_explicit(&s->active, 1, memory_order_release);
+}
+
+static void connection_event(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+			     enum MHD_ConnectionNotificationCode code)
+{
+	struct server *s = cls;
+	(void)conn, (void)socket_ctx;
+	metrics_connection(s->metrics, code == MHD_CONNECTION_NOTIFY_STARTED);
+}
+
+int server_start(struct server **out, const struct config *c, FILE *err)
+{
+	struct server *s = calloc(1, sizeof *s);
+	struct sockaddr_storage ss = {0};
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+			 MHD_USE_ERROR_LOG;
+	int rc = -ENOMEM;
+
+	if (!s)
+		return rc;
+	s->cfg = *c;
+	s->listen_fd = MHD_INVALID_SOCKET;
+	s->png = pngenc_defaults();
+	s->kernel = kernel_find(c->kernel);
+	if (inet_pton(AF_INET, c->addr, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+		((struct sockaddr_in *)&ss)->sin_family = AF_INET;
+		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)c->port);
+	} else if (inet_pton(AF_INET6, c->addr, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+		((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)c->port);
+		flags |= MHD_USE_IPv6;
+	} else {
+		fprintf(err, "mandelweb: --addr %s is not an IPv4 or IPv6 address\n", c->addr);
+		rc = -EINVAL;
+		goto err_free;
+	}
+	if (!s->kernel) {
+		rc = -EINVAL;
+		goto err_free;
+	}
+	if ((rc = metrics_create(&s->metrics)) < 0 ||
+	    (rc = cache_create(&s->cache, (size_t)c->cache_mb << 20)) < 0)
+		goto err_parts;
+	rc = pool_create(&s->pool, c->workers, c->queue, "worker", NULL);
+	if (rc < 0) {
+		fprintf(err, "mandelweb: cannot start %u workers: %s\n", c->workers, strerror(-rc));
+		goto err_parts;
+	}
+	s->d = MHD_start_daemon(
+		flags, (uint16_t)c->port, NULL, NULL, handler, s,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		/* 1 thread: no pool (MHD warns about a pool of one) */
+		MHD_OPTION_THREAD_POOL_SIZE, c->http_threads > 1 ? (unsigned)c->http_threads : 0u,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_conns,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->timeout,
+		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+		MHD_OPTION_URI_LOG_CALLBACK, uri_logged, s,
+		MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+		MHD_OPTION_NOTIFY_CONNECTION, connection_event, s,
+		MHD_OPTION_END);
+	if (!s->d) {
+		fprintf(err, "mandelweb: cannot listen on %s port %u (in use, or not an address here)\n",
+			c->addr, c->port);
+		rc = -EADDRINUSE;
+		goto err_pool;
+	}
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+	s->port = di ? di->port : c->port;
+	*out = s;
+	return 0;
+
+err_pool:
+	pool_destroy(s->pool);
+err_parts:
+	cache_destroy(s->cache);
+	metrics_destroy(s->metrics);
+err_free:
+	free(s);
+	return rc;
+}
+
+unsigned server_port(const struct server *s)
+{
+	return s->port;
+}
+
+static void nap_ms(long ms)
+{
+	struct timespec t = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+	nanosleep(&t, NULL);
+}
+
+void server_drain(struct server *s)
+{
+	atomic_store(&s->draining, 1);
+	s->listen_fd = MHD_quiesce_daemon(s->d);
+	/* Renders are bounded by the cost budget; they always finish. */
+	while (atomic_load_explicit(&s->suspended, memory_order_acquire) > 0)
+		nap_ms(2);
+	for (long waited = 0; waited < (long)s->cfg.drain * 1000 &&
+			      atomic_load_explicit(&s->active, memory_order_acquire) > 0;
+	     waited += 2)
+		nap_ms(2);
+}
+
+void server_stop(struct server *s)
+{
+	if (!s)
+		return;
+	MHD_stop_daemon(s->d);
+	if (s->listen_fd != MHD_INVALID_SOCKET)
+		close(s->listen_fd);
+	pool_destroy(s->pool);
+	cache_destroy(s->cache);
+	metrics_destroy(s->metrics);
+	free(s);
+}

@@ -1,0 +1,184 @@
+/* harness.c - see harness.h. */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <curl/curl.h>
+#include <png.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/harness.h"
+
+int mw_start(struct mw *m, const char *const *args)
+{
+	const char *argv[48] = {MW_BIN "/mandelweb", "--addr", "127.0.0.1", "--port", "0"};
+	int n = 5, out[2];
+
+	for (; args && *args && n < 46; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	strcpy(m->log, "/tmp/mandelweb-test-XXXXXX");
+	int logfd = mkstemp(m->log);
+	if (logfd < 0 || pipe(out) < 0)
+		return -1;
+	m->pid = fork();
+	if (m->pid == 0) {
+		dup2(out[1], 1);
+		dup2(logfd, 2);
+		close(out[0]);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(out[1]);
+	close(logfd);
+	FILE *f = fdopen(out[0], "r");
+	char line[128];
+	int rc = -1;
+	if (f && fgets(line, sizeof line, f) &&
+	    sscanf(line, "listening on http://127.0.0.1:%u/", &m->port) == 1)
+		rc = 0;
+	if (f)
+		fclose(f);
+	return rc;
+}
+
+int mw_stop(struct mw *m, int sig)
+{
+	int st;
+	kill(m->pid, sig);
+	if (waitpid(m->pid, &st, 0) < 0)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+char *mw_log(const struct mw *m)
+{
+	FILE *f = fopen(m->log, "r");
+	char *buf = NULL;
+	size_t len = 0;
+	if (!f)
+		return strdup("");
+	FILE *o = open_memstream(&buf, &len);
+	int c;
+	while ((c = fgetc(f)) != EOF)
+		fputc(c, o);
+	fclose(o);
+	fclose(f);
+	return buf;
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *cls)
+{
+	struct mw_resp *r = cls;
+	char *b = realloc(r->body, r->len + size * n + 1);
+	if (!b)
+		return 0;
+	memcpy(b + r->len, p, size * n);
+	r->body = b;
+	r->len += size * n;
+	b[r->len] = '\0';
+	return size * n;
+}
+
+static void keep(char *dst, size_t len, const char *v, size_t vlen)
+{
+	while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n'))
+		vlen--;
+	if (vlen >= len)
+		vlen = len - 1;
+	memcpy(dst, v, vlen);
+	dst[vlen] = '\0';
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *cls)
+{
+	struct mw_resp *r = cls;
+	size_t len = size * n;
+	static const struct {
+		const char *name;
+		size_t off, size;
+	} want[] = {
+		{"content-type: ", offsetof(struct mw_resp, type), sizeof r->type},
+		{"etag: ", offsetof(struct mw_resp, etag), sizeof r->etag},
+		{"retry-after: ", offsetof(struct mw_resp, retry_after), sizeof r->retry_after},
+		{"allow: ", offsetof(struct mw_resp, allow), sizeof r->allow},
+		{"x-cache: ", offsetof(struct mw_resp, xcache), sizeof r->xcache},
+		{"cache-control: ", offsetof(struct mw_resp, cache_control), sizeof r->cache_control},
+		{"connection: ", offsetof(struct mw_resp, connection), sizeof r->connection},
+	};
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+		size_t nl = strlen(want[i].name);
+		if (len > nl && strncasecmp(p, want[i].name, nl) == 0)
+			keep((char *)r + want[i].off, want[i].size, p + nl, len - nl);
+	}
+	return len;
+}
+
+int mw_request(const struct mw *m, const char *method, const char *path,
+	       const char *const *headers, struct mw_resp *r)
+{
+	char url[2048];
+	struct curl_slist *h = NULL;
+	CURL *c = curl_easy_init();
+
+	memset(r, 0, sizeof *r);
+	if (!c)
+		return CURLE_FAILED_INIT;
+	snprintf(url, sizeof url, "http://127.0.0.1:%u%s", m->port, path);
+	for (; headers && *headers; headers++)
+		h = curl_slist_append(h, *headers);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	if (method && strcmp(method, "HEAD") == 0)
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	else if (method)
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	int rc = (int)curl_easy_perform(c);
+	if (rc == 0) {
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+		curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &r->seconds);
+	}
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	return rc;
+}
+
+int mw_get(const struct mw *m, const char *path, struct mw_resp *r)
+{
+	return mw_request(m, NULL, path, NULL, r);
+}
+
+void mw_resp_free(struct mw_resp *r)
+{
+	free(r->body);
+	r->body = NULL;
+}
+
+uint8_t *mw_png_decode(const void *data, size_t len, unsigned channels, uint32_t *w,
+		       uint32_t *h)
+{
+	png_image im;
+	memset(&im, 0, sizeof im);
+	im.version = PNG_IMAGE_VERSION;
+	cr_assert(png_image_begin_read_from_memory(&im, data, len), "%s", im.message);
+	cr_assert(eq(u32, PNG_IMAGE_SAMPLE_CHANNELS(im.format), channels));
+	im.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
+	uint8_t *px = malloc(PNG_IMAGE_SIZE(im));
+	cr_assert(png_image_finish_read(&im, NULL, px, 0, NULL), "%s", im.message);
+	*w = im.width;
+	*h = im.height;
+	return px;
+}

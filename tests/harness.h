@@ -1,0 +1,53 @@
+/*
+ * harness.h - end-to-end test helpers: start the real bin/mandelweb on a
+ * free loopback port, talk to it with libcurl, stop it with a signal.
+ *
+ * Owns: the child process (mw_stop reaps it) and each response's body
+ * (mw_resp_free). Thread-safety: mw_get may be called from many threads at
+ * once (one curl handle per call; curl_global_init runs in mw_start).
+ */
+#ifndef MW_HARNESS_H
+#define MW_HARNESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct mw {
+	pid_t pid;
+	unsigned port;
+	char log[64]; /* the server's stderr, a temporary file */
+};
+
+struct mw_resp {
+	long status;
+	char *body;
+	size_t len;
+	char type[64], etag[64], retry_after[16], allow[32], xcache[8], cache_control[64],
+		connection[16];
+	double seconds;
+};
+
+/* Starts mandelweb with --port 0 and args (NULL-terminated); 0 once it
+ * prints its port, else -1. */
+int mw_start(struct mw *m, const char *const *args);
+
+/* Sends sig and waits; returns the exit status, or 128 + signal. */
+int mw_stop(struct mw *m, int sig);
+
+/* method NULL: GET. headers: NULL-terminated "Name: value" list or NULL.
+ * Returns 0, or a CURLcode on a transport error (r->status is then 0). */
+int mw_request(const struct mw *m, const char *method, const char *path,
+	       const char *const *headers, struct mw_resp *r);
+int mw_get(const struct mw *m, const char *path, struct mw_resp *r);
+void mw_resp_free(struct mw_resp *r);
+
+/* Decodes a PNG with libpng's simplified API, asserting it has 'channels'
+ * channels (1 gray, 3 RGB); the pixels, malloc'd. */
+uint8_t *mw_png_decode(const void *data, size_t len, unsigned channels, uint32_t *w,
+		       uint32_t *h);
+
+/* The server's stderr so far, NUL-terminated (free it). */
+char *mw_log(const struct mw *m);
+
+#endif
