@@ -111,7 +111,7 @@ test: $(B)/tests/stress
 else
 test: $(B)/tests/unit $(B)/tests/stress $(PROGRAMS)
 	$(B)/tests/stress
-	$(B)/tests/unit --jobs $(TEST_JOBS) $(TEST_ARGS)
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp $(B)/tests/unit --jobs $(TEST_JOBS) $(TEST_ARGS)
 endif
 
 bench: $(BIN)/bench_render $(PROGRAMS)

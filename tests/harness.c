@@ -124,9 +124,15 @@ static size_t on_header(char *p, size_t size, size_t n, void *cls)
 int mw_request(const struct mw *m, const char *method, const char *path,
 	       const char *const *headers, struct mw_resp *r)
 {
+	return mw_request_on(NULL, m, method, path, headers, r);
+}
+
+int mw_request_on(void *handle, const struct mw *m, const char *method, const char *path,
+		  const char *const *headers, struct mw_resp *r)
+{
 	char url[2048];
 	struct curl_slist *h = NULL;
-	CURL *c = curl_easy_init();
+	CURL *c = handle ? handle : curl_easy_init();
 
 	memset(r, 0, sizeof *r);
 	if (!c)
@@ -152,7 +158,10 @@ int mw_request(const struct mw *m, const char *method, const char *path,
 		curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &r->seconds);
 	}
 	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
+	if (!handle)
+		curl_easy_cleanup(c);
+	else
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
 	return rc;
 }
 

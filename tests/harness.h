@@ -39,6 +39,9 @@ int mw_stop(struct mw *m, int sig);
  * Returns 0, or a CURLcode on a transport error (r->status is then 0). */
 int mw_request(const struct mw *m, const char *method, const char *path,
 	       const char *const *headers, struct mw_resp *r);
+/* The same on a caller's CURL handle (keep-alive across calls). */
+int mw_request_on(void *curl, const struct mw *m, const char *method, const char *path,
+		  const char *const *headers, struct mw_resp *r);
 int mw_get(const struct mw *m, const char *path, struct mw_resp *r);
 void mw_resp_free(struct mw_resp *r);
 
