@@ -1,5 +1,12 @@
 /* blob.c - see blob.h. */
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <fcntl.h>
+#include <sys/mman.h>
+#endif
 
 #include "server/blob.h"
 
@@ -13,6 +20,7 @@ struct blob *blob_wrap(uint8_t *data, size_t len)
 	atomic_init(&b->refs, 1);
 	b->len = len;
 	b->data = data;
+	b->fd = -1;
 	return b;
 }
 
@@ -24,8 +32,50 @@ struct blob *blob_ref(struct blob *b)
 
 void blob_unref(struct blob *b)
 {
-	if (b && atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1) {
-		free(b->data);
+	if (!b || atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1)
+		return;
+#ifdef __linux__
+	if (b->fd >= 0) {
+		munmap(b->data, b->len);
+		close(b->fd);
 		free(b);
+		return;
 	}
+#endif
+	free(b->data);
+	free(b);
+}
+
+int blob_seal(struct blob *b)
+{
+#if defined(__linux__) && defined(MFD_ALLOW_SEALING)
+	if (b->len == 0)
+		return -EINVAL;
+	int fd = memfd_create("mandelweb-png", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	int rc = 0;
+	for (size_t off = 0; off < b->len && rc == 0;) {
+		ssize_t n = write(fd, b->data + off, b->len - off);
+		if (n < 0 && errno != EINTR)
+			rc = -errno;
+		else if (n > 0)
+			off += (size_t)n;
+	}
+	/* Sealed: nothing can change the bytes a response is being sent from. */
+	if (rc == 0 && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+		rc = -errno;
+	void *map = rc == 0 ? mmap(NULL, b->len, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
+	if (map == MAP_FAILED) {
+		close(fd);
+		return rc ? rc : -errno;
+	}
+	free(b->data);
+	b->data = map;
+	b->fd = fd;
+	return 0;
+#else
+	(void)b;
+	return -ENOSYS;
+#endif
 }

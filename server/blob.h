@@ -2,7 +2,7 @@
  * blob.h - an immutable, reference-counted byte buffer: an encoded PNG that
  * the cache, a response in flight and a finished render may share.
  *
- * Owns: the bytes. Whoever holds a reference calls blob_unref once; the
+ * Owns: the bytes (and their memfd, once sealed). Whoever holds a reference calls blob_unref once; the
  * last one frees. Thread-safety: ref/unref from any thread (atomic count;
  * the release/acquire pair orders the last user's reads before the free).
  */
@@ -16,13 +16,21 @@
 struct blob {
 	atomic_uint refs;
 	size_t len;
-	uint8_t *data; /* malloc'd, owned */
+	uint8_t *data; /* malloc'd, or the mapping of fd */
+	int fd;        /* -1, or a memfd holding the bytes (blob_seal) */
 };
 
 /* Takes ownership of data (malloc'd, len bytes); one reference. NULL when
  * out of memory (data is then freed). */
 struct blob *blob_wrap(uint8_t *data, size_t len);
 struct blob *blob_ref(struct blob *b);
+
+/* Moves the bytes into a sealed memfd mapped read-only at b->data, so a
+ * response can be sent from it with sendfile(2) (no copy into the socket)
+ * and no second copy exists. Call before the blob is shared. 0, or -errno
+ * (the blob is then unchanged and still usable from memory). Linux only;
+ * elsewhere -ENOSYS. */
+int blob_seal(struct blob *b);
 void blob_unref(struct blob *b); /* NULL is ignored */
 
 #endif

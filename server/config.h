@@ -21,6 +21,7 @@ struct config {
 	uint32_t cache_mb;      /* 0: no cache */
 	uint64_t max_cost;      /* w * h * iter of one picture */
 	uint32_t http_threads;  /* libmicrohttpd's epoll threads */
+	uint32_t http_nice;     /* their nice value above the workers' */
 	uint32_t max_conns;     /* open connections */
 	uint32_t timeout;       /* seconds an idle connection may stay */
 	uint32_t drain;         /* seconds shutdown waits for responses */
