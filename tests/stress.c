@@ -6,6 +6,7 @@
  * other build runs it too. Prints one line per check and ends with
  * "N passed, M failed"; exits 1 when any failed.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -134,6 +135,85 @@ static void shared_pool_case(unsigned workers, unsigned cap)
 	check(ok, what);
 }
 
+/* render_start from many threads at once on a small queue: every picture
+ * started is finished exactly once, on a worker, with the reference bytes;
+ * refusals are -EAGAIN only. */
+struct started {
+	const struct image *ref;
+	atomic_int done, bad;
+};
+
+static void started_done(void *ctx, struct image *img, const struct render_stats *st)
+{
+	struct started *s = ctx;
+	(void)st;
+	if (memcmp(img->px, s->ref->px, s->ref->stride * s->ref->h) != 0)
+		atomic_fetch_add(&s->bad, 1);
+	image_free(img);
+	atomic_fetch_add(&s->done, 1);
+}
+
+struct starter {
+	struct pool *p;
+	struct started *s;
+	const struct picture *pic;
+	int started, refused, errors;
+};
+
+static void *start_many(void *arg)
+{
+	struct starter *st = arg;
+	for (int i = 0; i < 200; i++) {
+		struct render_req r = {.pic = st->pic, .kernel = kernel_best(),
+				       .mode = (enum render_mode)(i % 5), .jobs = (unsigned)i % 4,
+				       .done = started_done, .ctx = st->s};
+		int rc = render_start(st->p, &r);
+		if (rc == 0)
+			st->started++;
+		else if (rc == -EAGAIN)
+			st->refused++;
+		else
+			st->errors++;
+	}
+	return NULL;
+}
+
+static void start_case(unsigned workers, unsigned cap)
+{
+	struct picture pic = picture_default(37, 23);
+	struct image ref;
+	struct pool *p;
+	struct started s = {.ref = &ref};
+	struct starter st[4];
+	pthread_t t[4];
+	char what[96];
+	int started = 0, errors = 0;
+
+	image_alloc(&ref, pic.w, pic.h, 1);
+	render_image(NULL, &pic, kernel_find("scalar"), MODE_SEQ, &ref, NULL);
+	atomic_init(&s.done, 0);
+	atomic_init(&s.bad, 0);
+	if (pool_create(&p, workers, cap, "stress", NULL) != 0) {
+		check(0, "pool_create");
+		return;
+	}
+	for (int i = 0; i < 4; i++) {
+		st[i] = (struct starter){.p = p, .s = &s, .pic = &pic};
+		pthread_create(&t[i], NULL, start_many, &st[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		started += st[i].started;
+		errors += st[i].errors;
+	}
+	pool_destroy(p); /* runs every queued job: all started pictures finish */
+	image_free(&ref);
+	snprintf(what, sizeof what, "render_start from 4 threads, workers=%u cap=%u (%d started)",
+		 workers, cap, started);
+	check(errors == 0 && started > 0 && atomic_load(&s.done) == started &&
+		      atomic_load(&s.bad) == 0, what);
+}
+
 int main(void)
 {
 	static const unsigned caps[] = {0, 1, 3, 64};
@@ -143,6 +223,7 @@ int main(void)
 		pool_case(3, caps[c], 4, 0);
 		pool_case(2, caps[c], 6, 1);
 		shared_pool_case(3, caps[c]);
+		start_case(2, caps[c] + 1);
 	}
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed != 0;
