@@ -140,7 +140,7 @@ static void task_plan_rows(struct task *t)
 		t->mirror[y] = y;
 		if (y > 0 && ci == prev) {
 			t->mirror[y] = t->mirror[y - 1];
-		} else if (ci > 0 && t->mode == MODE_AUTO) {
+		} else if (ci > 0) {
 			uint32_t lo = 0, hi = y;
 			while (lo < hi) {
 				uint32_t mid = lo + (hi - lo) / 2;

@@ -61,7 +61,7 @@ struct server {
 	atomic_uint http_threads_named;
 };
 
-enum state { ST_NEW, ST_ROUTED, ST_RENDERING, ST_READY };
+enum state { ST_NEW, ST_RENDERING, ST_READY };
 
 struct request {
 	struct server *srv;
@@ -287,7 +287,6 @@ static enum route route_of(const char *url)
 static void dispatch(struct request *rq, const char *url, const char *method)
 {
 	rq->route = route_of(url);
-	rq->state = ST_ROUTED;
 	if (rq->route == ROUTE_OTHER) {
 		answer_text(rq, 404, "not found: see GET / for what this service answers\n");
 		return;
@@ -314,9 +313,10 @@ static void dispatch(struct request *rq, const char *url, const char *method)
 		metrics_page(rq);
 		break;
 	case ROUTE_MANDELBROT:
-	case ROUTE_OTHER:
-	case ROUTE_COUNT:
 		mandelbrot(rq);
+		break;
+	case ROUTE_OTHER: /* answered above */
+	case ROUTE_COUNT:
 		break;
 	}
 }
