@@ -45,6 +45,13 @@ struct kernel_out {
 	double ti[KERNEL_SPAN_MAX];   /* final Ti = Zi * Zi */
 };
 
+/* Ci of row py, exactly as every kernel computes it (render.c's mirrored
+ * rows depend on computing the same bits). */
+static inline double kernel_ci(const struct kernel_args *a, uint32_t py)
+{
+	return (a->s * (double)py) / 1000 + a->y0;
+}
+
 /* Computes pixels px0 .. px0 + count - 1 of row py, count <= KERNEL_SPAN_MAX. */
 typedef void kernel_fn(const struct kernel_args *a, uint32_t py, uint32_t px0,
 		       uint32_t count, struct kernel_out *out);

@@ -125,7 +125,7 @@ void kernel_avx512(const struct kernel_args *a, uint32_t py, uint32_t px0,
 	}
 	struct k5 v = {.a = a, .out = out, .px0 = px0, .count = count};
 	const __m512d two = _mm512_set1_pd(2.0);
-	const __m512d ci = _mm512_set1_pd((a->s * (double)py) / 1000 + a->y0);
+	const __m512d ci = _mm512_set1_pd(kernel_ci(a, py));
 	const __m512d bail = _mm512_set1_pd(a->bailout);
 	const __m512i one = _mm512_set1_epi64(1);
 	const __m512i nmax = _mm512_set1_epi64(a->max_iter);

@@ -5,7 +5,7 @@
 void kernel_scalar(const struct kernel_args *a, uint32_t py, uint32_t px0,
 		   uint32_t count, struct kernel_out *out)
 {
-	const double ci = (a->s * (double)py) / 1000 + a->y0;
+	const double ci = kernel_ci(a, py);
 
 	for (uint32_t k = 0; k < count; k++) {
 		const double cr = (a->s * (double)(px0 + k)) / 1000 + a->x0;

@@ -149,7 +149,7 @@ static void kv_block(const struct kernel_args *a, double ci_s, uint32_t px0,
 void KV_FN(const struct kernel_args *a, uint32_t py, uint32_t px0,
 	   uint32_t count, struct kernel_out *out)
 {
-	const double ci = (a->s * (double)py) / 1000 + a->y0;
+	const double ci = kernel_ci(a, py);
 
 	for (uint32_t k = 0; k < count; k += KV_BLOCK) {
 		uint32_t m = count - k < KV_BLOCK ? count - k : KV_BLOCK;

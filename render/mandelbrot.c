@@ -171,8 +171,13 @@ int main(int argc, char **argv)
 		goto out_pool;
 	}
 	double t0 = now_ms();
-	render_image(pool, &o.pic, k, o.mode, &img, &st);
+	rc = render_image(pool, &o.pic, k, o.mode, &img, &st);
 	double t1 = now_ms();
+	if (rc < 0) {
+		fprintf(stderr, "mandelbrot: rendering failed: %s\n", strerror(-rc));
+		rc = 1;
+		goto out_img;
+	}
 	rc = pngenc_encode(&img, &o.png, &png, err, sizeof err);
 	double t2 = now_ms();
 	if (rc < 0) {

@@ -14,7 +14,7 @@
  * is the negation of the original one (rounding to nearest is symmetric),
  * and Tr, Ti and the count are unchanged. So a row whose Ci is exactly
  * -Ci of another row (or exactly equal to the row before it) is a copy of
- * that row: the default picture renders 261 of its 512 rows. The workshop
+ * that row: the default picture renders 365 of its 512 rows. The workshop
  * modes (seq, px, row, workers) compute every pixel, as the workshop does.
  */
 #include <errno.h>
@@ -136,7 +136,7 @@ static void task_plan_rows(struct task *t)
 
 	t->nsrc = 0;
 	for (uint32_t y = 0; y < h; y++) {
-		double ci = (t->args.s * y) / 1000 + t->args.y0;
+		double ci = kernel_ci(&t->args, y);
 		t->mirror[y] = y;
 		if (y > 0 && ci == prev) {
 			t->mirror[y] = t->mirror[y - 1];
@@ -144,13 +144,12 @@ static void task_plan_rows(struct task *t)
 			uint32_t lo = 0, hi = y;
 			while (lo < hi) {
 				uint32_t mid = lo + (hi - lo) / 2;
-				double m = (t->args.s * mid) / 1000 + t->args.y0;
-				if (m < -ci)
+				if (kernel_ci(&t->args, mid) < -ci)
 					lo = mid + 1;
 				else
 					hi = mid;
 			}
-			if (lo < y && (t->args.s * lo) / 1000 + t->args.y0 == -ci)
+			if (lo < y && kernel_ci(&t->args, lo) == -ci)
 				t->mirror[y] = t->mirror[lo];
 		}
 		if (t->mirror[y] == y)

@@ -70,7 +70,8 @@ struct render_stats {
 
 /* Renders checked picture pic with kernel k into img (allocated by the
  * caller for pic's size and channels). pool may be NULL only for MODE_SEQ.
- * Returns 0, or -ESHUTDOWN when the pool is being destroyed. */
+ * Returns 0, -ENOMEM (auto's row plan; img is then untouched), or
+ * -ESHUTDOWN when the pool is being destroyed. */
 int render_image(struct pool *pool, const struct picture *pic, const struct kernel *k,
 		 enum render_mode mode, struct image *img, struct render_stats *stats);
 
