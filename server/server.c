@@ -129,6 +129,18 @@ static void busy(struct request *rq, const char *why)
 	add_header(rq, "Retry-After", RETRY_AFTER);
 }
 
+/* Ends an admitted request's wait: the answer is in its struct request.
+ * Admission is released before the resume, so the client's next request
+ * cannot race us and find the slot still taken; 'suspended' drops after
+ * it, so drain never stops the daemon with a connection suspended. The
+ * request may be gone once the resume returns (the HTTP thread owns it). */
+static void hand_back(struct server *s, struct MHD_Connection *conn)
+{
+	atomic_fetch_sub_explicit(&s->inflight, 1, memory_order_relaxed);
+	MHD_resume_connection(conn);
+	atomic_fetch_sub_explicit(&s->suspended, 1, memory_order_release);
+}
+
 /* Runs on the pool worker that finished the picture. */
 static void rendered(void *ctx, struct image *img, const struct render_stats *st)
 {
@@ -151,12 +163,7 @@ static void rendered(void *ctx, struct image *img, const struct render_stats *st
 	} else {
 		answer_text(rq, 500, "PNG encoding failed\n");
 	}
-	/* Admission is released before the resume, so the client's next
-	 * request cannot race this worker and find the slot still taken. */
-	atomic_fetch_sub_explicit(&s->inflight, 1, memory_order_relaxed);
-	MHD_resume_connection(rq->conn);
-	/* rq may be gone from here on: the HTTP thread owns it again. */
-	atomic_fetch_sub_explicit(&s->suspended, 1, memory_order_release);
+	hand_back(s, rq->conn);
 }
 
 struct args {
@@ -231,9 +238,7 @@ static void mandelbrot(struct request *rq)
 		answer_text(rq, 500, "out of memory\n");
 	else
 		busy(rq, "busy: the render queue is full, retry later\n");
-	atomic_fetch_sub_explicit(&s->inflight, 1, memory_order_relaxed);
-	MHD_resume_connection(rq->conn);
-	atomic_fetch_sub_explicit(&s->suspended, 1, memory_order_release);
+	hand_back(s, rq->conn);
 }
 
 static void metrics_page(struct request *rq)
