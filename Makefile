@@ -47,12 +47,14 @@ KERNEL_SRC := render/kernel_scalar.c $(KERNELS:%=render/kernel_%.c)
 ISA_avx2 := -mavx2
 ISA_avx512 := -mavx512f -mavx512dq
 
+TRACE_SRC := trace/trace.c trace/json.c trace/capture.c
 RENDER_SRC := $(KERNEL_SRC) render/kernel_dispatch.c render/names.c render/picture.c render/colour.c \
 	render/pool.c render/render.c render/pngenc.c
 SERVER_SRC := server/blob.c server/cache.c server/query.c server/metrics.c server/config.c \
 	server/accesslog.c server/help.c server/server.c
 TEST_SRC := $(wildcard tests/test_*.c) tests/harness.c
 
+TRACE_OBJ := $(TRACE_SRC:%.c=$(B)/%.o)
 RENDER_OBJ := $(RENDER_SRC:%.c=$(B)/%.o)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(B)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o)
@@ -80,24 +82,27 @@ $(B)/tests/%.o: tests/%.c | deps
 $(B)/render.a: $(RENDER_OBJ)
 	$(AR) rcs $@ $^
 
+$(B)/trace.a: $(TRACE_OBJ)
+	$(AR) rcs $@ $^
+
 $(B)/server.a: $(SERVER_OBJ)
 	$(AR) rcs $@ $^
 
-$(BIN)/mandelweb: $(B)/server/main.o $(B)/server.a $(B)/render.a
+$(BIN)/mandelweb: $(B)/server/main.o $(B)/server.a $(B)/render.a $(B)/trace.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) $^ $(MHD_LIBS) $(PNG_LIBS) -lm -o $@
 
-$(BIN)/mandelbrot: $(B)/render/mandelbrot.o $(B)/render.a
+$(BIN)/mandelbrot: $(B)/render/mandelbrot.o $(B)/render.a $(B)/trace.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) $^ $(PNG_LIBS) -lm -o $@
 
-$(B)/tests/unit: $(TEST_OBJ) $(B)/server.a $(B)/render.a
+$(B)/tests/unit: $(TEST_OBJ) $(B)/server.a $(B)/render.a $(B)/trace.a
 	$(CC) $(ALL_LDFLAGS) $^ $(TEST_LIBS) $(MHD_LIBS) $(PNG_LIBS) -lm -o $@
 
-$(B)/tests/stress: $(B)/tests/stress.o $(B)/render.a
+$(B)/tests/stress: $(B)/tests/stress.o $(B)/render.a $(B)/trace.a
 	$(CC) $(ALL_LDFLAGS) $^ $(PNG_LIBS) -lm -o $@
 
-$(BIN)/bench_render: $(B)/scripts/bench_render.o $(B)/render.a
+$(BIN)/bench_render: $(B)/scripts/bench_render.o $(B)/render.a $(B)/trace.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) $^ $(PNG_LIBS) -lm -o $@
 

@@ -1,0 +1,351 @@
+/* test_trace.c - the tracer: rings (wrap-around, loss counting, a reader
+ * while writers write), the JSON writer (escaping, numbers) and the Chrome
+ * document, checked with a real JSON parser (jansson). */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "trace/capture.h"
+#include "trace/json.h"
+#include "trace/trace.h"
+
+static const struct trace_desc D_SPAN = {"work", "test", {"n", "what"}, 2};
+static const struct trace_desc D_INST = {"mark \"quoted\"\n", "test", {"n"}, 0};
+static const struct trace_desc D_COUNT = {"queue", "test", {"depth"}, 0};
+static const struct trace_desc D_ASYNC = {"request", "test", {"status"}, 0};
+static const struct trace_desc D_PAIR = {"pair", "test", {"i", "check"}, 0};
+
+/* The whole document, read chunk bytes at a time, parsed. */
+static json_t *read_doc(struct trace_capture *c, size_t chunk, size_t *len_out)
+{
+	size_t cap = 1 << 16, len = 0;
+	char *buf = malloc(cap);
+	size_t n;
+	do {
+		if (cap - len < chunk) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+		}
+		n = trace_capture_read(c, buf + len, chunk);
+		cr_assert(n <= chunk);
+		len += n;
+	} while (n);
+	json_error_t err;
+	json_t *doc = json_loadb(buf, len, 0, &err);
+	cr_assert(not(eq(ptr, doc, NULL)), "not JSON: %s at %d: %.*s", err.text, err.position,
+		  (int)(len < 400 ? len : 400), buf);
+	free(buf);
+	if (len_out)
+		*len_out = len;
+	return doc;
+}
+
+static size_t count_ph(json_t *doc, const char *ph, const char *name)
+{
+	json_t *ev, *evs = json_object_get(doc, "traceEvents");
+	size_t i, n = 0;
+	json_array_foreach(evs, i, ev) {
+		if (strcmp(json_string_value(json_object_get(ev, "ph")), ph) == 0 &&
+		    (!name || strcmp(json_string_value(json_object_get(ev, "name")), name) == 0))
+			n++;
+	}
+	return n;
+}
+
+/* A string member, as Criterion's eq(str, ...) wants it. */
+static char *str_of(json_t *o, const char *key)
+{
+	return (char *)json_string_value(json_object_get(o, key));
+}
+
+static json_int_t other(json_t *doc, const char *key)
+{
+	return json_integer_value(json_object_get(json_object_get(doc, "otherData"), key));
+}
+
+static int complete(json_t *doc)
+{
+	return json_is_true(json_object_get(json_object_get(doc, "otherData"), "complete"));
+}
+
+Test(trace_json, escapes_strings_and_writes_numbers)
+{
+	char b[256];
+	struct json_out o = {b, 0, sizeof b, 0};
+	json_str(&o, "a\"b\\c\n\t\x01\x1f é ✓ \xff\xc0\xaf end");
+	json_raw(&o, " ");
+	json_u64(&o, UINT64_MAX);
+	json_raw(&o, " ");
+	json_i64(&o, INT64_MIN);
+	json_raw(&o, " ");
+	json_us(&o, 1234567);
+	json_raw(&o, " ");
+	json_us(&o, 5);
+	json_raw(&o, " ");
+	json_str(&o, NULL);
+	cr_assert(eq(int, o.full, 0));
+	b[o.len] = '\0';
+	cr_expect(eq(str, b,
+		     "\"a\\\"b\\\\c\\n\\t\\u0001\\u001f é ✓ \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd end\" "
+		     "18446744073709551615 -9223372036854775808 1234.567 0.005 null"));
+	/* jansson (strict UTF-8) reads the string back. */
+	char arr[300] = "[";
+	struct json_out a = {arr + 1, 0, sizeof arr - 3, 0};
+	json_str(&a, "a\"b\\c\n\t\x01\x1f é ✓ \xff\xc0\xaf end");
+	strcpy(arr + 1 + a.len, "]");
+	json_t *v = json_loads(arr, 0, NULL);
+	cr_assert(not(eq(ptr, v, NULL)), "%s", arr);
+	cr_expect(eq(str, (char *)json_string_value(json_array_get(v, 0)),
+		     "a\"b\\c\n\t\x01\x1f é ✓ \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd end"));
+	json_decref(v);
+}
+
+Test(trace_json, never_writes_past_the_buffer)
+{
+	char b[8 + 1];
+	b[8] = 'X';
+	struct json_out o = {b, 0, 8, 0};
+	json_str(&o, "0123456789");
+	cr_expect(eq(int, o.full, 1));
+	cr_expect(le(sz, o.len, 8));
+	cr_expect(eq(chr, b[8], 'X'));
+}
+
+Test(trace, a_window_becomes_a_chrome_document)
+{
+	struct trace_capture *c;
+	trace_init(&(struct trace_config){.ring_events = 1024, .process = "tester"});
+	trace_instant(&D_INST, 1, 0); /* disarmed: not recorded */
+	cr_assert(eq(int, trace_capture_open(&c), 0));
+	cr_expect(eq(int, trace_capture_open(&(struct trace_capture *){0}), -EBUSY));
+	trace_thread_name("main \"thread\"");
+	uint64_t t0 = trace_begin();
+	cr_assert(gt(u64, t0, 0));
+	trace_instant(&D_INST, 2, 0);
+	trace_counter(&D_COUNT, 7);
+	trace_span_flow(&D_SPAN, t0, TRACE_FLOW_START, 42, 3, TRACE_STR("sta\"tic"), 0, 0);
+	uint64_t t1 = trace_begin();
+	trace_span_flow(&D_SPAN, t1, TRACE_FLOW_END, 42, 4, TRACE_STR("x"), 0, 0);
+	trace_async(&D_ASYNC, 9, t0, trace_now(), 200, 0, 0, 0);
+	trace_capture_close(c);
+	trace_instant(&D_INST, 3, 0); /* after the window */
+
+	json_t *doc = read_doc(c, 7, NULL);
+	cr_expect(eq(sz, count_ph(doc, "X", "work"), 2));
+	cr_expect(eq(sz, count_ph(doc, "i", NULL), 1));
+	cr_expect(eq(sz, count_ph(doc, "C", "queue"), 1));
+	cr_expect(eq(sz, count_ph(doc, "s", NULL), 1));
+	cr_expect(eq(sz, count_ph(doc, "f", NULL), 1));
+	cr_expect(eq(sz, count_ph(doc, "b", "request"), 1));
+	cr_expect(eq(sz, count_ph(doc, "e", "request"), 1));
+	cr_expect(eq(sz, count_ph(doc, "M", "process_name"), 1));
+	cr_expect(eq(sz, count_ph(doc, "M", "thread_name"), 1));
+	cr_expect(eq(int, other(doc, "events"), 5)); /* a flow is part of its span's record */
+	cr_expect(eq(int, other(doc, "events_lost"), 0));
+	cr_expect(eq(int, complete(doc), 1));
+
+	json_t *ev, *evs = json_object_get(doc, "traceEvents");
+	size_t i;
+	double x0 = 0, x1 = 0, fs = 0;
+	json_array_foreach(evs, i, ev) {
+		const char *ph = json_string_value(json_object_get(ev, "ph"));
+		const char *name = json_string_value(json_object_get(ev, "name"));
+		json_t *args = json_object_get(ev, "args");
+		if (strcmp(ph, "M") == 0 && strcmp(name, "thread_name") == 0)
+			cr_expect(eq(str, str_of(args, "name"),
+				     "main \"thread\""));
+		if (strcmp(ph, "M") == 0 && strcmp(name, "process_name") == 0)
+			cr_expect(eq(str, str_of(args, "name"),
+				     "tester"));
+		if (strcmp(ph, "i") == 0) {
+			cr_expect(eq(str, str_of(ev, "name"), "mark \"quoted\"\n"));
+			cr_expect(eq(int, json_integer_value(json_object_get(args, "n")), 2));
+		}
+		if (strcmp(ph, "X") == 0 &&
+		    json_integer_value(json_object_get(args, "n")) == 3) {
+			cr_expect(eq(str, str_of(args, "what"),
+				     "sta\"tic"));
+			x0 = json_number_value(json_object_get(ev, "ts"));
+			x1 = x0 + json_number_value(json_object_get(ev, "dur"));
+		}
+		if (strcmp(ph, "s") == 0) {
+			fs = json_number_value(json_object_get(ev, "ts"));
+			cr_expect(eq(int, json_integer_value(json_object_get(ev, "id")), 42));
+		}
+		if (strcmp(ph, "C") == 0 && strcmp(name, "queue") == 0)
+			cr_expect(eq(int, json_integer_value(json_object_get(args, "depth")), 7));
+	}
+	/* The flow's start lies inside the span it binds to. */
+	cr_expect(fs >= x0 && fs <= x1, "flow at %f, span %f..%f", fs, x0, x1);
+	json_decref(doc);
+	trace_capture_free(c);
+	cr_expect(eq(int, trace_capture_open(&c), 0));
+	trace_capture_free(c);
+}
+
+Test(trace, a_full_ring_keeps_the_newest_and_counts_the_lost)
+{
+	struct trace_capture *c;
+	trace_init(&(struct trace_config){.ring_events = 64});
+	cr_assert(eq(int, trace_capture_open(&c), 0));
+	for (int i = 0; i < 200; i++)
+		trace_instant(&D_INST, i, 0);
+	trace_capture_close(c);
+	json_t *doc = read_doc(c, 4096, NULL);
+	/* 63: the oldest slot is never read (it may be the one being written). */
+	cr_expect(eq(int, other(doc, "events"), 63));
+	cr_expect(eq(int, other(doc, "events_lost"), 137));
+	cr_expect(eq(int, other(doc, "events_written"), 200));
+	cr_expect(eq(int, complete(doc), 0));
+	/* The survivors are 137..199, in order, across the wrap. */
+	json_t *ev, *evs = json_object_get(doc, "traceEvents");
+	size_t i;
+	json_int_t want = 137;
+	json_array_foreach(evs, i, ev) {
+		if (strcmp(json_string_value(json_object_get(ev, "ph")), "i") == 0)
+			cr_expect(eq(int, json_integer_value(json_object_get(
+						  json_object_get(ev, "args"), "n")), want++));
+	}
+	cr_expect(eq(int, want, 200));
+	/* And the UI shows the loss: the 'trace lost events' counter ends at 137. */
+	json_int_t last = -1;
+	json_array_foreach(evs, i, ev) {
+		if (strcmp(json_string_value(json_object_get(ev, "name")), "trace lost events") == 0)
+			last = json_integer_value(json_object_get(json_object_get(ev, "args"), "lost"));
+	}
+	cr_expect(eq(int, last, 137));
+	json_decref(doc);
+	trace_capture_free(c);
+}
+
+Test(trace, spans_crossing_the_window_are_clipped_not_shown)
+{
+	struct trace_capture *c;
+	trace_init(&(struct trace_config){.ring_events = 64});
+	trace_flight_recorder(1);
+	uint64_t before = trace_begin();
+	cr_assert(eq(int, trace_capture_open(&c), 0));
+	trace_span(&D_SPAN, before, 1, TRACE_STR("old"));
+	uint64_t t = trace_begin();
+	trace_span(&D_SPAN, t, 2, TRACE_STR("inside"));
+	uint64_t late = trace_begin();
+	trace_capture_close(c);
+	trace_span(&D_SPAN, late, 3, TRACE_STR("late"));
+	json_t *doc = read_doc(c, 100, NULL);
+	cr_expect(eq(sz, count_ph(doc, "X", NULL), 1));
+	cr_expect(eq(int, other(doc, "events_clipped"), 2));
+	json_decref(doc);
+	trace_capture_free(c);
+}
+
+Test(trace, the_flight_recorder_gives_the_last_seconds_at_once)
+{
+	struct trace_capture *c;
+	trace_init(&(struct trace_config){.ring_events = 64});
+	cr_expect(eq(int, trace_capture_last(&c, 1000000000), -ENODATA));
+	trace_flight_recorder(1);
+	for (int i = 0; i < 10; i++)
+		trace_instant(&D_INST, i, 0);
+	cr_assert(eq(int, trace_capture_last(&c, 1000000000), 0));
+	json_t *doc = read_doc(c, 512, NULL);
+	cr_expect(eq(sz, count_ph(doc, "i", NULL), 10));
+	cr_expect(eq(int, complete(doc), 1));
+	json_decref(doc);
+	trace_capture_free(c);
+	/* A ring that has wrapped past the start: the window is incomplete. */
+	for (int i = 0; i < 100; i++)
+		trace_instant(&D_INST, i, 0);
+	cr_assert(eq(int, trace_capture_last(&c, 1000000000), 0));
+	doc = read_doc(c, 512, NULL);
+	cr_expect(eq(sz, count_ph(doc, "i", NULL), 63));
+	cr_expect(eq(int, complete(doc), 0));
+	json_decref(doc);
+	trace_capture_free(c);
+	trace_flight_recorder(0);
+	cr_expect(eq(int, trace_on(), 0));
+}
+
+/* Writers record pairs whose two halves must agree; a torn copy would
+ * show a mismatch. The reader reads while they write. */
+struct writer {
+	atomic_int *stop;
+	long n;
+};
+
+static void *write_pairs(void *arg)
+{
+	struct writer *w = arg;
+	while (!atomic_load_explicit(w->stop, memory_order_relaxed)) {
+		uint64_t t = trace_begin();
+		trace_span(&D_PAIR, t, w->n, w->n * 3 + 1);
+		w->n++;
+	}
+	return NULL;
+}
+
+Test(trace, a_reader_while_writers_write_sees_whole_records)
+{
+	enum { WRITERS = 4 };
+	struct trace_capture *c;
+	atomic_int stop = 0;
+	pthread_t th[WRITERS];
+	struct writer w[WRITERS];
+
+	trace_init(&(struct trace_config){.ring_events = 256});
+	trace_flight_recorder(1);
+	for (int i = 0; i < WRITERS; i++) {
+		w[i] = (struct writer){&stop, 0};
+		pthread_create(&th[i], NULL, write_pairs, &w[i]);
+	}
+	struct timespec nap = {0, 20000000};
+	nanosleep(&nap, NULL);
+	size_t seen = 0;
+	for (int round = 0; round < 5; round++) {
+		cr_assert(eq(int, trace_capture_last(&c, 10000000000), 0));
+		json_t *doc = read_doc(c, 333, NULL);
+		json_t *ev, *evs = json_object_get(doc, "traceEvents");
+		size_t i;
+		json_array_foreach(evs, i, ev) {
+			if (strcmp(json_string_value(json_object_get(ev, "ph")), "X") != 0)
+				continue;
+			json_t *a = json_object_get(ev, "args");
+			json_int_t x = json_integer_value(json_object_get(a, "i"));
+			cr_assert(eq(int, json_integer_value(json_object_get(a, "check")), x * 3 + 1));
+			seen++;
+		}
+		json_decref(doc);
+		trace_capture_free(c);
+	}
+	atomic_store(&stop, 1);
+	for (int i = 0; i < WRITERS; i++)
+		pthread_join(th[i], NULL);
+	cr_expect(gt(sz, seen, 0));
+	trace_flight_recorder(0);
+}
+
+Test(trace, the_clock_is_monotonic_and_in_nanoseconds)
+{
+	trace_init(NULL);
+	struct timespec a, b, nap = {0, 20000000};
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	uint64_t t0 = trace_now();
+	nanosleep(&nap, NULL);
+	uint64_t t1 = trace_now();
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	double mono = (b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec);
+	cr_expect(gt(u64, t1, t0));
+	/* Within 1% of CLOCK_MONOTONIC over 20 ms. */
+	cr_expect(le(dbl, (double)(t1 - t0), mono * 1.01), "%llu ns vs %.0f",
+		  (unsigned long long)(t1 - t0), mono);
+	cr_expect(ge(dbl, (double)(t1 - t0), mono * 0.99 - 2000));
+	uint64_t prev = trace_now();
+	for (int i = 0; i < 100000; i++) {
+		uint64_t now = trace_now();
+		cr_assert(ge(u64, now, prev));
+		prev = now;
+	}
+}

@@ -1,0 +1,507 @@
+/*
+ * capture.c - the capture session and its Chrome JSON (see capture.h; the
+ * seqlock rule for reading a ring is in ring.h).
+ *
+ * The document is produced in pieces as the reader asks: the header and
+ * the process's name, each thread's metadata, then each ring's records in
+ * the order they were written, then the lost-events counter and the
+ * facts. Each piece is formatted into a 2 KiB scratch buffer and moved to
+ * the staging buffer whole, so a read never ends inside a broken event and
+ * nothing grows with the size of the trace.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "trace/capture.h"
+#include "trace/json.h"
+#include "trace/ring.h"
+
+#define STAGE_BYTES (64 * 1024)
+#define EVENT_MAX 2048 /* an event's JSON: names are short static strings */
+#define FLOW_OFFSET_NS 100 /* a flow point sits this far into its span (or mid-way) */
+
+static atomic_int session; /* 1 while a capture exists */
+
+enum phase { PH_HEAD, PH_THREADS, PH_EVENTS, PH_TAIL, PH_DONE };
+
+struct ring_stats {
+	uint64_t written, events, lost;
+};
+
+struct trace_capture {
+	uint64_t start, end;
+	int armed;  /* this capture holds the tracer armed */
+	int last;   /* a flight-recorder window: where each ring stood at the start is unknown */
+	int pid;
+	enum phase phase;
+	unsigned nrings, ring; /* rings in the document; the one being read */
+	int ring_begun, check_oldest;
+	uint64_t idx, hi;      /* the ring's next record and its end */
+	struct trace_facts facts;
+	struct ring_stats rs[TRACE_THREADS_MAX];
+	size_t off, len; /* staged bytes not yet read */
+	char stage[STAGE_BYTES];
+};
+
+static struct trace_capture *capture_new(void)
+{
+	int idle = 0;
+	if (!atomic_compare_exchange_strong(&session, &idle, 1))
+		return NULL;
+	struct trace_capture *c = calloc(1, sizeof *c);
+	if (!c)
+		atomic_store(&session, 0);
+	else
+		c->pid = (int)getpid();
+	return c;
+}
+
+int trace_capture_open(struct trace_capture **out)
+{
+	if (atomic_load(&session))
+		return -EBUSY;
+	struct trace_capture *c = capture_new();
+	if (!c)
+		return atomic_load(&session) ? -EBUSY : -ENOMEM;
+	/* Where each ring stands, then the start: a record written in
+	 * between is older than the start and filtered out. */
+	unsigned n = trace_rings_();
+	for (unsigned i = 0; i < n; i++) {
+		struct trace_ring *r = trace_ring_(i);
+		if (r)
+			r->w_open = atomic_load_explicit(&r->w, memory_order_acquire);
+	}
+	c->nrings = n; /* rings registered later start from 0 */
+	atomic_fetch_add(&trace_armed_, 1);
+	c->armed = 1;
+	c->start = trace_now();
+	c->end = UINT64_MAX;
+	*out = c;
+	return 0;
+}
+
+int trace_capture_last(struct trace_capture **out, uint64_t ns)
+{
+	if (!trace_flight_recording())
+		return -ENODATA;
+	if (atomic_load(&session))
+		return -EBUSY;
+	struct trace_capture *c = capture_new();
+	if (!c)
+		return atomic_load(&session) ? -EBUSY : -ENOMEM;
+	c->last = 1;
+	c->end = trace_now();
+	c->start = c->end > ns ? c->end - ns : 0;
+	*out = c;
+	return 0;
+}
+
+void trace_capture_close(struct trace_capture *c)
+{
+	if (c->end == UINT64_MAX)
+		c->end = trace_now();
+	if (c->armed) {
+		c->armed = 0;
+		atomic_fetch_sub(&trace_armed_, 1);
+	}
+}
+
+void trace_capture_free(struct trace_capture *c)
+{
+	if (!c)
+		return;
+	trace_capture_close(c);
+	free(c);
+	atomic_store(&session, 0);
+}
+
+void trace_capture_facts(const struct trace_capture *c, struct trace_facts *f)
+{
+	*f = c->facts;
+	f->start_ns = c->start;
+	f->end_ns = c->end;
+}
+
+/* ---- the JSON ---- */
+
+static const char *ring_name(struct trace_ring *r)
+{
+	const char *n = (const char *)atomic_load_explicit(&r->name, memory_order_acquire);
+	return n ? n : r->pname;
+}
+
+/* Moves a formatted event into the stage: 1, or 0 when it must wait for
+ * room (the event is formatted again next time). */
+static int stage(struct trace_capture *c, const struct json_out *ev)
+{
+	if (ev->full)
+		return 1; /* cannot happen with static names; dropped, not split */
+	if (STAGE_BYTES - c->len < ev->len)
+		return 0;
+	memcpy(c->stage + c->len, ev->p, ev->len);
+	c->len += ev->len;
+	return 1;
+}
+
+/* ,{"ph":"X","pid":1,"tid":2,"ts":3.000 : the common head of an event. */
+static void head(struct json_out *o, const struct trace_capture *c, const char *ph, int tid,
+		 uint64_t ts)
+{
+	json_raw(o, ",{\"ph\":\"");
+	json_raw(o, ph);
+	json_raw(o, "\",\"pid\":");
+	json_i64(o, c->pid);
+	json_raw(o, ",\"tid\":");
+	json_i64(o, tid);
+	json_raw(o, ",\"ts\":");
+	json_us(o, ts);
+}
+
+static void names(struct json_out *o, const struct trace_desc *d)
+{
+	json_raw(o, ",\"name\":");
+	json_str(o, d->name);
+	json_raw(o, ",\"cat\":");
+	json_str(o, d->cat ? d->cat : "trace");
+}
+
+static void args(struct json_out *o, const struct trace_desc *d, const int64_t *a)
+{
+	json_raw(o, ",\"args\":{");
+	for (int i = 0; i < TRACE_ARGS && d->arg[i]; i++) {
+		if (i)
+			json_raw(o, ",");
+		json_str(o, d->arg[i]);
+		json_raw(o, ":");
+		if (d->strargs & (1u << i))
+			json_str(o, (const char *)(intptr_t)a[i]);
+		else
+			json_i64(o, a[i]);
+	}
+	json_raw(o, "}");
+}
+
+struct rec {
+	uint64_t ts, dur, meta;
+	const struct trace_desc *d;
+	int64_t a[TRACE_ARGS];
+};
+
+/* Copies record i of r: 1 if whole, 0 if the writer may have overwritten
+ * it meanwhile (ring.h). */
+static int rec_read(struct trace_ring *r, uint64_t i, struct rec *out)
+{
+	struct trace_rec *s = &r->rec[i & r->mask];
+	out->ts = atomic_load_explicit(&s->ts, memory_order_relaxed);
+	out->dur = atomic_load_explicit(&s->dur, memory_order_relaxed);
+	out->meta = atomic_load_explicit(&s->meta, memory_order_relaxed);
+	out->d = (const struct trace_desc *)atomic_load_explicit(&s->desc, memory_order_relaxed);
+	for (int k = 0; k < TRACE_ARGS; k++)
+		out->a[k] = atomic_load_explicit(&s->a[k], memory_order_relaxed);
+	atomic_thread_fence(memory_order_acquire);
+	return atomic_load_explicit(&r->w, memory_order_relaxed) - i <= r->mask;
+}
+
+static void format_rec(struct json_out *o, const struct trace_capture *c, int tid,
+		       const struct rec *e)
+{
+	uint64_t id = trace_meta_id(e->meta);
+	switch (trace_meta_kind(e->meta)) {
+	case TRACE_SPAN: {
+		head(o, c, "X", tid, e->ts);
+		json_raw(o, ",\"dur\":");
+		json_us(o, e->dur);
+		names(o, e->d);
+		args(o, e->d, e->a);
+		json_raw(o, "}");
+		enum trace_flow f = trace_meta_flow(e->meta);
+		if (f == TRACE_FLOW_NONE)
+			break;
+		/* Inside the span, early, so that the steps of one flow keep
+		 * the order in which their spans began. */
+		uint64_t at = e->dur / 2 < FLOW_OFFSET_NS ? e->dur / 2 : FLOW_OFFSET_NS;
+		head(o, c, f == TRACE_FLOW_START ? "s" : f == TRACE_FLOW_STEP ? "t" : "f", tid,
+		     e->ts + at);
+		json_raw(o, ",\"name\":\"flow\",\"cat\":\"flow\",\"id\":");
+		json_u64(o, id);
+		json_raw(o, f == TRACE_FLOW_START ? "}" : ",\"bp\":\"e\"}");
+		break;
+	}
+	case TRACE_INSTANT:
+		head(o, c, "i", tid, e->ts);
+		json_raw(o, ",\"s\":\"t\"");
+		names(o, e->d);
+		args(o, e->d, e->a);
+		json_raw(o, "}");
+		break;
+	case TRACE_COUNTER:
+		head(o, c, "C", tid, e->ts);
+		json_raw(o, ",\"name\":");
+		json_str(o, e->d->name);
+		json_raw(o, ",\"args\":{");
+		json_str(o, e->d->arg[0] ? e->d->arg[0] : "value");
+		json_raw(o, ":");
+		json_i64(o, e->a[0]);
+		json_raw(o, "}}");
+		break;
+	case TRACE_ASYNC:
+		head(o, c, "b", tid, e->ts);
+		names(o, e->d);
+		json_raw(o, ",\"id\":");
+		json_u64(o, id);
+		args(o, e->d, e->a);
+		json_raw(o, "}");
+		head(o, c, "e", tid, e->ts + e->dur);
+		names(o, e->d);
+		json_raw(o, ",\"id\":");
+		json_u64(o, id);
+		json_raw(o, "}");
+		break;
+	}
+}
+
+static int in_window(const struct trace_capture *c, const struct rec *e)
+{
+	return e->ts >= c->start && e->ts + e->dur <= c->end;
+}
+
+/* Formats the next records of the current ring into the stage. */
+static void fill_ring(struct trace_capture *c)
+{
+	struct trace_ring *r = trace_ring_(c->ring);
+	struct ring_stats *st = &c->rs[c->ring];
+	char scratch[EVENT_MAX];
+	uint64_t size = (uint64_t)r->mask + 1;
+
+	if (!c->ring_begun) {
+		uint64_t lo = c->ring < c->nrings && !c->last ? r->w_open : 0;
+		c->hi = atomic_load_explicit(&r->w, memory_order_acquire);
+		st->written = c->hi - lo;
+		/* The oldest slot is the one the writer overwrites next: only
+		 * size - 1 records can be read safely (ring.h). */
+		if (c->hi - lo > r->mask) {
+			if (!c->last)
+				st->lost += c->hi - r->mask - lo;
+			lo = c->hi - r->mask;
+		}
+		c->idx = lo;
+		c->ring_begun = 1;
+		/* A flight-recorder ring that has wrapped must still reach back
+		 * to the start, or the window is not complete. */
+		c->check_oldest = c->last && lo > 0;
+	}
+	while (c->idx < c->hi) {
+		struct rec e;
+		if (!rec_read(r, c->idx, &e)) {
+			/* The writer lapped us: skip to its oldest live record. */
+			uint64_t w = atomic_load_explicit(&r->w, memory_order_acquire);
+			uint64_t next = w - size + 1 > c->idx + 1 ? w - size + 1 : c->idx + 1;
+			if (next > c->hi)
+				next = c->hi;
+			st->lost += next - c->idx;
+			c->idx = next;
+			continue;
+		}
+		if (c->check_oldest) {
+			c->check_oldest = 0;
+			if (e.ts > c->start)
+				c->facts.complete = 0;
+		}
+		if (!in_window(c, &e)) {
+			if (e.ts < c->end && e.ts + e.dur > c->start)
+				c->facts.clipped++;
+			c->idx++;
+			continue;
+		}
+		struct json_out o = {scratch, 0, sizeof scratch, 0};
+		format_rec(&o, c, r->tid, &e);
+		if (!stage(c, &o))
+			return; /* the stage is full; this record again next time */
+		st->events++;
+		c->idx++;
+	}
+	c->facts.written += st->written;
+	c->facts.events += st->events;
+	c->facts.lost += st->lost;
+	c->ring++;
+	c->ring_begun = 0;
+}
+
+static int fill_head(struct trace_capture *c)
+{
+	char scratch[EVENT_MAX];
+	struct json_out o = {scratch, 0, sizeof scratch, 0};
+
+	json_raw(&o, "{\"traceEvents\":[{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":");
+	json_i64(&o, c->pid);
+	json_raw(&o, ",\"tid\":");
+	json_i64(&o, c->pid);
+	json_raw(&o, ",\"args\":{\"name\":");
+	json_str(&o, trace_process_());
+	json_raw(&o, "}}");
+	return stage(c, &o);
+}
+
+static int fill_thread(struct trace_capture *c, struct trace_ring *r)
+{
+	char scratch[EVENT_MAX];
+	struct json_out o = {scratch, 0, sizeof scratch, 0};
+
+	json_raw(&o, ",{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":");
+	json_i64(&o, c->pid);
+	json_raw(&o, ",\"tid\":");
+	json_i64(&o, r->tid);
+	json_raw(&o, ",\"args\":{\"name\":");
+	json_str(&o, ring_name(r));
+	json_raw(&o, "}},{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":");
+	json_i64(&o, c->pid);
+	json_raw(&o, ",\"tid\":");
+	json_i64(&o, r->tid);
+	json_raw(&o, ",\"args\":{\"sort_index\":");
+	json_u64(&o, c->ring);
+	json_raw(&o, "}}");
+	return stage(c, &o);
+}
+
+static const char *clock_name(void)
+{
+	if (!trace_clock_.counter)
+		return "CLOCK_MONOTONIC";
+#if defined(__x86_64__)
+	return "TSC, calibrated against CLOCK_MONOTONIC";
+#else
+	return "CNTVCT_EL0, calibrated against CLOCK_MONOTONIC";
+#endif
+}
+
+static int fill_tail(struct trace_capture *c)
+{
+	char scratch[EVENT_MAX * 4];
+	struct json_out o = {scratch, 0, sizeof scratch, 0};
+	struct trace_usage u;
+	static const struct trace_desc lost = {"trace lost events", "trace", {"lost"}, 0};
+	struct rec e = {.meta = trace_meta_(TRACE_COUNTER, 0, 0), .d = &lost};
+
+	trace_usage(&u);
+	e.ts = c->start;
+	format_rec(&o, c, c->pid, &e);
+	e.ts = c->end;
+	e.a[0] = (int64_t)c->facts.lost;
+	format_rec(&o, c, c->pid, &e);
+	json_raw(&o, "],\"displayTimeUnit\":\"ns\",\"otherData\":{\"tracer\":\"mandelweb trace/\"");
+	json_raw(&o, ",\"clock\":");
+	json_str(&o, clock_name());
+	json_raw(&o, ",\"window_start_us\":");
+	json_us(&o, c->start);
+	json_raw(&o, ",\"window_end_us\":");
+	json_us(&o, c->end);
+	json_raw(&o, ",\"flight_recorder\":");
+	json_raw(&o, c->last ? "true" : "false");
+	json_raw(&o, ",\"events\":");
+	json_u64(&o, c->facts.events);
+	json_raw(&o, ",\"events_written\":");
+	json_u64(&o, c->facts.written);
+	json_raw(&o, ",\"events_lost\":");
+	json_u64(&o, c->facts.lost);
+	json_raw(&o, ",\"events_clipped\":");
+	json_u64(&o, c->facts.clipped);
+	json_raw(&o, ",\"complete\":");
+	json_raw(&o, c->facts.lost == 0 && c->facts.complete ? "true" : "false");
+	json_raw(&o, ",\"ring_events\":");
+	json_u64(&o, u.ring_events);
+	json_raw(&o, ",\"ring_bytes\":");
+	json_u64(&o, (uint64_t)u.ring_events * sizeof(struct trace_rec));
+	json_raw(&o, ",\"memory_bytes\":");
+	json_u64(&o, u.bytes);
+	json_raw(&o, ",\"threads_dropped\":");
+	json_u64(&o, u.threads_dropped);
+	json_raw(&o, ",\"threads\":[");
+	const char *sep = "{\"tid\":";
+	for (unsigned i = 0; i < c->facts.threads; i++) {
+		struct trace_ring *r = trace_ring_(i);
+		if (!r)
+			continue;
+		json_raw(&o, sep);
+		sep = ",{\"tid\":";
+		json_i64(&o, r->tid);
+		json_raw(&o, ",\"name\":");
+		json_str(&o, ring_name(r));
+		json_raw(&o, ",\"written\":");
+		json_u64(&o, c->rs[i].written);
+		json_raw(&o, ",\"events\":");
+		json_u64(&o, c->rs[i].events);
+		json_raw(&o, ",\"lost\":");
+		json_u64(&o, c->rs[i].lost);
+		json_raw(&o, "}");
+	}
+	json_raw(&o, "]}}\n");
+	if (o.full) { /* a very long thread list: the facts without it */
+		o.len = 0, o.full = 0;
+		json_raw(&o, "],\"otherData\":{\"tracer\":\"mandelweb trace/\",\"events_lost\":");
+		json_u64(&o, c->facts.lost);
+		json_raw(&o, "}}\n");
+	}
+	return stage(c, &o);
+}
+
+/* Stages the next pieces of the document until the stage is nearly full
+ * or the document ends. */
+static void fill(struct trace_capture *c)
+{
+	while (c->phase != PH_DONE && STAGE_BYTES - c->len >= EVENT_MAX * 4) {
+		switch (c->phase) {
+		case PH_HEAD:
+			trace_capture_close(c);
+			c->facts.complete = 1;
+			if (fill_head(c))
+				c->phase = PH_THREADS;
+			/* Every ring registered by now; later ones hold nothing
+			 * older than the end of the window. */
+			c->facts.threads = trace_rings_();
+			c->ring = 0;
+			break;
+		case PH_THREADS:
+			if (c->ring >= c->facts.threads) {
+				c->phase = PH_EVENTS;
+				c->ring = 0;
+			} else if (!trace_ring_(c->ring) || fill_thread(c, trace_ring_(c->ring))) {
+				c->ring++;
+			}
+			break;
+		case PH_EVENTS:
+			if (c->ring >= c->facts.threads)
+				c->phase = PH_TAIL;
+			else if (!trace_ring_(c->ring))
+				c->ring++;
+			else
+				fill_ring(c);
+			break;
+		case PH_TAIL:
+			if (fill_tail(c))
+				c->phase = PH_DONE;
+			break;
+		case PH_DONE:
+			break;
+		}
+	}
+}
+
+size_t trace_capture_read(struct trace_capture *c, char *buf, size_t max)
+{
+	size_t n = 0;
+	while (n < max) {
+		if (c->off == c->len) {
+			c->off = c->len = 0;
+			fill(c);
+			if (c->len == 0)
+				break; /* the end */
+		}
+		size_t k = c->len - c->off < max - n ? c->len - c->off : max - n;
+		memcpy(buf + n, c->stage + c->off, k);
+		c->off += k;
+		n += k;
+	}
+	return n;
+}

@@ -1,0 +1,63 @@
+/*
+ * capture.h - a window of the rings, read out as Chrome Trace Event JSON.
+ *
+ * Owns: the one capture session (a second open is -EBUSY until the first
+ * is freed) and the reader's small staging buffer. The JSON is produced as
+ * it is read, straight from the rings: memory does not grow with the
+ * trace.
+ *
+ * Output: {"traceEvents":[...],"displayTimeUnit":"ns","otherData":{...}}.
+ * Timestamps are microseconds with nanosecond decimals; spans are "X",
+ * flows are "s"/"t"/"f" bound to their spans, async slices "b"/"e",
+ * counters "C"; every thread with a ring gets thread_name and
+ * thread_sort_index metadata and the process its process_name. An event is
+ * in the window when it starts and ends inside it. otherData holds the
+ * tracer's facts: window, events written, lost, clipped, per-thread ring
+ * use, ring sizes and memory. A counter track 'trace lost events' shows
+ * the number lost, so it is visible in the UI too.
+ *
+ * Thread-safety: one capture is used by one thread at a time (it may move
+ * between threads); recording threads go on while it reads.
+ */
+#ifndef MW_TRACE_CAPTURE_H
+#define MW_TRACE_CAPTURE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct trace_capture;
+
+/* Arms the tracer and starts a window now: 0, -EBUSY (a capture exists) or
+ * -ENOMEM. */
+int trace_capture_open(struct trace_capture **out);
+
+/* A window of the last ns nanoseconds, from the flight recorder: 0,
+ * -EBUSY, -ENOMEM, or -ENODATA when the flight recorder is off. */
+int trace_capture_last(struct trace_capture **out, uint64_t ns);
+
+/* Ends the window now and disarms (unless the flight recorder runs).
+ * Reading closes it if this was not called; calling it twice is harmless. */
+void trace_capture_close(struct trace_capture *c);
+
+/* Copies up to max bytes of the JSON into buf; returns how many, 0 only
+ * at the end of the document. */
+size_t trace_capture_read(struct trace_capture *c, char *buf, size_t max);
+
+/* Frees the capture and ends the session (a new one may open). NULL is a
+ * no-op. */
+void trace_capture_free(struct trace_capture *c);
+
+struct trace_facts {
+	uint64_t start_ns, end_ns; /* the window, on the trace clock */
+	uint64_t written;          /* records written in the window's threads since it opened */
+	uint64_t events;           /* records in the window, emitted */
+	uint64_t lost;             /* records overwritten before they were read */
+	uint64_t clipped;          /* records that began before the window or ended after it */
+	unsigned threads;
+	int complete;              /* 0 when a flight-recorder ring did not reach back to the start */
+};
+
+/* The capture's facts: final once trace_capture_read has returned 0. */
+void trace_capture_facts(const struct trace_capture *c, struct trace_facts *f);
+
+#endif

@@ -1,0 +1,200 @@
+/*
+ * trace.c - the clock, the rings and the armed state (see trace.h and
+ * ring.h for the rules).
+ *
+ * Registration is the only shared write: a thread's first recorded event
+ * takes a slot with one atomic increment and publishes its ring pointer
+ * with release; the capture reads the count with acquire and then each
+ * pointer with acquire (a slot taken but not yet published reads NULL and
+ * is skipped: that thread has recorded nothing yet).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "trace/ring.h"
+
+#define CALIBRATE_NS 10000000 /* 10 ms: a 50 ns sampling error is then 5 ppm */
+
+struct trace_clock_ trace_clock_;
+atomic_uint trace_armed_;
+
+static _Atomic(struct trace_ring *) rings[TRACE_THREADS_MAX];
+static atomic_uint nrings, dropped, flight;
+static unsigned ring_events = TRACE_RING_EVENTS_DEFAULT;
+static const char *process = "process";
+static _Thread_local struct trace_ring *self;
+static _Thread_local int self_failed;
+
+static uint64_t mono_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* A (counter, nanoseconds) pair read as close together as this thread can:
+ * the best bracket of five. */
+static void sample(uint64_t *c, uint64_t *n)
+{
+	uint64_t best = UINT64_MAX;
+	for (int i = 0; i < 5; i++) {
+		uint64_t a = mono_ns(), t = trace_ticks_(), b = mono_ns();
+		if (b - a < best) {
+			best = b - a;
+			*c = t;
+			*n = a + (b - a) / 2;
+		}
+	}
+}
+
+/* The kernel only picks the TSC as its clock source when it is invariant
+ * and synchronised across CPUs; where it did not, neither do we. */
+static int counter_trusted(void)
+{
+#if defined(__x86_64__)
+	char src[32] = "";
+	FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
+	if (!f)
+		return 0;
+	int ok = fgets(src, sizeof src, f) && strncmp(src, "tsc", 3) == 0;
+	fclose(f);
+	return ok;
+#else
+	return TRACE_COUNTER_;
+#endif
+}
+
+static void calibrate(void)
+{
+	uint64_t c0, n0, c1, n1;
+
+	if (!TRACE_COUNTER_ || !counter_trusted() || getenv("MANDELWEB_TRACE_GETTIME"))
+		return;
+	sample(&c0, &n0);
+	struct timespec nap = {0, CALIBRATE_NS};
+	nanosleep(&nap, NULL);
+	sample(&c1, &n1);
+	if (c1 <= c0 || n1 <= n0)
+		return;
+	trace_clock_.c0 = c1;
+	trace_clock_.n0 = n1;
+	trace_clock_.mult = (uint64_t)(((double)(n1 - n0) / (double)(c1 - c0)) * 4294967296.0);
+	trace_clock_.counter = trace_clock_.mult != 0;
+}
+
+int trace_init(const struct trace_config *c)
+{
+	unsigned ev = c && c->ring_events ? c->ring_events : TRACE_RING_EVENTS_DEFAULT;
+	if (ev < TRACE_RING_EVENTS_MIN || ev > TRACE_RING_EVENTS_MAX)
+		return -EINVAL;
+	unsigned size = TRACE_RING_EVENTS_MIN;
+	while (size < ev)
+		size *= 2;
+	ring_events = size;
+	if (c && c->process)
+		process = c->process;
+	calibrate();
+	return 0;
+}
+
+static struct trace_ring *register_self(void)
+{
+	if (self_failed)
+		return NULL;
+	self_failed = 1; /* until it works: never retry on every event */
+	unsigned i = atomic_fetch_add_explicit(&nrings, 1, memory_order_relaxed);
+	if (i >= TRACE_THREADS_MAX) {
+		atomic_fetch_sub_explicit(&nrings, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&dropped, 1, memory_order_relaxed);
+		return NULL;
+	}
+	struct trace_ring *r = calloc(1, sizeof *r);
+	struct trace_rec *rec = calloc(ring_events, sizeof *rec);
+	if (!r || !rec) {
+		free(r);
+		free(rec);
+		atomic_fetch_add_explicit(&dropped, 1, memory_order_relaxed);
+		return NULL; /* slot i stays NULL: the capture skips it */
+	}
+	r->mask = ring_events - 1;
+	r->rec = rec;
+	r->tid = (int)gettid();
+	pthread_getname_np(pthread_self(), r->pname, sizeof r->pname);
+	atomic_store_explicit(&rings[i], r, memory_order_release);
+	self = r;
+	self_failed = 0;
+	return r;
+}
+
+void trace_put_(const struct trace_desc *d, uint64_t meta, uint64_t ts, uint64_t dur,
+		const int64_t a[TRACE_ARGS])
+{
+	struct trace_ring *r = self ? self : register_self();
+	if (!r)
+		return;
+	uint64_t w = atomic_load_explicit(&r->w, memory_order_relaxed); /* ours alone */
+	struct trace_rec *s = &r->rec[w & r->mask];
+	atomic_store_explicit(&s->ts, ts, memory_order_relaxed);
+	atomic_store_explicit(&s->dur, dur, memory_order_relaxed);
+	atomic_store_explicit(&s->meta, meta, memory_order_relaxed);
+	atomic_store_explicit(&s->desc, (uintptr_t)d, memory_order_relaxed);
+	for (int i = 0; i < TRACE_ARGS; i++)
+		atomic_store_explicit(&s->a[i], a[i], memory_order_relaxed);
+	atomic_store_explicit(&r->w, w + 1, memory_order_release);
+}
+
+void trace_thread_name(const char *name)
+{
+	struct trace_ring *r = self ? self : register_self();
+	if (r)
+		atomic_store_explicit(&r->name, (uintptr_t)name, memory_order_release);
+}
+
+void trace_flight_recorder(int on)
+{
+	unsigned was = atomic_exchange(&flight, on ? 1u : 0u);
+	if (on && !was)
+		atomic_fetch_add(&trace_armed_, 1);
+	else if (!on && was)
+		atomic_fetch_sub(&trace_armed_, 1);
+}
+
+int trace_flight_recording(void)
+{
+	return (int)atomic_load(&flight);
+}
+
+unsigned trace_rings_(void)
+{
+	return atomic_load_explicit(&nrings, memory_order_acquire);
+}
+
+struct trace_ring *trace_ring_(unsigned i)
+{
+	return i < TRACE_THREADS_MAX ? atomic_load_explicit(&rings[i], memory_order_acquire) : NULL;
+}
+
+const char *trace_process_(void)
+{
+	return process;
+}
+
+uint64_t trace_ring_size_(void)
+{
+	return ring_events;
+}
+
+void trace_usage(struct trace_usage *u)
+{
+	unsigned n = trace_rings_(), have = 0;
+	for (unsigned i = 0; i < n; i++)
+		have += trace_ring_(i) != NULL;
+	u->threads = have;
+	u->threads_dropped = atomic_load_explicit(&dropped, memory_order_relaxed);
+	u->ring_events = ring_events;
+	u->bytes = (size_t)have * ring_events * sizeof(struct trace_rec);
+}

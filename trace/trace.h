@@ -1,0 +1,204 @@
+/*
+ * trace.h - an embeddable ring-buffer tracer: record spans, instants,
+ * counters, flows and async slices from any thread; capture a window of
+ * them as Chrome Trace Event JSON (trace/chrome.h).
+ *
+ * Owns: one ring of fixed-size records per thread (allocated on the
+ * thread's first event while armed, kept until exit), the clock, the
+ * armed state and the one capture session. Depends on libc and pthreads
+ * only.
+ *
+ * Recording: a thread writes only its own ring: no lock and no shared
+ * cache line per event. While the tracer is disarmed every trace_* call
+ * costs one relaxed atomic load and a predictable branch. A full ring
+ * overwrites its oldest records (a flight recorder); the capture counts
+ * what was lost and says so in its output.
+ *
+ * Names: a record points to a static 'struct trace_desc' (event name,
+ * category, argument names), never to a formatted string; arguments are
+ * integers, or static strings where the desc says so.
+ *
+ * Thread-safety: trace_init before any other thread records (it sets the
+ * clock); everything else from any thread. Captures are one at a time
+ * (-EBUSY for the second); the capture's reader may run while other
+ * threads record.
+ */
+#ifndef MW_TRACE_H
+#define MW_TRACE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define TRACE_RING_EVENTS_DEFAULT (256u * 1024) /* 16 MiB of 64-byte records a thread */
+#define TRACE_RING_EVENTS_MIN 64u
+#define TRACE_RING_EVENTS_MAX (16u * 1024 * 1024)
+#define TRACE_THREADS_MAX 256 /* rings; a thread past this records nothing (counted) */
+#define TRACE_ARGS 4
+
+struct trace_desc {
+	const char *name;
+	const char *cat;
+	const char *arg[TRACE_ARGS]; /* argument names; NULL ends the list */
+	unsigned strargs;            /* bit i: argument i is a static string */
+};
+
+struct trace_config {
+	unsigned ring_events; /* records per thread, rounded up to a power of two */
+	const char *process;  /* the process's name in the trace (static) */
+};
+
+/* Calibrates the clock and sets the ring size for threads that register
+ * later. Call once at start-up, before other threads exist. 0 or -EINVAL. */
+int trace_init(const struct trace_config *c);
+
+/* ---- the clock: nanoseconds, monotonic, one for every thread ---- */
+
+/* x86-64 and arm64 read the CPU's invariant counter (about 10 ns, against
+ * 24 ns for clock_gettime on the machine where this was measured) and
+ * scale it to nanoseconds, calibrated against CLOCK_MONOTONIC by
+ * trace_init; elsewhere, or where the kernel does not trust the counter,
+ * clock_gettime(CLOCK_MONOTONIC). */
+struct trace_clock_ {
+	int counter;     /* 1: scale the CPU counter; 0: clock_gettime */
+	uint64_t c0, n0; /* counter and nanoseconds at calibration */
+	uint64_t mult;   /* nanoseconds per tick, times 2^32 */
+};
+extern struct trace_clock_ trace_clock_;
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <x86intrin.h>
+#define TRACE_COUNTER_ 1
+static inline uint64_t trace_ticks_(void) { return __rdtsc(); }
+#elif defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__))
+#define TRACE_COUNTER_ 1
+static inline uint64_t trace_ticks_(void)
+{
+	uint64_t v;
+	__asm__ volatile("mrs %0, cntvct_el0" : "=r"(v));
+	return v;
+}
+#else
+#define TRACE_COUNTER_ 0
+static inline uint64_t trace_ticks_(void) { return 0; }
+#endif
+
+#ifdef __SIZEOF_INT128__
+__extension__ typedef unsigned __int128 trace_u128_;
+#endif
+
+static inline uint64_t trace_mul32_(uint64_t a, uint64_t b) /* (a * b) >> 32 */
+{
+#ifdef __SIZEOF_INT128__
+	return (uint64_t)(((trace_u128_)a * b) >> 32);
+#else
+	uint64_t ah = a >> 32, al = a & 0xffffffffu;
+	return ah * b + ((al * (b & 0xffffffffu)) >> 32) + al * (b >> 32);
+#endif
+}
+
+static inline uint64_t trace_now(void)
+{
+	if (TRACE_COUNTER_ && trace_clock_.counter)
+		return trace_clock_.n0 +
+		       trace_mul32_(trace_ticks_() - trace_clock_.c0, trace_clock_.mult);
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* ---- recording ---- */
+
+extern atomic_uint trace_armed_; /* captures and the flight recorder holding it on */
+
+static inline int trace_on(void)
+{
+	return atomic_load_explicit(&trace_armed_, memory_order_relaxed) != 0;
+}
+
+/* A span's start: the time if armed, else 0 (and the span is not recorded). */
+static inline uint64_t trace_begin(void)
+{
+	return trace_on() ? trace_now() : 0;
+}
+
+enum trace_kind { TRACE_SPAN, TRACE_INSTANT, TRACE_COUNTER, TRACE_ASYNC };
+/* A flow binds a span to spans on other threads: start, step, end. */
+enum trace_flow { TRACE_FLOW_NONE, TRACE_FLOW_START, TRACE_FLOW_STEP, TRACE_FLOW_END };
+#define TRACE_ID_MAX ((UINT64_C(1) << 60) - 1)
+
+void trace_put_(const struct trace_desc *d, uint64_t meta, uint64_t ts, uint64_t dur,
+		const int64_t a[TRACE_ARGS]);
+
+static inline uint64_t trace_meta_(enum trace_kind k, enum trace_flow f, uint64_t id)
+{
+	return (id << 4) | ((uint64_t)f << 2) | (uint64_t)k;
+}
+
+/* A complete span from t0 (trace_begin) to now, with flow f of id. */
+static inline void trace_span_flow(const struct trace_desc *d, uint64_t t0, enum trace_flow f,
+				   uint64_t id, int64_t a0, int64_t a1, int64_t a2, int64_t a3)
+{
+	if (t0 && trace_on()) {
+		const int64_t a[TRACE_ARGS] = {a0, a1, a2, a3};
+		trace_put_(d, trace_meta_(TRACE_SPAN, f, id), t0, trace_now() - t0, a);
+	}
+}
+
+/* A static string as an argument (the desc marks it in strargs). */
+#define TRACE_STR(s) ((int64_t)(intptr_t)(s))
+
+static inline void trace_span(const struct trace_desc *d, uint64_t t0, int64_t a0, int64_t a1)
+{
+	trace_span_flow(d, t0, TRACE_FLOW_NONE, 0, a0, a1, 0, 0);
+}
+
+static inline void trace_instant(const struct trace_desc *d, int64_t a0, int64_t a1)
+{
+	if (trace_on()) {
+		const int64_t a[TRACE_ARGS] = {a0, a1, 0, 0};
+		trace_put_(d, trace_meta_(TRACE_INSTANT, 0, 0), trace_now(), 0, a);
+	}
+}
+
+/* A process-wide counter: desc's name is the track, arg[0] the series. */
+static inline void trace_counter(const struct trace_desc *d, int64_t value)
+{
+	if (trace_on()) {
+		const int64_t a[TRACE_ARGS] = {value, 0, 0, 0};
+		trace_put_(d, trace_meta_(TRACE_COUNTER, 0, 0), trace_now(), 0, a);
+	}
+}
+
+/* An async slice from t0 to t1 with id (nonzero): it may start on one
+ * thread and end on another; slices with one id nest on one track. */
+static inline void trace_async(const struct trace_desc *d, uint64_t id, uint64_t t0, uint64_t t1,
+			       int64_t a0, int64_t a1, int64_t a2, int64_t a3)
+{
+	if (t0 && t1 >= t0 && trace_on()) {
+		const int64_t a[TRACE_ARGS] = {a0, a1, a2, a3};
+		trace_put_(d, trace_meta_(TRACE_ASYNC, 0, id), t0, t1 - t0, a);
+	}
+}
+
+/* Names the calling thread in traces (else its pthread name is used). */
+void trace_thread_name(const char *name);
+
+/* ---- arming ---- */
+
+/* The flight recorder keeps every ring recording, so that a capture of
+ * the last N seconds can be taken at any time. */
+void trace_flight_recorder(int on);
+int trace_flight_recording(void);
+
+/* What the tracer holds now, for metrics and the capture's facts. */
+struct trace_usage {
+	unsigned threads;         /* rings allocated */
+	unsigned threads_dropped; /* threads past TRACE_THREADS_MAX */
+	unsigned ring_events;     /* records a ring holds */
+	size_t bytes;             /* memory in rings */
+};
+void trace_usage(struct trace_usage *u);
+
+#endif
