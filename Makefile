@@ -51,7 +51,7 @@ TRACE_SRC := trace/trace.c trace/json.c trace/capture.c
 RENDER_SRC := $(KERNEL_SRC) render/kernel_dispatch.c render/names.c render/picture.c render/colour.c \
 	render/pool.c render/render.c render/pngenc.c
 SERVER_SRC := server/blob.c server/cache.c server/query.c server/metrics.c server/config.c \
-	server/accesslog.c server/help.c server/server.c
+	server/accesslog.c server/help.c server/debug.c server/tracing.c server/server.c
 TEST_SRC := $(wildcard tests/test_*.c) tests/harness.c
 
 TRACE_OBJ := $(TRACE_SRC:%.c=$(B)/%.o)

@@ -5,9 +5,13 @@
  *              [-cx X -cy Y -zoom Z] [-iter 1000] [-colour gray]
  *              [-kernel auto] [-png-level 1] [-png-strategy rle]
  *              [-png-filter up] [-o mandelbrot.png]
+ *              [-trace trace.json [-trace-ring 1048576]]
  *
  * Writes the PNG and prints one line: what it did and how long rendering
  * and encoding took. Bad flags or values: a message, the usage, exit 2.
+ * With -trace, also writes what every thread did during the render and the
+ * encoding as Chrome Trace Event JSON, and says on stderr how many events
+ * it holds and how many were lost.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,15 +22,23 @@
 
 #include "render/pngenc.h"
 #include "render/render.h"
+#include "trace/capture.h"
+#include "trace/trace.h"
 
 #define DEFAULT_SIDE 1024 /* the CLI's default picture; the server's is 512 */
+/* Records a thread for -trace: 64 MiB, enough for a px render of 512x512
+ * (5 records a pixel over the threads); memory is touched only as used. */
+#define TRACE_RING_CLI (1u << 20)
+
+static const struct trace_desc TD_ENCODE = {"encode png", "png", {"bytes"}, 0};
 
 struct options {
 	struct picture pic;
 	enum render_mode mode;
 	uint32_t workers, queue;
 	int queue_set;
-	const char *kernel, *out;
+	const char *kernel, *out, *trace;
+	uint32_t trace_ring;
 	struct pngenc_opts png;
 };
 
@@ -38,11 +50,14 @@ static void usage(FILE *f)
 		"                  [-colour " COLOUR_NAMES "] [-kernel auto|NAME]\n"
 		"                  [-png-level 0..9] [-png-strategy default|filtered|huffman|rle|fixed]\n"
 		"                  [-png-filter none|sub|up|avg|paeth|all] [-o mandelbrot.png]\n"
+		"                  [-trace trace.json [-trace-ring 1048576]]\n"
 		"  -mode     seq: this thread alone; px: a job per pixel; row: a job per row;\n"
 		"            workers: per-pixel jobs through a queue of -queue slots (default 0,\n"
 		"            a rendezvous); auto: bands of rows claimed by each worker (default)\n"
 		"  -workers  worker threads (default: the number of CPUs)\n"
 		"  -queue    job queue capacity (default: 0 for workers, 1024 otherwise)\n"
+		"  -trace    write what every thread did as Chrome trace JSON (open it in\n"
+		"            https://ui.perfetto.dev); -trace-ring: events kept per thread\n"
 		"  -kernel   escape-time kernel; 'auto' picks the best this CPU runs:");
 	unsigned n;
 	const struct kernel *ks = kernel_all(&n);
@@ -96,6 +111,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->kernel = v;
 		} else if (strcmp(name, "o") == 0) {
 			o->out = v;
+		} else if (strcmp(name, "trace") == 0) {
+			o->trace = v;
+		} else if (strcmp(name, "trace-ring") == 0) {
+			if (parse_u32(v, TRACE_RING_EVENTS_MIN, TRACE_RING_EVENTS_MAX, &o->trace_ring) < 0)
+				return bad("trace-ring must be an integer in 64..16777216");
 		} else if (strcmp(name, "png-level") == 0) {
 			uint32_t l;
 			if (parse_u32(v, 0, 9, &l) < 0)
@@ -134,6 +154,34 @@ static int write_file(const char *path, const struct pngenc_buf *b)
 	return rc;
 }
 
+/* Writes the capture's JSON to path and reports it on stderr. */
+static int write_trace(const char *path, struct trace_capture *c)
+{
+	static char buf[1 << 16];
+	struct trace_facts f;
+	size_t n;
+	FILE *out = fopen(path, "w");
+
+	if (!out) {
+		fprintf(stderr, "mandelbrot: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	while ((n = trace_capture_read(c, buf, sizeof buf)) > 0) {
+		if (fwrite(buf, 1, n, out) != n)
+			break;
+	}
+	if (fclose(out) != 0 || n > 0) {
+		fprintf(stderr, "mandelbrot: %s: write failed\n", path);
+		return -1;
+	}
+	trace_capture_facts(c, &f);
+	fprintf(stderr, "mandelbrot: trace %s: %llu events over %.3f ms, %llu lost%s\n", path,
+		(unsigned long long)f.events, (f.end_ns - f.start_ns) / 1e6,
+		(unsigned long long)f.lost,
+		f.lost ? " (the oldest; raise -trace-ring to keep them)" : "");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -144,10 +192,17 @@ int main(int argc, char **argv)
 		.kernel = "auto",
 		.out = "mandelbrot.png",
 		.png = pngenc_defaults(),
+		.trace_ring = TRACE_RING_CLI,
 	};
 	int rc = parse_args(argc, argv, &o);
 	if (rc)
 		return rc;
+	struct trace_capture *tc = NULL;
+	if (o.trace) {
+		trace_init(&(struct trace_config){.ring_events = o.trace_ring,
+						  .process = "mandelbrot"});
+		trace_thread_name("main");
+	}
 	if (!o.queue_set)
 		o.queue = o.mode == MODE_WORKERS ? 0 : 1024;
 
@@ -170,6 +225,11 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto out_pool;
 	}
+	if (o.trace && (rc = trace_capture_open(&tc)) < 0) {
+		fprintf(stderr, "mandelbrot: cannot trace: %s\n", strerror(-rc));
+		rc = 1;
+		goto out_img;
+	}
 	double t0 = now_ms();
 	rc = render_image(pool, &o.pic, k, o.mode, &img, &st);
 	double t1 = now_ms();
@@ -178,7 +238,9 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto out_img;
 	}
+	uint64_t e0 = trace_begin();
 	rc = pngenc_encode(&img, &o.png, &png, err, sizeof err);
+	trace_span(&TD_ENCODE, e0, rc == 0 ? (int64_t)png.len : 0, 0);
 	double t2 = now_ms();
 	if (rc < 0) {
 		fprintf(stderr, "mandelbrot: PNG encoding failed: %s\n", err);
@@ -199,9 +261,14 @@ int main(int argc, char **argv)
 	       st.iterations / ((t1 - t0) * 1e6), (unsigned long long)st.jobs, t2 - t1,
 	       png.len, o.out);
 	rc = 0;
+	if (tc) {
+		trace_capture_close(tc);
+		rc = write_trace(o.trace, tc) < 0;
+	}
 out_png:
 	pngenc_buf_free(&png);
 out_img:
+	trace_capture_free(tc);
 	image_free(&img);
 out_pool:
 	pool_destroy(pool);

@@ -19,11 +19,23 @@
 #include <string.h>
 
 #include "render/pool.h"
+#include "trace/trace.h"
+
+/* Trace events: queue depth and busy workers as counters (recorded under
+ * the mutex where the value changes, so their order is the true one), and
+ * a span on a producer that had to wait for room or for a taker. */
+static const struct trace_desc TD_DEPTH = {"queue", "pool", {"depth"}, 0};
+static const struct trace_desc TD_BUSY = {"workers", "pool", {"busy"}, 0};
+static const struct trace_desc TD_FULL = {"wait: queue full", "pool", {"capacity"}, 0};
+static const struct trace_desc TD_RENDEZVOUS = {"wait: rendezvous", "pool", {0}, 0};
+
+static _Thread_local uint64_t job_wait;
 
 struct job {
 	pool_fn *fn;
 	void *arg;
 	uintptr_t i;
+	uint64_t queued; /* trace clock when queued; 0 when not tracing */
 };
 
 struct worker {
@@ -71,15 +83,21 @@ static void *worker_main(void *argp)
 			break; /* stopping, and nothing left to run */
 		struct job j = p->ring[p->head & p->mask];
 		p->head++;
-		atomic_fetch_add_explicit(&p->busy, 1, memory_order_relaxed);
+		unsigned busy = atomic_fetch_add_explicit(&p->busy, 1, memory_order_relaxed) + 1;
 		pthread_cond_signal(&p->not_full);
 		if (p->cap == 0)
 			pthread_cond_broadcast(&p->taken);
+		if (trace_on()) {
+			trace_counter(&TD_DEPTH, p->tail - p->head);
+			trace_counter(&TD_BUSY, busy);
+		}
 		pthread_mutex_unlock(&p->mu);
 
+		job_wait = j.queued ? trace_now() - j.queued : 0;
 		j.fn(j.arg, j.i);
 
-		atomic_fetch_sub_explicit(&p->busy, 1, memory_order_relaxed);
+		busy = atomic_fetch_sub_explicit(&p->busy, 1, memory_order_relaxed) - 1;
+		trace_counter(&TD_BUSY, busy);
 		pthread_mutex_lock(&p->mu);
 	}
 	pthread_mutex_unlock(&p->mu);
@@ -148,8 +166,9 @@ static uint32_t put(struct pool *p, pool_fn *fn, void *arg, uintptr_t i)
 {
 	uint32_t ticket = p->tail;
 
-	p->ring[p->tail & p->mask] = (struct job){fn, arg, i};
+	p->ring[p->tail & p->mask] = (struct job){fn, arg, i, trace_begin()};
 	p->tail++;
+	trace_counter(&TD_DEPTH, p->tail - p->head);
 	pthread_cond_signal(&p->not_empty);
 	return ticket;
 }
@@ -161,18 +180,28 @@ static uint32_t room(const struct pool *p)
 
 int pool_submit(struct pool *p, pool_fn *fn, void *arg, uintptr_t i)
 {
+	uint64_t t0 = 0;
+
 	pthread_mutex_lock(&p->mu);
+	if (p->tail - p->head >= room(p))
+		t0 = trace_begin();
 	while (p->tail - p->head >= room(p) && !p->stopping)
 		pthread_cond_wait(&p->not_full, &p->mu);
 	if (p->stopping) {
 		pthread_mutex_unlock(&p->mu);
 		return -ESHUTDOWN;
 	}
+	if (t0 && p->cap)
+		trace_span(&TD_FULL, t0, p->cap, 0);
 	uint32_t ticket = put(p, fn, arg, i);
 	/* Rendezvous: wait until a worker has taken this very job ('head'
 	 * has passed the ticket; the difference is wrap-around safe). */
+	if (p->cap == 0 && !t0)
+		t0 = trace_begin();
 	while (p->cap == 0 && (int32_t)(p->head - ticket) <= 0)
 		pthread_cond_wait(&p->taken, &p->mu);
+	if (p->cap == 0)
+		trace_span(&TD_RENDEZVOUS, t0, 0, 0);
 	pthread_mutex_unlock(&p->mu);
 	return 0;
 }
@@ -210,6 +239,11 @@ void pool_destroy(struct pool *p)
 	free(p->workers);
 	free(p->ring);
 	free(p);
+}
+
+uint64_t pool_job_waited(void)
+{
+	return job_wait;
 }
 
 unsigned pool_workers(const struct pool *p) { return p->nworkers; }

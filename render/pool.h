@@ -11,6 +11,9 @@
  * pool_try_submit never blocks and says -EAGAIN instead (the server's
  * admission control).
  *
+ * Traced (trace/trace.h): queue depth and busy workers as counters, the
+ * time a producer waited for room or a taker, each job's queue wait.
+ *
  * Thread-safety: every function may be called from any thread, concurrently,
  * except pool_destroy, which must be the last call. Jobs may submit further
  * jobs only with pool_try_submit (a blocking submit from a worker can wait
@@ -48,6 +51,10 @@ int pool_try_submit(struct pool *p, pool_fn *fn, void *arg, uintptr_t i);
 
 /* Runs every job already queued, joins the workers, frees the pool. */
 void pool_destroy(struct pool *p);
+
+/* On a worker, inside a job: how long that job waited in the queue, in
+ * nanoseconds, when the tracer was armed as it was queued (else 0). */
+uint64_t pool_job_waited(void);
 
 unsigned pool_workers(const struct pool *p);
 unsigned pool_capacity(const struct pool *p);

@@ -26,6 +26,21 @@
 #include "render/colour.h"
 #include "render/names.h"
 #include "render/render.h"
+#include "trace/trace.h"
+
+/* Trace events (arguments in braces):
+ *   job {unit, iterations, queued_ns}              a workshop job (px, row, workers)
+ *   job {units, iterations, queued_ns, request}    a claiming job; a step of the
+ *                                                  request's flow when it has a tag
+ *   row {y, iterations}                            seq mode in render_image
+ *   mirror rows {rows}                             auto's copies, on the last job
+ *   render {mode, jobs}                            render_image on the caller */
+static const struct trace_desc TD_UNIT = {"job", "render", {"unit", "iterations", "queued_ns"}, 0};
+static const struct trace_desc TD_CLAIM = {
+	"job", "render", {"units", "iterations", "queued_ns", "request"}, 0};
+static const struct trace_desc TD_ROW = {"row", "render", {"y", "iterations"}, 0};
+static const struct trace_desc TD_MIRROR = {"mirror rows", "render", {"rows"}, 0};
+static const struct trace_desc TD_RENDER = {"render", "render", {"mode", "jobs"}, 1};
 
 /* auto mode: a claim is at least this many pixels, so the atomic counter
  * is touched rarely even for narrow pictures, and at most one row for wide
@@ -114,6 +129,8 @@ struct task {
 	atomic_size_t remaining; /* jobs (and the spawner's claim) not finished */
 	uint64_t jobs;
 	unsigned spawn;     /* render_start: further jobs the first job submits */
+	uint64_t tag;       /* render_start: the flow id of the tracer's spans */
+	uint64_t t_first;   /* trace clock when the first job began (0: not traced) */
 	struct pool *pool;
 	void (*finish)(struct task *t);
 
@@ -230,7 +247,7 @@ static void task_job_done(struct task *t, uint64_t iters)
 	if (atomic_fetch_sub_explicit(&t->remaining, 1, memory_order_acq_rel) != 1)
 		return;
 	if (t->src) {
-		uint64_t copied = 0;
+		uint64_t copied = 0, t0 = trace_begin();
 		for (uint32_t y = 0; y < t->img.h; y++) {
 			uint32_t m = t->mirror[y];
 			if (m == y)
@@ -240,6 +257,7 @@ static void task_job_done(struct task *t, uint64_t iters)
 			copied += t->row_iters[m];
 		}
 		atomic_fetch_add_explicit(&t->iters, copied, memory_order_relaxed);
+		trace_span(&TD_MIRROR, t0, t->img.h - t->nsrc, 0);
 	}
 	t->finish(t);
 }
@@ -248,7 +266,12 @@ static void task_job_done(struct task *t, uint64_t iters)
 static void job_unit(void *arg, uintptr_t u)
 {
 	struct task *t = arg;
-	task_job_done(t, task_unit(t, (uint32_t)u));
+	uint64_t t0 = trace_begin();
+	uint64_t iters = task_unit(t, (uint32_t)u);
+
+	trace_span_flow(&TD_UNIT, t0, TRACE_FLOW_NONE, 0, (int64_t)u, (int64_t)iters,
+			(int64_t)pool_job_waited(), 0);
+	task_job_done(t, iters);
 }
 
 /* Claims units from the shared counter until none are left. The first job
@@ -258,8 +281,10 @@ static void job_unit(void *arg, uintptr_t u)
 static void job_claim(void *arg, uintptr_t first)
 {
 	struct task *t = arg;
-	uint64_t iters = 0;
+	uint64_t iters = 0, units = 0, t0 = trace_begin();
 
+	if (first)
+		t->t_first = t0;
 	for (unsigned i = 0; first && i < t->spawn; i++) {
 		atomic_fetch_add_explicit(&t->remaining, 1, memory_order_relaxed);
 		if (pool_try_submit(t->pool, job_claim, t, 0) < 0) {
@@ -273,7 +298,10 @@ static void job_claim(void *arg, uintptr_t first)
 		if (u >= t->units)
 			break;
 		iters += task_unit(t, u);
+		units++;
 	}
+	trace_span_flow(&TD_CLAIM, t0, t->tag ? TRACE_FLOW_STEP : TRACE_FLOW_NONE, t->tag,
+			(int64_t)units, (int64_t)iters, (int64_t)pool_job_waited(), (int64_t)t->tag);
 	task_job_done(t, iters);
 }
 
@@ -292,14 +320,18 @@ int render_image(struct pool *pool, const struct picture *pic, const struct kern
 	struct render_stats st = {0};
 	int rc;
 
+	uint64_t t0 = trace_begin();
 	if (pool == NULL)
 		t.mode = MODE_SEQ;
 	rc = task_init(&t);
 	if (rc < 0)
 		return rc;
 	if (t.mode == MODE_SEQ) {
-		for (uint32_t u = 0; u < t.units; u++)
-			st.iterations += task_unit(&t, u);
+		for (uint32_t u = 0; u < t.units; u++) {
+			uint64_t r0 = trace_begin(), n = task_unit(&t, u);
+			trace_span(&TD_ROW, r0, u, (int64_t)n);
+			st.iterations += n;
+		}
 		goto out;
 	}
 	/* auto: one claiming job per worker; otherwise one job per unit. */
@@ -330,6 +362,7 @@ int render_image(struct pool *pool, const struct picture *pic, const struct kern
 	st.jobs = sent;
 out:
 	task_fini(&t);
+	trace_span(&TD_RENDER, t0, TRACE_STR(render_mode_name(t.mode)), (int64_t)st.jobs);
 	if (stats)
 		*stats = st;
 	return rc;
@@ -340,6 +373,8 @@ static void finish_done(struct task *t)
 	struct render_stats st = {
 		.iterations = atomic_load_explicit(&t->iters, memory_order_relaxed),
 		.jobs = t->jobs,
+		.t_first = t->t_first,
+		.t_done = t->t_first ? trace_now() : 0,
 	};
 	struct image img = t->img;
 
@@ -357,7 +392,7 @@ int render_start(struct pool *pool, const struct render_req *r)
 		return rc;
 	*t = (struct task){
 		.pic = &t->pic_copy, .k = r->kernel, .mode = r->mode, .pool = pool,
-		.finish = finish_done, .done = r->done, .ctx = r->ctx, .jobs = 1,
+		.finish = finish_done, .done = r->done, .ctx = r->ctx, .jobs = 1, .tag = r->tag,
 	};
 	t->pic_copy = *r->pic;
 	if (image_alloc(&t->img, r->pic->w, r->pic->h, picture_channels(r->pic)) < 0)

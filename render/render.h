@@ -31,6 +31,10 @@
  *                 workers, a row for row, bands for auto; seq is one job),
  *                 and the job that finishes last calls done on its worker.
  *
+ * Traced (trace/trace.h): every job as a span with its units, iterations
+ * and queue wait; render_image's whole render on the caller (and each row
+ * in seq mode); auto's mirror copy.
+ *
  * Thread-safety: both may be called from many threads sharing one pool.
  * render_image must not be called from a job on that pool (it would wait
  * for itself); render_start may be called from anywhere.
@@ -66,6 +70,9 @@ int render_mode_parse(const char *s, enum render_mode *out); /* 0 or -EINVAL */
 struct render_stats {
 	uint64_t iterations; /* sum over pixels of the loop count */
 	uint64_t jobs;       /* jobs submitted to the pool (0 for seq) */
+	/* render_start, on the trace clock (trace/trace.h) when the tracer
+	 * was armed as the first job began, else 0: that start, and the end */
+	uint64_t t_first, t_done;
 };
 
 /* Renders checked picture pic with kernel k into img (allocated by the
@@ -84,6 +91,7 @@ struct render_req {
 	const struct kernel *kernel;
 	enum render_mode mode;
 	unsigned jobs;             /* most jobs at once; 0: one per pool worker */
+	uint64_t tag;              /* nonzero: the jobs' spans are steps of this trace flow */
 	render_done_fn *done;
 	void *ctx;
 };

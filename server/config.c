@@ -14,6 +14,7 @@
 #include "render/picture.h"
 #include "render/pool.h"
 #include "server/config.h"
+#include "server/debug.h"
 
 enum kind { K_U32, K_U64, K_BOOL, K_STR };
 
@@ -54,6 +55,17 @@ static const struct option options[] = {
 	{"access-log", "MANDELWEB_ACCESS_LOG", K_BOOL, offsetof(struct config, access_log), 0, 0, 1,
 	 "one line per request on stderr: on|off"},
 	STR("kernel", "MANDELWEB_KERNEL", kernel, "escape-time kernel: auto or a name"),
+	U32("trace-max", "MANDELWEB_TRACE_MAX", trace_max, 1, 3600,
+	    "longest /debug/trace?seconds= window, in seconds"),
+	U32("trace-ring", "MANDELWEB_TRACE_RING", trace_ring, 64, 16777216,
+	    "trace events kept per thread (64 bytes each, allocated on first use)"),
+	{"flight-recorder", "MANDELWEB_FLIGHT_RECORDER", K_BOOL,
+	 offsetof(struct config, flight_recorder), 0, 0, 1,
+	 "trace all the time, so /debug/trace?last=N answers at once: on|off"},
+	STR("debug-allow", "MANDELWEB_DEBUG_ALLOW", debug_allow,
+	    "peers (CIDRs, comma-separated, or 'none') that may use /debug/"),
+	STR("debug-token", "MANDELWEB_DEBUG_TOKEN", debug_token,
+	    "a bearer token that may use /debug/ from anywhere"),
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
@@ -76,7 +88,7 @@ static void usage(FILE *f, const struct config *d)
 		case K_BOOL: snprintf(def, sizeof def, "%s", *(const int *)p ? "on" : "off"); break;
 		case K_STR: snprintf(def, sizeof def, "%s", p); break;
 		}
-		fprintf(f, "  --%-13s %-23s %s [%s]\n", o->flag, o->env, o->help, def);
+		fprintf(f, "  --%-15s %-25s %s [%s]\n", o->flag, o->env, o->help, def);
 	}
 	fprintf(f, "  kernels in this build:");
 	unsigned n;
@@ -167,6 +179,9 @@ int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
 		.drain = 10,
 		.access_log = 1,
 		.kernel = "auto",
+		.trace_max = 60,
+		.trace_ring = 262144,
+		.debug_allow = "127.0.0.0/8,::1",
 	};
 	struct config defaults = *c;
 
@@ -218,6 +233,9 @@ int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
 			 c->kernel);
 		return bad(err, &defaults, why);
 	}
+	struct debug_acl acl;
+	if (debug_acl_parse(&acl, c->debug_allow, c->debug_token, why, sizeof why) < 0)
+		return bad(err, &defaults, why);
 	if (c->max_inflight == 0)
 		c->max_inflight = 2 * c->workers;
 	if (c->queue == 0)

@@ -27,6 +27,11 @@ struct config {
 	uint32_t drain;         /* seconds shutdown waits for responses */
 	int access_log;         /* one line per request on stderr */
 	char kernel[16];        /* "auto" or a kernel name */
+	uint32_t trace_max;     /* longest /debug/trace window, seconds */
+	uint32_t trace_ring;    /* trace records kept per thread */
+	int flight_recorder;    /* rings always recording: /debug/trace?last=N */
+	char debug_allow[256];  /* CIDRs that may use /debug/ (comma-separated) */
+	char debug_token[128];  /* or a bearer token that may; "" for none */
 };
 
 /* Fills c from defaults, then the environment, then argv. Returns 0, 1

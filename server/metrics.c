@@ -34,7 +34,8 @@ struct metrics {
 
 static const char *const route_names[ROUTE_COUNT] = {
 	[ROUTE_HELP] = "/", [ROUTE_MANDELBROT] = "/mandelbrot", [ROUTE_HEALTHZ] = "/healthz",
-	[ROUTE_READYZ] = "/readyz", [ROUTE_METRICS] = "/metrics", [ROUTE_OTHER] = "other",
+	[ROUTE_READYZ] = "/readyz", [ROUTE_METRICS] = "/metrics", [ROUTE_TRACE] = "/debug/trace",
+	[ROUTE_OTHER] = "other",
 };
 
 const char *route_name(enum route r)

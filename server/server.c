@@ -15,7 +15,24 @@
  * Suspension happens before render_start, so a render that finishes at once
  * can never resume a connection that is not yet suspended. 'suspended' drops
  * only after the worker's resume, so when drain sees it at zero no
- * connection is suspended and MHD_stop_daemon is legal.
+ * connection is suspended and MHD_stop_daemon is legal. Once suspended, a
+ * request belongs to the worker (or the trace timer) until the resume: the
+ * HTTP thread no longer reads what they write.
+ *
+ * GET /debug/trace?seconds=N arms a capture and suspends the connection the
+ * same way; the trace timer resumes it when the window ends, and the body
+ * streams from the rings (tracing.h).
+ *
+ * Trace events (request = the request's id, also the id of its flow):
+ *   on the HTTP thread, the handler call that decided: 'admit' (the flow
+ *     starts), 'cache hit', 'reject 503', 'answer' {route, status, request};
+ *     'respond' {status, bytes, request} when a resumed request is queued
+ *     (the flow ends)
+ *   on the worker that finished: 'encode png' {bytes, request} (a step)
+ *   async, one track a request: 'request' {method, route, status, bytes}
+ *     from the URI to completion, and in it 'queued', 'render', 'encode',
+ *     'send'
+ *   counters: requests in flight, connections open (and the pool's)
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -35,10 +52,31 @@
 #include "server/accesslog.h"
 #include "server/blob.h"
 #include "server/cache.h"
+#include "server/debug.h"
 #include "server/help.h"
 #include "server/metrics.h"
 #include "server/query.h"
 #include "server/server.h"
+#include "server/tracing.h"
+#include "trace/capture.h"
+#include "trace/trace.h"
+
+#define ARGS_RSI {"route", "status", "request"}, 1 /* route is a static string */
+static const struct trace_desc TD_ANSWER = {"answer", "http", ARGS_RSI};
+static const struct trace_desc TD_HIT = {"cache hit", "http", ARGS_RSI};
+static const struct trace_desc TD_ADMIT = {"admit", "http", ARGS_RSI};
+static const struct trace_desc TD_REJECT = {"reject 503", "http", ARGS_RSI};
+static const struct trace_desc TD_ARM = {"arm trace window", "http", ARGS_RSI};
+static const struct trace_desc TD_RESPOND = {"respond", "http", {"status", "bytes", "request"}, 0};
+static const struct trace_desc TD_ENCODE = {"encode png", "png", {"bytes", "request"}, 0};
+static const struct trace_desc TD_REQUEST = {
+	"request", "http", {"method", "route", "status", "bytes"}, 3};
+static const struct trace_desc TD_QUEUED = {"queued", "http", {0}, 0};
+static const struct trace_desc TD_RENDERING = {"render", "http", {"jobs", "iterations"}, 0};
+static const struct trace_desc TD_ENCODING = {"encode", "http", {0}, 0};
+static const struct trace_desc TD_SENDING = {"send", "http", {0}, 0};
+static const struct trace_desc TD_INFLIGHT = {"requests", "http", {"in flight"}, 0};
+static const struct trace_desc TD_CONNS = {"connections", "http", {"open"}, 0};
 
 #define RETRY_AFTER "1" /* seconds: about a hundred default pictures on 2 cores */
 #define CACHE_CONTROL_PNG "public, max-age=86400"
@@ -59,6 +97,10 @@ struct server {
 	atomic_uint active;   /* requests between URI and completion */
 	atomic_int draining;
 	atomic_uint http_threads_named;
+	atomic_uint conns;
+	atomic_uint_fast64_t next_id;
+	struct debug_acl acl;
+	struct tracing *tracing;
 };
 
 enum state { ST_NEW, ST_RENDERING, ST_READY };
@@ -67,6 +109,11 @@ struct request {
 	struct server *srv;
 	struct MHD_Connection *conn;
 	double t0, t_admit;
+	uint64_t id;                   /* for the tracer: async track and flow */
+	uint64_t tr0, tr_admit, tr_respond; /* trace clock (0: not traced) */
+	const struct trace_desc *span; /* what the deciding handler call did */
+	struct trace_capture *capture; /* /debug/trace: until the response owns it */
+	char retry[12];
 	enum route route;
 	enum state state;
 	unsigned status;
@@ -124,6 +171,7 @@ static void answer_png(struct request *rq, struct blob *png, const char *cache)
 
 static void busy(struct request *rq, const char *why)
 {
+	rq->span = &TD_REJECT;
 	metrics_rejected(rq->srv->metrics);
 	answer_text(rq, 503, why);
 	add_header(rq, "Retry-After", RETRY_AFTER);
@@ -136,7 +184,8 @@ static void busy(struct request *rq, const char *why)
  * request may be gone once the resume returns (the HTTP thread owns it). */
 static void hand_back(struct server *s, struct MHD_Connection *conn)
 {
-	atomic_fetch_sub_explicit(&s->inflight, 1, memory_order_relaxed);
+	unsigned left = atomic_fetch_sub_explicit(&s->inflight, 1, memory_order_relaxed) - 1;
+	trace_counter(&TD_INFLIGHT, left);
 	MHD_resume_connection(conn);
 	atomic_fetch_sub_explicit(&s->suspended, 1, memory_order_release);
 }
@@ -149,12 +198,21 @@ static void rendered(void *ctx, struct image *img, const struct render_stats *st
 	struct pngenc_buf buf;
 	char err[WHY_MAX];
 	double t1 = now_s();
-	(void)st;
+	uint64_t e0 = trace_begin();
 
 	metrics_observe(s->metrics, HIST_RENDER, t1 - rq->t_admit);
 	int rc = pngenc_encode(img, &s->png, &buf, err, sizeof err);
 	image_free(img);
 	metrics_observe(s->metrics, HIST_ENCODE, now_s() - t1);
+	trace_span_flow(&TD_ENCODE, e0, TRACE_FLOW_STEP, rq->id, rc == 0 ? (int64_t)buf.len : 0,
+			(int64_t)rq->id, 0, 0);
+	if (e0 && st->t_first && rq->tr_admit) {
+		/* The request's phases on its async track. */
+		trace_async(&TD_QUEUED, rq->id, rq->tr_admit, st->t_first, 0, 0, 0, 0);
+		trace_async(&TD_RENDERING, rq->id, st->t_first, st->t_done, (int64_t)st->jobs,
+			    (int64_t)st->iterations, 0, 0);
+		trace_async(&TD_ENCODING, rq->id, st->t_done, trace_now(), 0, 0, 0, 0);
+	}
 	struct blob *b = rc == 0 ? blob_wrap(buf.data, buf.len) : NULL;
 	if (b) {
 		blob_seal(b); /* on failure it is sent from memory: slower, same bytes */
@@ -182,7 +240,9 @@ static enum MHD_Result each_arg(void *cls, enum MHD_ValueKind kind, const char *
 	return a->rc == 0 ? MHD_YES : MHD_NO;
 }
 
-static void mandelbrot(struct request *rq)
+/* Returns NULL when rq is answered, or the trace name of what it was
+ * suspended for (see dispatch). */
+static const struct trace_desc *mandelbrot(struct request *rq)
 {
 	struct server *s = rq->srv;
 	struct args a = {.max_jobs = pool_workers(s->pool)};
@@ -195,7 +255,7 @@ static void mandelbrot(struct request *rq)
 		strcat(a.why, "\n");
 		answer_text(rq, 400, a.why);
 		add_header(rq, "Cache-Control", "no-store");
-		return;
+		return NULL;
 	}
 	query_key(&a.q, rq->key);
 	query_etag(rq->key, rq->etag);
@@ -206,39 +266,117 @@ static void mandelbrot(struct request *rq)
 		rq->type = NULL;
 		add_header(rq, "ETag", rq->etag);
 		add_header(rq, "Cache-Control", CACHE_CONTROL_PNG);
-		return;
+		return NULL;
 	}
 	struct blob *hit = cache_get(s->cache, rq->key);
 	if (hit) {
+		rq->span = &TD_HIT;
 		answer_png(rq, hit, "hit");
-		return;
+		return NULL;
 	}
 	if (atomic_load_explicit(&s->draining, memory_order_relaxed)) {
 		busy(rq, "draining: this instance is shutting down\n");
-		return;
+		return NULL;
 	}
 	/* Admission: a bounded number of pictures at once. */
-	if (atomic_fetch_add_explicit(&s->inflight, 1, memory_order_acquire) >= s->cfg.max_inflight) {
+	unsigned before = atomic_fetch_add_explicit(&s->inflight, 1, memory_order_acquire);
+	if (before >= s->cfg.max_inflight) {
 		atomic_fetch_sub_explicit(&s->inflight, 1, memory_order_relaxed);
 		busy(rq, "busy: too many pictures in flight, retry later\n");
-		return;
+		return NULL;
 	}
+	trace_counter(&TD_INFLIGHT, before + 1);
 	rq->state = ST_RENDERING;
 	rq->t_admit = now_s();
+	rq->tr_admit = trace_begin();
 	atomic_fetch_add_explicit(&s->suspended, 1, memory_order_relaxed);
 	MHD_suspend_connection(rq->conn);
 	struct render_req r = {
 		.pic = &a.q.pic, .kernel = s->kernel, .mode = a.q.mode, .jobs = a.q.jobs,
-		.done = rendered, .ctx = rq,
+		.done = rendered, .ctx = rq, .tag = rq->id,
 	};
 	int rc = render_start(s->pool, &r);
 	if (rc == 0)
-		return;
+		return &TD_ADMIT;
 	if (rc == -ENOMEM)
 		answer_text(rq, 500, "out of memory\n");
 	else
 		busy(rq, "busy: the render queue is full, retry later\n");
 	hand_back(s, rq->conn);
+	return NULL; /* resumed already, by this thread: answered now, as before */
+}
+
+/* The window is over (or was never needed): the capture streams next. */
+static void trace_ready(struct request *rq)
+{
+	trace_capture_close(rq->capture);
+	rq->status = 200;
+	rq->type = "application/json";
+	add_header(rq, "Cache-Control", "no-store");
+	add_header(rq, "Content-Disposition", "attachment; filename=\"mandelweb-trace.json\"");
+	rq->state = ST_READY;
+}
+
+/* Runs on the trace timer when a window ends. */
+static void trace_fired(void *ctx)
+{
+	struct request *rq = ctx;
+	struct server *s = rq->srv;
+
+	trace_ready(rq);
+	MHD_resume_connection(rq->conn);
+	atomic_fetch_sub_explicit(&s->suspended, 1, memory_order_release);
+}
+
+static const struct trace_desc *trace_page(struct request *rq)
+{
+	struct server *s = rq->srv;
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const char *auth = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+						       MHD_HTTP_HEADER_AUTHORIZATION);
+	char why[WHY_MAX];
+	uint64_t ns;
+	int last;
+
+	if (!debug_allowed(&s->acl, ci ? ci->client_addr : NULL, auth)) {
+		answer_text(rq, 403, "forbidden: /debug/ answers loopback peers only, unless "
+				     "--debug-allow or --debug-token says otherwise\n");
+		return NULL;
+	}
+	if (tracing_parse(rq->conn, s->cfg.trace_max, s->cfg.flight_recorder, &ns, &last, why,
+			  sizeof why) < 0) {
+		strcat(why, "\n");
+		answer_text(rq, 400, why);
+		add_header(rq, "Cache-Control", "no-store");
+		return NULL;
+	}
+	if (atomic_load_explicit(&s->draining, memory_order_relaxed)) {
+		busy(rq, "draining: this instance is shutting down\n");
+		return NULL;
+	}
+	int rc = last ? trace_capture_last(&rq->capture, ns) : trace_capture_open(&rq->capture);
+	if (rc == -EBUSY) {
+		answer_text(rq, 409, "conflict: a trace is being taken or sent; one at a time\n");
+		snprintf(rq->retry, sizeof rq->retry, "%u", tracing_retry_after(s->tracing));
+		add_header(rq, "Retry-After", rq->retry);
+		return NULL;
+	}
+	if (rc < 0) {
+		answer_text(rq, 500, "cannot start a trace\n");
+		return NULL;
+	}
+	if (last) {
+		trace_ready(rq);
+		return NULL;
+	}
+	rq->state = ST_RENDERING;
+	atomic_fetch_add_explicit(&s->suspended, 1, memory_order_relaxed);
+	MHD_suspend_connection(rq->conn);
+	tracing_after(s->tracing, ns, rq);
+	if (atomic_load_explicit(&s->draining, memory_order_acquire))
+		tracing_hurry(s->tracing); /* drain began meanwhile: do not make it wait */
+	return &TD_ARM;
 }
 
 static void metrics_page(struct request *rq)
@@ -281,7 +419,7 @@ static enum route route_of(const char *url)
 		enum route r;
 	} table[] = {
 		{"/", ROUTE_HELP}, {"/mandelbrot", ROUTE_MANDELBROT}, {"/healthz", ROUTE_HEALTHZ},
-		{"/readyz", ROUTE_READYZ}, {"/metrics", ROUTE_METRICS},
+		{"/readyz", ROUTE_READYZ}, {"/metrics", ROUTE_METRICS}, {"/debug/trace", ROUTE_TRACE},
 	};
 	for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
 		if (strcmp(url, table[i].path) == 0)
@@ -289,17 +427,26 @@ static enum route route_of(const char *url)
 	return ROUTE_OTHER;
 }
 
-static void dispatch(struct request *rq, const char *url, const char *method)
+/* Answers rq (and returns NULL), or suspends it until a worker or the
+ * trace timer resumes it (and returns what it waits for, for the trace).
+ * From a suspension on, rq belongs to whoever resumes it. */
+static const struct trace_desc *dispatch(struct request *rq, const char *url, const char *method)
 {
 	rq->route = route_of(url);
 	if (rq->route == ROUTE_OTHER) {
 		answer_text(rq, 404, "not found: see GET / for what this service answers\n");
-		return;
+		return NULL;
 	}
-	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+	int get = strcmp(method, "GET") == 0;
+	if (rq->route == ROUTE_TRACE && !get) {
+		answer_text(rq, 405, "method not allowed: use GET\n");
+		add_header(rq, "Allow", "GET");
+		return NULL;
+	}
+	if (!get && strcmp(method, "HEAD") != 0) {
 		answer_text(rq, 405, "method not allowed: use GET or HEAD\n");
 		add_header(rq, "Allow", "GET, HEAD");
-		return;
+		return NULL;
 	}
 	switch (rq->route) {
 	case ROUTE_HELP:
@@ -318,12 +465,14 @@ static void dispatch(struct request *rq, const char *url, const char *method)
 		metrics_page(rq);
 		break;
 	case ROUTE_MANDELBROT:
-		mandelbrot(rq);
-		break;
+		return mandelbrot(rq);
+	case ROUTE_TRACE:
+		return trace_page(rq);
 	case ROUTE_OTHER: /* answered above */
 	case ROUTE_COUNT:
 		break;
 	}
+	return NULL;
 }
 
 static void free_png(void *blob)
@@ -336,7 +485,11 @@ static enum MHD_Result queue_answer(struct request *rq)
 	struct MHD_Response *resp;
 
 	int fd = rq->png && rq->png->fd >= 0 ? fcntl(rq->png->fd, F_DUPFD_CLOEXEC, 0) : -1;
-	if (fd >= 0) {
+	if (rq->capture) {
+		resp = tracing_response(rq->capture);
+		if (resp)
+			rq->capture = NULL; /* the response frees it, even mid-stream */
+	} else if (fd >= 0) {
 		/* sendfile(2) from the sealed memfd: the kernel sends the pages
 		 * without copying them into the socket (measured: the copy was
 		 * 45% of a cached response). MHD closes the duplicate. */
@@ -409,11 +562,25 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		*upload_size = 0; /* no route takes a body; drop it */
 		return MHD_YES;
 	}
-	if (rq->state == ST_NEW)
-		dispatch(rq, url, method);
-	if (rq->state == ST_RENDERING)
-		return MHD_YES; /* suspended; a worker resumes it */
-	return queue_answer(rq);
+	uint64_t t0 = trace_begin();
+	if (rq->state == ST_NEW) {
+		const struct trace_desc *waits = dispatch(rq, url, method);
+		if (waits) {
+			/* Suspended: only what the worker never writes is read. */
+			trace_span_flow(waits, t0, waits == &TD_ADMIT ? TRACE_FLOW_START : TRACE_FLOW_NONE,
+					rq->id, TRACE_STR(route_name(rq->route)), 0, (int64_t)rq->id, 0);
+			return MHD_YES;
+		}
+		enum MHD_Result r = queue_answer(rq);
+		trace_span(rq->span, t0, TRACE_STR(route_name(rq->route)), rq->status);
+		return r;
+	}
+	/* Resumed: the worker or the timer has answered. */
+	rq->tr_respond = t0;
+	enum MHD_Result r = queue_answer(rq);
+	trace_span_flow(&TD_RESPOND, t0, rq->route == ROUTE_MANDELBROT ? TRACE_FLOW_END : TRACE_FLOW_NONE,
+			rq->id, rq->status, (int64_t)rq->bytes, (int64_t)rq->id, 0);
+	return r;
 }
 
 static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -425,8 +592,12 @@ static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *conn)
 
 	if (!rq)
 		return NULL;
+	setup_http_thread(s);
 	rq->srv = s;
 	rq->t0 = now_s();
+	rq->tr0 = trace_begin();
+	rq->id = atomic_fetch_add_explicit(&s->next_id, 1, memory_order_relaxed) + 1;
+	rq->span = &TD_ANSWER;
 	memcpy(rq->uri, uri, len + 1);
 	strcpy(rq->method, "-");
 	atomic_fetch_add_explicit(&s->active, 1, memory_order_relaxed);
@@ -442,6 +613,17 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 	if (!rq)
 		return;
+	if (rq->tr0 && trace_on()) {
+		static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"};
+		const char *m = "other";
+		for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+			if (strcmp(rq->method, methods[i]) == 0)
+				m = methods[i];
+		uint64_t now = trace_now();
+		trace_async(&TD_SENDING, rq->id, rq->tr_respond, now, 0, 0, 0, 0);
+		trace_async(&TD_REQUEST, rq->id, rq->tr0, now, TRACE_STR(m),
+			    TRACE_STR(route_name(rq->route)), rq->status, (int64_t)rq->bytes);
+	}
 	double dt = now_s() - rq->t0;
 	metrics_request(s->metrics, rq->route, rq->status, rq->bytes, dt);
 	if (s->cfg.access_log) {
@@ -451,6 +633,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 				rq->status, rq->bytes, dt);
 	}
 	blob_unref(rq->png);
+	trace_capture_free(rq->capture); /* never got as far as a response */
 	free(rq->text);
 	free(rq);
 	*con_cls = NULL;
@@ -462,7 +645,11 @@ static void connection_event(void *cls, struct MHD_Connection *conn, void **sock
 {
 	struct server *s = cls;
 	(void)conn, (void)socket_ctx;
-	metrics_connection(s->metrics, code == MHD_CONNECTION_NOTIFY_STARTED);
+	int opened = code == MHD_CONNECTION_NOTIFY_STARTED;
+	metrics_connection(s->metrics, opened);
+	unsigned n = opened ? atomic_fetch_add_explicit(&s->conns, 1, memory_order_relaxed) + 1
+			    : atomic_fetch_sub_explicit(&s->conns, 1, memory_order_relaxed) - 1;
+	trace_counter(&TD_CONNS, n);
 }
 
 int server_start(struct server **out, const struct config *c, FILE *err)
@@ -491,23 +678,40 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 		rc = -EINVAL;
 		goto err_free;
 	}
+	char why[WHY_MAX];
 	if (!s->kernel) {
 		rc = -EINVAL;
 		goto err_free;
 	}
+	if ((rc = debug_acl_parse(&s->acl, c->debug_allow, c->debug_token, why, sizeof why)) < 0) {
+		fprintf(err, "mandelweb: %s\n", why);
+		goto err_free;
+	}
+	/* Before any thread starts: it calibrates the trace clock. */
+	if ((rc = trace_init(&(struct trace_config){.ring_events = c->trace_ring,
+						     .process = "mandelweb"})) < 0)
+		goto err_free;
+	trace_flight_recorder(c->flight_recorder);
 	if ((rc = metrics_create(&s->metrics)) < 0 ||
-	    (rc = cache_create(&s->cache, (size_t)c->cache_mb << 20)) < 0)
+	    (rc = cache_create(&s->cache, (size_t)c->cache_mb << 20)) < 0 ||
+	    (rc = tracing_create(&s->tracing, trace_fired)) < 0)
 		goto err_parts;
 	rc = pool_create(&s->pool, c->workers, c->queue, "worker", NULL);
 	if (rc < 0) {
 		fprintf(err, "mandelweb: cannot start %u workers: %s\n", c->workers, strerror(-rc));
 		goto err_parts;
 	}
+	struct MHD_OptionItem pool_opt[] = {
+		{c->http_threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
+		 (intptr_t)c->http_threads, NULL},
+		{MHD_OPTION_END, 0, NULL},
+	};
 	s->d = MHD_start_daemon(
 		flags, (uint16_t)c->port, NULL, NULL, handler, s,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		/* 1 thread: no pool (MHD warns about a pool of one) */
-		MHD_OPTION_THREAD_POOL_SIZE, c->http_threads > 1 ? (unsigned)c->http_threads : 0u,
+		/* 1 thread: no pool option at all (MHD warns about a pool of one
+		 * and about a pool of zero) */
+		MHD_OPTION_ARRAY, pool_opt,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_conns,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->timeout,
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
@@ -529,6 +733,7 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 err_pool:
 	pool_destroy(s->pool);
 err_parts:
+	tracing_destroy(s->tracing);
 	cache_destroy(s->cache);
 	metrics_destroy(s->metrics);
 err_free:
@@ -550,6 +755,7 @@ static void nap_ms(long ms)
 void server_drain(struct server *s)
 {
 	atomic_store(&s->draining, 1);
+	tracing_hurry(s->tracing); /* a trace window ends now; its body still streams */
 	s->listen_fd = MHD_quiesce_daemon(s->d);
 	/* Renders are bounded by the cost budget; they always finish. */
 	while (atomic_load_explicit(&s->suspended, memory_order_acquire) > 0)
@@ -567,6 +773,7 @@ void server_stop(struct server *s)
 	MHD_stop_daemon(s->d);
 	if (s->listen_fd != MHD_INVALID_SOCKET)
 		close(s->listen_fd);
+	tracing_destroy(s->tracing);
 	pool_destroy(s->pool);
 	cache_destroy(s->cache);
 	metrics_destroy(s->metrics);

@@ -1,0 +1,48 @@
+/*
+ * tracing.h - the parts of GET /debug/trace: its parameters, the timer that
+ * ends a window without blocking an HTTP thread, and the streamed body.
+ *
+ * Owns: the timer thread (one, started with the server, idle until a
+ * window is armed) and, once tracing_response has it, the capture.
+ *
+ * Thread-safety: tracing_after, tracing_hurry and tracing_retry_after from
+ * any thread; fire runs on the timer thread. One window at a time (the
+ * tracer's capture session already enforces it).
+ */
+#ifndef MW_TRACING_H
+#define MW_TRACING_H
+
+#include <microhttpd.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trace/capture.h"
+
+struct tracing;
+
+/* Starts the timer thread; fire(ctx) is what an armed window's end runs.
+ * 0 or -errno. */
+int tracing_create(struct tracing **out, void (*fire)(void *ctx));
+void tracing_destroy(struct tracing *t); /* stops the thread; NULL is a no-op */
+
+/* Reads seconds= or last= (nothing else, once each): 0 with *ns the window
+ * and *last set for last=, or -EINVAL with a one-line reason in why.
+ * seconds: a decimal number in 0.001..max_s (default 1); last: the same,
+ * and only with the flight recorder on. */
+int tracing_parse(struct MHD_Connection *conn, unsigned max_s, int flight, uint64_t *ns, int *last,
+		  char *why, size_t len);
+
+/* Runs fire(ctx) on the timer thread ns nanoseconds from now. */
+void tracing_after(struct tracing *t, uint64_t ns, void *ctx);
+/* Ends the armed window now (shutdown). */
+void tracing_hurry(struct tracing *t);
+/* Whole seconds until the armed window ends, at least 1 (Retry-After). */
+unsigned tracing_retry_after(struct tracing *t);
+
+/* A chunked response that streams the capture's JSON as MHD asks for it;
+ * it owns c from now on and frees it (ending the session) when the
+ * response is destroyed, also when the client goes away mid-stream. NULL
+ * when out of memory (c is then still the caller's). */
+struct MHD_Response *tracing_response(struct trace_capture *c);
+
+#endif
