@@ -119,8 +119,13 @@ test: $(B)/tests/unit $(B)/tests/stress $(PROGRAMS)
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp $(B)/tests/unit --jobs $(TEST_JOBS) $(TEST_ARGS)
 endif
 
-bench: $(BIN)/bench_render $(PROGRAMS)
+$(BIN)/bench_trace: $(B)/scripts/bench_trace.o $(B)/trace.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) $^ -o $@
+
+bench: $(BIN)/bench_render $(BIN)/bench_trace $(PROGRAMS)
 	$(BIN)/bench_render $(BENCH_REPS)
+	$(BIN)/bench_trace $(BENCH_REPS)
 
 run: $(BIN)/mandelweb
 	$(BIN)/mandelweb $(RUN_ARGS)

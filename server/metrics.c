@@ -178,6 +178,11 @@ void metrics_write(struct metrics *m, const struct metrics_gauges *g, FILE *f)
 	gauge(f, "mandelweb_requests_in_flight_max", "Bound of requests in flight.",
 	      g->inflight_max);
 	gauge(f, "mandelweb_draining", "1 while shutting down.", g->draining);
+	gauge(f, "mandelweb_trace_capture", "1 while a /debug/trace window is open or streaming.",
+	      g->trace_capture);
+	gauge(f, "mandelweb_trace_threads", "Threads with a trace ring.", g->trace_threads);
+	gauge(f, "mandelweb_trace_ring_bytes", "Memory held by trace rings (allocated on first use).",
+	      (double)g->trace_bytes);
 	counter(f, "mandelweb_cache_hits_total", "Pictures served from the cache.", g->cache.hits);
 	counter(f, "mandelweb_cache_misses_total", "Pictures not in the cache.", g->cache.misses);
 	counter(f, "mandelweb_cache_evictions_total", "Entries evicted to stay in bounds.",

@@ -31,6 +31,9 @@ struct metrics_gauges {
 	unsigned inflight, inflight_max;
 	int draining;
 	struct cache_stats cache;
+	int trace_capture;        /* a /debug/trace capture is armed or streaming */
+	unsigned trace_threads;   /* threads with a trace ring */
+	uint64_t trace_bytes;     /* memory in trace rings */
 };
 
 int metrics_create(struct metrics **out); /* 0 or -ENOMEM */

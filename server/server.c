@@ -395,6 +395,11 @@ static void metrics_page(struct request *rq)
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
 
+	struct trace_usage tu;
+	trace_usage(&tu);
+	g.trace_capture = trace_capture_active();
+	g.trace_threads = tu.threads;
+	g.trace_bytes = tu.bytes;
 	cache_stats(s->cache, &g.cache);
 	if (!f) {
 		answer_text(rq, 500, "out of memory\n");

@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "render/render.h"
+#include "trace/capture.h"
+#include "trace/trace.h"
 
 static int passed, failed;
 
@@ -214,10 +216,58 @@ static void start_case(unsigned workers, unsigned cap)
 		      atomic_load(&s.bad) == 0, what);
 }
 
+/* The tracer under load: the flight recorder on with small rings (they
+ * wrap all the time) while renders run, and a reader taking captures
+ * throughout, each read to its end. Under TSan this checks the rings'
+ * seqlock protocol and the capture session. */
+static atomic_int reading;
+
+static void *capture_loop(void *arg)
+{
+	static char buf[4096];
+	long *docs = arg;
+	while (atomic_load(&reading)) {
+		struct trace_capture *c;
+		int rc = (*docs % 2) ? trace_capture_last(&c, 10000000000u) : trace_capture_open(&c);
+		if (rc < 0)
+			continue;
+		size_t n, total = 0, last = 0;
+		while ((n = trace_capture_read(c, buf, sizeof buf)) > 0) {
+			total += n;
+			last = n;
+		}
+		if (total > 0 && last >= 3 && memcmp(buf + last - 3, "}}\n", 3) == 0)
+			(*docs)++;
+		else
+			*docs = -1000000; /* a document that does not end as it must */
+		trace_capture_free(c);
+	}
+	return NULL;
+}
+
+static void traced_case(void)
+{
+	pthread_t reader;
+	long docs = 0;
+	char what[96];
+
+	trace_flight_recorder(1);
+	atomic_store(&reading, 1);
+	pthread_create(&reader, NULL, capture_loop, &docs);
+	start_case(2, 65);
+	shared_pool_case(3, 1);
+	atomic_store(&reading, 0);
+	pthread_join(reader, NULL);
+	trace_flight_recorder(0);
+	snprintf(what, sizeof what, "tracer armed, rings wrapping, %ld captures read meanwhile", docs);
+	check(docs > 0, what);
+}
+
 int main(void)
 {
 	static const unsigned caps[] = {0, 1, 3, 64};
 
+	trace_init(&(struct trace_config){.ring_events = 4096, .process = "stress"});
 	for (size_t c = 0; c < sizeof caps / sizeof caps[0]; c++) {
 		pool_case(1, caps[c], 1, 0);
 		pool_case(3, caps[c], 4, 0);
@@ -225,6 +275,7 @@ int main(void)
 		shared_pool_case(3, caps[c]);
 		start_case(2, caps[c] + 1);
 	}
+	traced_case();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed != 0;
 }

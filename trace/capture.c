@@ -108,6 +108,11 @@ void trace_capture_close(struct trace_capture *c)
 	}
 }
 
+int trace_capture_active(void)
+{
+	return atomic_load(&session);
+}
+
 void trace_capture_free(struct trace_capture *c)
 {
 	if (!c)
@@ -194,13 +199,12 @@ struct rec {
 static int rec_read(struct trace_ring *r, uint64_t i, struct rec *out)
 {
 	struct trace_rec *s = &r->rec[i & r->mask];
-	out->ts = atomic_load_explicit(&s->ts, memory_order_relaxed);
-	out->dur = atomic_load_explicit(&s->dur, memory_order_relaxed);
-	out->meta = atomic_load_explicit(&s->meta, memory_order_relaxed);
-	out->d = (const struct trace_desc *)atomic_load_explicit(&s->desc, memory_order_relaxed);
+	out->ts = atomic_load_explicit(&s->ts, memory_order_acquire);
+	out->dur = atomic_load_explicit(&s->dur, memory_order_acquire);
+	out->meta = atomic_load_explicit(&s->meta, memory_order_acquire);
+	out->d = (const struct trace_desc *)atomic_load_explicit(&s->desc, memory_order_acquire);
 	for (int k = 0; k < TRACE_ARGS; k++)
-		out->a[k] = atomic_load_explicit(&s->a[k], memory_order_relaxed);
-	atomic_thread_fence(memory_order_acquire);
+		out->a[k] = atomic_load_explicit(&s->a[k], memory_order_acquire);
 	return atomic_load_explicit(&r->w, memory_order_relaxed) - i <= r->mask;
 }
 

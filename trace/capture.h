@@ -43,6 +43,9 @@ void trace_capture_close(struct trace_capture *c);
  * at the end of the document. */
 size_t trace_capture_read(struct trace_capture *c, char *buf, size_t max);
 
+/* 1 while a capture exists (open, or being read), else 0. */
+int trace_capture_active(void);
+
 /* Frees the capture and ends the session (a new one may open). NULL is a
  * no-op. */
 void trace_capture_free(struct trace_capture *c);

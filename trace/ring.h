@@ -6,18 +6,24 @@
  * exit (a capture may be reading it), and the registry of them.
  *
  * Memory-ordering rules (a seqlock reader over a single-writer ring):
- * - Only the owning thread writes its ring. It stores a record's fields
- *   with relaxed atomic stores, then publishes the record by storing
- *   w + 1 with release: 'w' counts records ever written (it only grows;
- *   slot = index & mask).
+ * - Only the owning thread writes its ring. It stores a record's fields,
+ *   then publishes the record by storing w + 1 with release: 'w' counts
+ *   records ever written (it only grows; slot = index & mask).
  * - The reader loads w with acquire, so every record below it is visible,
- *   copies a record's fields with relaxed loads, then issues an acquire
- *   fence and loads w again. The writer overwrites the slot of index i
- *   while writing index i + size, that is once w >= i + size; if the
- *   second load says w < i + size, the copy is whole. Otherwise the record
- *   counts as lost. So a ring of size slots keeps size - 1 readable
- *   records: the oldest slot may be the one being written. The fields are atomics so that the race is defined C
- *   (and ThreadSanitizer agrees); relaxed stores compile to plain moves.
+ *   copies a record's fields, then loads w again. The writer overwrites
+ *   the slot of index i while writing index i + size, that is once
+ *   w >= i + size; if the second load says w < i + size, the copy is
+ *   whole. Otherwise the record counts as lost. So a ring of size slots
+ *   keeps size - 1 readable records: the oldest slot may be the one being
+ *   written.
+ * - Why the second load can be trusted: the fields are stored with release
+ *   and loaded with acquire. If the reader saw any field of the overwrite
+ *   of index i + size, that load synchronises with its store, and the
+ *   writer's earlier store of w = i + size happens before the reader's
+ *   second load of w. (The textbook form uses fences; GCC's
+ *   ThreadSanitizer does not model fences, and on x86-64 release stores
+ *   and acquire loads are plain moves anyway.) The fields are atomics so
+ *   the race is defined C.
  */
 #ifndef MW_TRACE_RING_H
 #define MW_TRACE_RING_H

@@ -138,12 +138,13 @@ void trace_put_(const struct trace_desc *d, uint64_t meta, uint64_t ts, uint64_t
 		return;
 	uint64_t w = atomic_load_explicit(&r->w, memory_order_relaxed); /* ours alone */
 	struct trace_rec *s = &r->rec[w & r->mask];
-	atomic_store_explicit(&s->ts, ts, memory_order_relaxed);
-	atomic_store_explicit(&s->dur, dur, memory_order_relaxed);
-	atomic_store_explicit(&s->meta, meta, memory_order_relaxed);
-	atomic_store_explicit(&s->desc, (uintptr_t)d, memory_order_relaxed);
+	/* Release stores (plain moves on x86-64): see ring.h for why. */
+	atomic_store_explicit(&s->ts, ts, memory_order_release);
+	atomic_store_explicit(&s->dur, dur, memory_order_release);
+	atomic_store_explicit(&s->meta, meta, memory_order_release);
+	atomic_store_explicit(&s->desc, (uintptr_t)d, memory_order_release);
 	for (int i = 0; i < TRACE_ARGS; i++)
-		atomic_store_explicit(&s->a[i], a[i], memory_order_relaxed);
+		atomic_store_explicit(&s->a[i], a[i], memory_order_release);
 	atomic_store_explicit(&r->w, w + 1, memory_order_release);
 }
 

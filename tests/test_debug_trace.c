@@ -1,0 +1,506 @@
+/* test_debug_trace.c - GET /debug/trace end to end, and the CLI's -trace:
+ * each trace parsed with jansson and checked for what a user looks for in
+ * Perfetto. Suite "trace_e2e". */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/harness.h"
+
+static struct mw srv;
+
+static void start(const char *const *args)
+{
+	cr_assert(eq(int, mw_start(&srv, args), 0), "mandelweb did not start");
+}
+
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static void nap_ms(long ms)
+{
+	struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&t, NULL);
+}
+
+static const char *str_of(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "";
+}
+
+static double num_of(json_t *o, const char *key)
+{
+	return json_number_value(json_object_get(o, key));
+}
+
+static json_int_t arg_int(json_t *ev, const char *key)
+{
+	return json_integer_value(json_object_get(json_object_get(ev, "args"), key));
+}
+
+static json_t *parse(const char *body, size_t len)
+{
+	json_error_t err;
+	json_t *doc = json_loadb(body, len, 0, &err);
+	cr_assert(not(eq(ptr, doc, NULL)), "not JSON: %s at %d", err.text, err.position);
+	return doc;
+}
+
+/* What every trace must satisfy: every thread that appears is named, no
+ * event lies outside the window, and spans on a thread nest or follow one
+ * another (never overlap partly). Returns the number of events. */
+static size_t check_well_formed(json_t *doc)
+{
+	json_t *od = json_object_get(doc, "otherData");
+	json_t *evs = json_object_get(doc, "traceEvents"), *ev;
+	double w0 = num_of(od, "window_start_us"), w1 = num_of(od, "window_end_us");
+	enum { MAXT = 64 };
+	json_int_t named[MAXT], seen[MAXT];
+	size_t nnamed = 0, nseen = 0, i;
+
+	cr_assert(gt(dbl, w1, w0));
+	json_array_foreach(evs, i, ev) {
+		const char *ph = str_of(ev, "ph");
+		json_int_t tid = json_integer_value(json_object_get(ev, "tid"));
+		if (strcmp(ph, "M") == 0) {
+			if (strcmp(str_of(ev, "name"), "thread_name") == 0 && nnamed < MAXT)
+				named[nnamed++] = tid;
+			continue;
+		}
+		double ts = num_of(ev, "ts"), end = ts + num_of(ev, "dur");
+		/* 1 ns of slack: the output has nanosecond decimals. */
+		cr_assert(ge(dbl, ts, w0 - 0.001), "%s %s at %f before the window %f", ph,
+			  str_of(ev, "name"), ts, w0);
+		cr_assert(le(dbl, end, w1 + 0.001), "%s %s ends at %f after the window %f", ph,
+			  str_of(ev, "name"), end, w1);
+		if (strcmp(ph, "C") == 0 && strcmp(str_of(ev, "name"), "trace lost events") == 0)
+			continue; /* a process counter, on the process's main thread */
+		size_t k;
+		for (k = 0; k < nseen && seen[k] != tid; k++)
+			;
+		if (k == nseen && nseen < MAXT)
+			seen[nseen++] = tid;
+	}
+	for (size_t k = 0; k < nseen; k++) {
+		size_t j;
+		for (j = 0; j < nnamed && named[j] != seen[k]; j++)
+			;
+		cr_expect(lt(sz, j, nnamed), "thread %lld has events but no name", (long long)seen[k]);
+	}
+	/* Nesting, per thread: spans in the order they start (longer first
+	 * on ties) against a stack of the open ones' ends. */
+	for (size_t k = 0; k < nseen; k++) {
+		size_t n = 0, cap = 1024;
+		double(*sp)[2] = malloc(cap * sizeof *sp);
+		json_array_foreach(evs, i, ev) {
+			if (strcmp(str_of(ev, "ph"), "X") != 0 ||
+			    json_integer_value(json_object_get(ev, "tid")) != seen[k])
+				continue;
+			if (n == cap)
+				sp = realloc(sp, (cap *= 2) * sizeof *sp);
+			sp[n][0] = num_of(ev, "ts");
+			sp[n][1] = sp[n][0] + num_of(ev, "dur");
+			n++;
+		}
+		for (size_t a = 1; a < n; a++) { /* insertion sort: input is nearly sorted */
+			double t0 = sp[a][0], t1 = sp[a][1];
+			size_t b = a;
+			while (b > 0 && (sp[b - 1][0] > t0 || (sp[b - 1][0] == t0 && sp[b - 1][1] < t1))) {
+				sp[b][0] = sp[b - 1][0], sp[b][1] = sp[b - 1][1];
+				b--;
+			}
+			sp[b][0] = t0, sp[b][1] = t1;
+		}
+		double stack[64];
+		int depth = 0;
+		for (size_t a = 0; a < n; a++) {
+			while (depth > 0 && stack[depth - 1] <= sp[a][0])
+				depth--;
+			cr_assert(depth == 0 || sp[a][1] <= stack[depth - 1] + 0.001,
+				  "thread %lld: span %f..%f overlaps one ending at %f", (long long)seen[k],
+				  sp[a][0], sp[a][1], stack[depth - 1]);
+			if (depth < 64)
+				stack[depth++] = sp[a][1];
+		}
+		free(sp);
+	}
+	return json_array_size(evs);
+}
+
+static json_int_t thread_of(json_t *doc, const char *prefix, json_int_t tid, int *match)
+{
+	json_t *ev;
+	size_t i;
+	*match = 0;
+	json_array_foreach(json_object_get(doc, "traceEvents"), i, ev) {
+		if (strcmp(str_of(ev, "ph"), "M") == 0 && strcmp(str_of(ev, "name"), "thread_name") == 0 &&
+		    json_integer_value(json_object_get(ev, "tid")) == tid) {
+			const char *name = str_of(json_object_get(ev, "args"), "name");
+			*match = strncmp(name, prefix, strlen(prefix)) == 0;
+		}
+	}
+	return tid;
+}
+
+struct fetch {
+	const char *path;
+	struct mw_resp r;
+	int rc;
+};
+
+static void *fetch_main(void *arg)
+{
+	struct fetch *f = arg;
+	f->rc = mw_get(&srv, f->path, &f->r);
+	return NULL;
+}
+
+/* Waits until a window is armed (the metrics say so), then checks that a
+ * second one is refused with 409 and Retry-After. */
+static void wait_armed(void)
+{
+	struct mw_resp r;
+	int armed = 0;
+	for (int i = 0; i < 500 && !armed; i++) {
+		cr_assert(eq(int, mw_get(&srv, "/metrics", &r), 0));
+		armed = strstr(r.body, "\nmandelweb_trace_capture 1\n") != NULL;
+		mw_resp_free(&r);
+		if (!armed)
+			nap_ms(10);
+	}
+	cr_assert(armed, "the window never armed");
+	cr_assert(eq(int, mw_get(&srv, "/debug/trace?seconds=1", &r), 0));
+	cr_expect(eq(long, r.status, 409));
+	cr_expect(gt(int, atoi(r.retry_after), 0), "409 without Retry-After");
+	mw_resp_free(&r);
+}
+
+Test(trace_e2e, a_window_shows_each_request_its_jobs_flows_counters_and_names, .timeout = 120)
+{
+	const char *const args[] = {"--workers", "4", "--cache-mb", "0", "--access-log", "off", NULL};
+	struct fetch tr = {.path = "/debug/trace?seconds=1.5"};
+	pthread_t th;
+	enum { N = 12 };
+
+	start(args);
+	pthread_create(&th, NULL, fetch_main, &tr);
+	wait_armed();
+	for (int i = 0; i < N; i++) { /* distinct pictures, so each one renders */
+		char path[96];
+		struct mw_resp r;
+		snprintf(path, sizeof path, "/mandelbrot?cx=-0.%d&w=384&h=384", 10 + i);
+		cr_assert(eq(int, mw_get(&srv, path, &r), 0));
+		cr_expect(eq(long, r.status, 200));
+		mw_resp_free(&r);
+	}
+	pthread_join(th, NULL);
+	cr_assert(eq(int, tr.rc, 0));
+	cr_assert(eq(long, tr.r.status, 200));
+	cr_expect(eq(str, tr.r.type, "application/json"));
+	json_t *doc = parse(tr.r.body, tr.r.len);
+	check_well_formed(doc);
+	json_t *od = json_object_get(doc, "otherData"), *evs = json_object_get(doc, "traceEvents"), *ev;
+	cr_expect(eq(int, json_integer_value(json_object_get(od, "events_lost")), 0));
+
+	/* Each rendered request: its async 'request' slice, jobs on two or
+	 * more workers carrying its id, and its flow from the HTTP thread
+	 * through the workers back to the HTTP thread. */
+	size_t requests = 0, i;
+	json_array_foreach(evs, i, ev) {
+		if (strcmp(str_of(ev, "ph"), "b") != 0 || strcmp(str_of(ev, "name"), "request") != 0 ||
+		    strcmp(str_of(json_object_get(ev, "args"), "route"), "/mandelbrot") != 0)
+			continue;
+		json_int_t id = json_integer_value(json_object_get(ev, "id"));
+		cr_expect(eq(int, arg_int(ev, "status"), 200));
+		cr_expect(eq(str, (char *)str_of(json_object_get(ev, "args"), "method"), "GET"));
+		requests++;
+		json_int_t tids[8];
+		size_t ntids = 0, s = 0, t = 0, f = 0, j;
+		json_t *e2;
+		json_array_foreach(evs, j, e2) {
+			const char *ph = str_of(e2, "ph");
+			json_int_t tid = json_integer_value(json_object_get(e2, "tid"));
+			int is;
+			if (strcmp(ph, "X") == 0 && strcmp(str_of(e2, "name"), "job") == 0 &&
+			    arg_int(e2, "request") == id) {
+				thread_of(doc, "worker-", tid, &is);
+				cr_expect(is, "a job on a thread not named worker-N");
+				size_t k;
+				for (k = 0; k < ntids && tids[k] != tid; k++)
+					;
+				if (k == ntids && ntids < 8)
+					tids[ntids++] = tid;
+			}
+			if (json_integer_value(json_object_get(e2, "id")) != id ||
+			    strcmp(str_of(e2, "cat"), "flow") != 0)
+				continue;
+			if (strcmp(ph, "s") == 0 || strcmp(ph, "f") == 0) {
+				thread_of(doc, "http-", tid, &is);
+				cr_expect(is, "flow %s of request %lld not on an http thread", ph, (long long)id);
+			}
+			s += strcmp(ph, "s") == 0, t += strcmp(ph, "t") == 0, f += strcmp(ph, "f") == 0;
+		}
+		cr_expect(ge(sz, ntids, 2), "request %lld: jobs on %zu worker threads", (long long)id, ntids);
+		cr_expect(eq(sz, s, 1));
+		cr_expect(ge(sz, t, 2)); /* the jobs and the encoding */
+		cr_expect(eq(sz, f, 1));
+	}
+	cr_expect(eq(sz, requests, N));
+	/* Counters: queue depth, busy workers, requests in flight. */
+	const char *counters[] = {"queue", "workers", "requests"};
+	for (int c = 0; c < 3; c++) {
+		size_t n = 0;
+		json_array_foreach(evs, i, ev)
+			n += strcmp(str_of(ev, "ph"), "C") == 0 && strcmp(str_of(ev, "name"), counters[c]) == 0;
+		cr_expect(gt(sz, n, 0), "no %s counter", counters[c]);
+	}
+	json_decref(doc);
+	mw_resp_free(&tr.r);
+	cr_expect(eq(int, mw_stop(&srv, SIGTERM), 0));
+}
+
+Test(trace_e2e, bad_windows_get_400_with_the_range, .timeout = 60)
+{
+	static const char *const cases[][2] = {
+		{"seconds=0", "seconds must be a decimal number of seconds in 0.001..5\n"},
+		{"seconds=6", "seconds must be a decimal number of seconds in 0.001..5\n"},
+		{"seconds=abc", "seconds must be a decimal number of seconds in 0.001..5\n"},
+		{"seconds=-1", "seconds must be a decimal number of seconds in 0.001..5\n"},
+		{"seconds=inf", "seconds must be a decimal number of seconds in 0.001..5\n"},
+		{"seconds=1&seconds=2", "parameter 'seconds' given twice\n"},
+		{"secs=1", "unknown parameter 'secs': /debug/trace takes seconds= or last=\n"},
+		{"last=1", "last= needs the flight recorder: start mandelweb with --flight-recorder\n"},
+		{"seconds=1&last=1", "give seconds= (a new window) or last= (the flight recorder), not both\n"},
+	};
+	const char *const args[] = {"--trace-max", "5", NULL};
+	struct mw_resp r;
+
+	start(args);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char path[96];
+		snprintf(path, sizeof path, "/debug/trace?%s", cases[i][0]);
+		cr_assert(eq(int, mw_get(&srv, path, &r), 0));
+		cr_expect(eq(long, r.status, 400), "%s", cases[i][0]);
+		cr_expect(eq(str, r.body, (char *)cases[i][1]), "%s", cases[i][0]);
+		mw_resp_free(&r);
+	}
+	cr_assert(eq(int, mw_request(&srv, "HEAD", "/debug/trace", NULL, &r), 0));
+	cr_expect(eq(long, r.status, 405));
+	cr_expect(eq(str, r.allow, "GET"));
+	mw_resp_free(&r);
+	/* A short window with the default length works. */
+	cr_assert(eq(int, mw_get(&srv, "/debug/trace?seconds=0.05", &r), 0));
+	cr_expect(eq(long, r.status, 200));
+	json_decref(parse(r.body, r.len));
+	mw_resp_free(&r);
+	cr_expect(eq(int, mw_stop(&srv, SIGTERM), 0));
+}
+
+Test(trace_e2e, only_allowed_peers_or_the_token_get_a_trace, .timeout = 60)
+{
+	const char *const args[] = {"--debug-allow", "192.0.2.0/24", "--debug-token", "s3cret", NULL};
+	const char *const good[] = {"Authorization: Bearer s3cret", NULL};
+	const char *const bad[] = {"Authorization: Bearer s3cre", NULL};
+	struct mw_resp r;
+
+	start(args);
+	cr_assert(eq(int, mw_get(&srv, "/debug/trace?seconds=0.01", &r), 0));
+	cr_expect(eq(long, r.status, 403)); /* loopback, but not on the list */
+	mw_resp_free(&r);
+	cr_assert(eq(int, mw_request(&srv, NULL, "/debug/trace?seconds=0.01", bad, &r), 0));
+	cr_expect(eq(long, r.status, 403));
+	mw_resp_free(&r);
+	cr_assert(eq(int, mw_request(&srv, NULL, "/debug/trace?seconds=0.01", good, &r), 0));
+	cr_expect(eq(long, r.status, 200));
+	mw_resp_free(&r);
+	cr_assert(eq(int, mw_get(&srv, "/mandelbrot?w=16&h=16", &r), 0));
+	cr_expect(eq(long, r.status, 200)); /* the rest of the service is not affected */
+	mw_resp_free(&r);
+	cr_expect(eq(int, mw_stop(&srv, SIGTERM), 0));
+}
+
+static size_t hang_up(char *p, size_t size, size_t n, void *cls)
+{
+	(void)p, (void)size, (void)n, (void)cls;
+	return 0; /* curl aborts the transfer */
+}
+
+static void *hammer(void *arg)
+{
+	volatile int *stop = arg;
+	struct mw_resp r;
+	while (!*stop) {
+		if (mw_get(&srv, "/mandelbrot?w=16&h=16", &r) == 0)
+			mw_resp_free(&r);
+	}
+	return NULL;
+}
+
+Test(trace_e2e, a_client_that_hangs_up_mid_stream_frees_the_trace, .timeout = 120)
+{
+	char url[96];
+	volatile int stop = 0;
+	pthread_t th;
+	struct mw_resp r;
+
+	start((const char *const[]){"--access-log", "off", NULL});
+	pthread_create(&th, NULL, hammer, (void *)&stop); /* cache hits: a big trace */
+	snprintf(url, sizeof url, "http://127.0.0.1:%u/debug/trace?seconds=0.5", srv.port);
+	CURL *c = curl_easy_init();
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hang_up);
+	cr_expect(eq(int, curl_easy_perform(c), CURLE_WRITE_ERROR));
+	curl_easy_cleanup(c);
+	stop = 1;
+	pthread_join(th, NULL);
+	/* The session was freed: a new window opens (after at most a moment
+	 * for the server to notice the closed socket). */
+	long st = 0;
+	double t0 = now_s();
+	while (now_s() - t0 < 10) {
+		cr_assert(eq(int, mw_get(&srv, "/debug/trace?seconds=0.01", &r), 0));
+		st = r.status;
+		mw_resp_free(&r);
+		if (st == 200)
+			break;
+		nap_ms(50);
+	}
+	cr_expect(eq(long, st, 200));
+	/* Under ASan this exit status also says nothing leaked. */
+	cr_expect(eq(int, mw_stop(&srv, SIGTERM), 0));
+}
+
+Test(trace_e2e, the_flight_recorder_answers_the_last_seconds_at_once, .timeout = 60)
+{
+	struct mw_resp r;
+
+	start((const char *const[]){"--flight-recorder", "on", NULL});
+	for (int i = 0; i < 3; i++) {
+		char path[64];
+		snprintf(path, sizeof path, "/mandelbrot?w=64&h=64&cx=-0.%d", i + 1);
+		cr_assert(eq(int, mw_get(&srv, path, &r), 0));
+		mw_resp_free(&r);
+	}
+	double t0 = now_s();
+	cr_assert(eq(int, mw_get(&srv, "/debug/trace?last=2", &r), 0));
+	cr_expect(lt(dbl, now_s() - t0, 1.0), "last= must not wait for a window");
+	cr_assert(eq(long, r.status, 200));
+	json_t *doc = parse(r.body, r.len);
+	check_well_formed(doc);
+	json_t *od = json_object_get(doc, "otherData"), *ev;
+	cr_expect(eq(int, json_is_true(json_object_get(od, "flight_recorder")), 1));
+	cr_expect(eq(int, json_is_true(json_object_get(od, "complete")), 1));
+	size_t jobs = 0, i;
+	json_array_foreach(json_object_get(doc, "traceEvents"), i, ev)
+		jobs += strcmp(str_of(ev, "name"), "job") == 0;
+	cr_expect(ge(sz, jobs, 3));
+	json_decref(doc);
+	mw_resp_free(&r);
+	cr_expect(eq(int, mw_stop(&srv, SIGTERM), 0));
+}
+
+Test(trace_e2e, sigterm_during_a_window_sends_it_at_once, .timeout = 60)
+{
+	struct fetch tr = {.path = "/debug/trace?seconds=30"};
+	pthread_t th;
+
+	start(NULL);
+	pthread_create(&th, NULL, fetch_main, &tr);
+	wait_armed();
+	double t0 = now_s();
+	cr_expect(eq(int, mw_stop(&srv, SIGTERM), 0));
+	pthread_join(th, NULL);
+	cr_expect(lt(dbl, now_s() - t0, 5.0));
+	cr_assert(eq(int, tr.rc, 0));
+	cr_expect(eq(long, tr.r.status, 200));
+	cr_expect(eq(str, tr.r.connection, "close"));
+	json_decref(parse(tr.r.body, tr.r.len));
+	mw_resp_free(&tr.r);
+}
+
+/* bin/mandelbrot -trace: each mode's shape. */
+static json_t *cli_trace(const char *mode, const char *path)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof cmd,
+		 "%s/mandelbrot -w 64 -h 64 -workers 2 -mode %s -o /dev/null -trace %s 2>/dev/null >/dev/null",
+		 MW_BIN, mode, path);
+	cr_assert(eq(int, system(cmd), 0), "%s", cmd);
+	json_error_t err;
+	json_t *doc = json_load_file(path, 0, &err);
+	cr_assert(not(eq(ptr, doc, NULL)), "%s: %s", path, err.text);
+	remove(path);
+	check_well_formed(doc);
+	cr_expect(eq(int, json_integer_value(json_object_get(json_object_get(doc, "otherData"),
+							   "events_lost")), 0));
+	return doc;
+}
+
+/* Spans named name: how many, and on how many threads named prefix*. */
+static size_t spans(json_t *doc, const char *name, const char *prefix, size_t *threads)
+{
+	json_t *ev;
+	size_t n = 0, i, nt = 0;
+	json_int_t tids[16];
+	json_array_foreach(json_object_get(doc, "traceEvents"), i, ev) {
+		if (strcmp(str_of(ev, "ph"), "X") != 0 || strcmp(str_of(ev, "name"), name) != 0)
+			continue;
+		int is;
+		json_int_t tid = thread_of(doc, prefix, json_integer_value(json_object_get(ev, "tid")), &is);
+		cr_expect(is, "%s on a thread not named %s*", name, prefix);
+		n++;
+		size_t k;
+		for (k = 0; k < nt && tids[k] != tid; k++)
+			;
+		if (k == nt && nt < 16)
+			tids[nt++] = tid;
+	}
+	*threads = nt;
+	return n;
+}
+
+Test(trace_e2e, the_cli_traces_show_each_modes_shape, .timeout = 120)
+{
+	char path[64];
+	size_t th;
+	snprintf(path, sizeof path, "/tmp/mw-cli-trace-%d.json", (int)getpid());
+
+	json_t *d = cli_trace("seq", path); /* one thread, a span a row */
+	cr_expect(eq(sz, spans(d, "row", "main", &th), 64));
+	cr_expect(eq(sz, th, 1));
+	cr_expect(eq(sz, spans(d, "job", "worker-", &th), 0));
+	json_decref(d);
+
+	d = cli_trace("px", path); /* a tiny job a pixel, on the workers */
+	cr_expect(eq(sz, spans(d, "job", "worker-", &th), 64 * 64));
+	cr_expect(eq(sz, spans(d, "render", "main", &th), 1));
+	json_decref(d);
+
+	d = cli_trace("row", path); /* a job a row */
+	cr_expect(eq(sz, spans(d, "job", "worker-", &th), 64));
+	json_decref(d);
+
+	d = cli_trace("workers", path); /* a job a pixel, each handed over in a rendezvous */
+	cr_expect(eq(sz, spans(d, "job", "worker-", &th), 64 * 64));
+	cr_expect(gt(sz, spans(d, "wait: rendezvous", "main", &th), 0));
+	json_decref(d);
+
+	d = cli_trace("auto", path); /* a job a worker, and the mirrored rows copied */
+	cr_expect(eq(sz, spans(d, "job", "worker-", &th), 2));
+	cr_expect(eq(sz, spans(d, "mirror rows", "worker-", &th), 1));
+	cr_expect(eq(sz, spans(d, "encode png", "main", &th), 1));
+	json_decref(d);
+}
