@@ -338,7 +338,8 @@ static int fill_head(struct trace_capture *c)
 	char scratch[EVENT_MAX];
 	struct json_out o = {scratch, 0, sizeof scratch, 0};
 
-	json_raw(&o, "{\"traceEvents\":[{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":");
+	/* displayTimeUnit first: Perfetto flags it when it comes late. */
+	json_raw(&o, "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":");
 	json_i64(&o, c->pid);
 	json_raw(&o, ",\"tid\":");
 	json_i64(&o, c->pid);
@@ -394,7 +395,7 @@ static int fill_tail(struct trace_capture *c)
 	e.ts = c->end;
 	e.a[0] = (int64_t)c->facts.lost;
 	format_rec(&o, c, c->pid, &e);
-	json_raw(&o, "],\"displayTimeUnit\":\"ns\",\"otherData\":{\"tracer\":\"mandelweb trace/\"");
+	json_raw(&o, "],\"otherData\":{\"tracer\":\"mandelweb trace/\"");
 	json_raw(&o, ",\"clock\":");
 	json_str(&o, clock_name());
 	json_raw(&o, ",\"window_start_us\":");

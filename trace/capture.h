@@ -6,7 +6,7 @@
  * it is read, straight from the rings: memory does not grow with the
  * trace.
  *
- * Output: {"traceEvents":[...],"displayTimeUnit":"ns","otherData":{...}}.
+ * Output: {"displayTimeUnit":"ns","traceEvents":[...],"otherData":{...}}.
  * Timestamps are microseconds with nanosecond decimals; spans are "X",
  * flows are "s"/"t"/"f" bound to their spans, async slices "b"/"e",
  * counters "C"; every thread with a ring gets thread_name and
