@@ -24,5 +24,11 @@ const char help_text[] =
 	"GET /healthz           200 while the process runs\n"
 	"GET /readyz            200 when taking work, 503 while draining\n"
 	"GET /metrics           Prometheus text exposition\n"
+	"GET /debug/trace       what every thread did, as Chrome trace JSON (open it in\n"
+	"                       https://ui.perfetto.dev); loopback peers only by default\n"
+	"  seconds   the window, 0.001..--trace-max (default 1): the answer starts\n"
+	"            when it ends; one window at a time (409 + Retry-After)\n"
+	"  last      with --flight-recorder: the last N seconds, at once\n"
 	"\n"
-	"example: curl -o m.png 'http://127.0.0.1:8080/mandelbrot?cx=-0.743&cy=0.131&zoom=200&colour=smooth'\n";
+	"example: curl -o m.png 'http://127.0.0.1:8080/mandelbrot?cx=-0.743&cy=0.131&zoom=200&colour=smooth'\n"
+	"         curl -o trace.json 'http://127.0.0.1:8080/debug/trace?seconds=5'\n";

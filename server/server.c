@@ -618,7 +618,9 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 	if (!rq)
 		return;
-	if (rq->tr0 && trace_on()) {
+	/* A rejected request's span on the HTTP thread already is all of it;
+	 * leaving out its async slice halves what a flood of 503s records. */
+	if (rq->tr0 && rq->span != &TD_REJECT && trace_on()) {
 		static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"};
 		const char *m = "other";
 		for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
