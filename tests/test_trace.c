@@ -349,3 +349,37 @@ Test(trace, the_clock_is_monotonic_and_in_nanoseconds)
 		prev = now;
 	}
 }
+
+/* Random byte strings (control bytes, quotes, bytes >= 0x80 in every
+ * arrangement) through json_str: jansson, which rejects invalid UTF-8,
+ * must read every result, and read back the input itself whenever the
+ * input was valid UTF-8. */
+Test(trace_json, random_strings_always_give_valid_json)
+{
+	static const unsigned char pool[] = {'a', '"', '\\', '/', '\n', 0x01, 0x1f, 0x7f, 0x80,
+					     0xbf, 0xc2, 0xc3, 0xa9, 0xe2, 0x9c, 0x93, 0xed, 0xa0,
+					     0xf0, 0x9f, 0x98, 0x80, 0xf4, 0x90, 0xff, ' '};
+	unsigned seed = 12345;
+	char in[40], out[40 * 6 + 8];
+
+	for (int n = 0; n < 20000; n++) {
+		size_t len = (size_t)(seed = seed * 1103515245u + 12345u) >> 16 & 31;
+		for (size_t i = 0; i < len; i++) {
+			seed = seed * 1103515245u + 12345u;
+			in[i] = (char)pool[(seed >> 16) % sizeof pool];
+		}
+		in[len] = '\0';
+		struct json_out o = {out + 1, 0, sizeof out - 3, 0};
+		out[0] = '[';
+		json_str(&o, in);
+		cr_assert(eq(int, o.full, 0));
+		strcpy(out + 1 + o.len, "]");
+		json_t *v = json_loads(out, 0, NULL);
+		cr_assert(not(eq(ptr, v, NULL)), "case %d: %s", n, out);
+		json_t *valid = json_string(in); /* NULL when in is not valid UTF-8 */
+		if (valid)
+			cr_assert(eq(str, (char *)json_string_value(json_array_get(v, 0)), in), "case %d", n);
+		json_decref(valid);
+		json_decref(v);
+	}
+}
