@@ -558,8 +558,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	if (!rq)
 		return MHD_NO; /* out of memory in uri_logged */
 	if (rq->state == ST_NEW && !rq->conn) {
-		setup_http_thread(rq->srv);
-		rq->conn = conn;
+		rq->conn = conn; /* uri_logged, on this thread, has named it */
 		snprintf(rq->method, sizeof rq->method, "%s", method);
 		return MHD_YES;
 	}

@@ -333,19 +333,35 @@ static void fill_ring(struct trace_capture *c)
 	c->ring_begun = 0;
 }
 
+/* {"ph":"M","name":what,"pid":..,"tid":tid,"args":{key:value}}: a string
+ * value, or the number n when str is NULL. */
+static void metadata(struct json_out *o, const struct trace_capture *c, const char *what, int tid,
+		     const char *key, const char *str, uint64_t n)
+{
+	json_raw(o, "{\"ph\":\"M\",\"name\":\"");
+	json_raw(o, what);
+	json_raw(o, "\",\"pid\":");
+	json_i64(o, c->pid);
+	json_raw(o, ",\"tid\":");
+	json_i64(o, tid);
+	json_raw(o, ",\"args\":{\"");
+	json_raw(o, key);
+	json_raw(o, "\":");
+	if (str)
+		json_str(o, str);
+	else
+		json_u64(o, n);
+	json_raw(o, "}}");
+}
+
 static int fill_head(struct trace_capture *c)
 {
 	char scratch[EVENT_MAX];
 	struct json_out o = {scratch, 0, sizeof scratch, 0};
 
 	/* displayTimeUnit first: Perfetto flags it when it comes late. */
-	json_raw(&o, "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":");
-	json_i64(&o, c->pid);
-	json_raw(&o, ",\"tid\":");
-	json_i64(&o, c->pid);
-	json_raw(&o, ",\"args\":{\"name\":");
-	json_str(&o, trace_process_());
-	json_raw(&o, "}}");
+	json_raw(&o, "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[");
+	metadata(&o, c, "process_name", c->pid, "name", trace_process_(), 0);
 	return stage(c, &o);
 }
 
@@ -354,19 +370,10 @@ static int fill_thread(struct trace_capture *c, struct trace_ring *r)
 	char scratch[EVENT_MAX];
 	struct json_out o = {scratch, 0, sizeof scratch, 0};
 
-	json_raw(&o, ",{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":");
-	json_i64(&o, c->pid);
-	json_raw(&o, ",\"tid\":");
-	json_i64(&o, r->tid);
-	json_raw(&o, ",\"args\":{\"name\":");
-	json_str(&o, ring_name(r));
-	json_raw(&o, "}},{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":");
-	json_i64(&o, c->pid);
-	json_raw(&o, ",\"tid\":");
-	json_i64(&o, r->tid);
-	json_raw(&o, ",\"args\":{\"sort_index\":");
-	json_u64(&o, c->ring);
-	json_raw(&o, "}}");
+	json_raw(&o, ",");
+	metadata(&o, c, "thread_name", r->tid, "name", ring_name(r), 0);
+	json_raw(&o, ",");
+	metadata(&o, c, "thread_sort_index", r->tid, "sort_index", NULL, c->ring);
 	return stage(c, &o);
 }
 
