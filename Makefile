@@ -117,6 +117,7 @@ else
 test: $(B)/tests/unit $(B)/tests/stress $(PROGRAMS)
 	$(B)/tests/stress
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp $(B)/tests/unit --jobs $(TEST_JOBS) $(TEST_ARGS)
+	tests/cluster_failover.sh $(BIN)
 endif
 
 $(BIN)/bench_trace: $(B)/scripts/bench_trace.o $(B)/trace.a
