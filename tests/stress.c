@@ -231,12 +231,16 @@ static void *capture_loop(void *arg)
 		int rc = (*docs % 2) ? trace_capture_last(&c, 10000000000u) : trace_capture_open(&c);
 		if (rc < 0)
 			continue;
-		size_t n, total = 0, last = 0;
+		size_t n, total = 0;
+		char end[3] = {0}; /* the document's last 3 bytes, across reads */
 		while ((n = trace_capture_read(c, buf, sizeof buf)) > 0) {
+			for (size_t i = n > 3 ? n - 3 : 0; i < n; i++) {
+				memmove(end, end + 1, 2);
+				end[2] = buf[i];
+			}
 			total += n;
-			last = n;
 		}
-		if (total > 0 && last >= 3 && memcmp(buf + last - 3, "}}\n", 3) == 0)
+		if (total > 0 && memcmp(end, "}}\n", 3) == 0)
 			(*docs)++;
 		else
 			*docs = -1000000; /* a document that does not end as it must */
