@@ -7,13 +7,13 @@
  * connection stays suspended meanwhile, like a rendering one.
  */
 #include <errno.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "render/picture.h"
 #include "server/tracing.h"
 
 #define STREAM_BLOCK (32 * 1024) /* bytes MHD asks for at a time */
@@ -152,11 +152,10 @@ static enum MHD_Result each_arg(void *cls, enum MHD_ValueKind kind, const char *
 
 static int seconds_of(const char *v, unsigned max_s, uint64_t *ns)
 {
-	char *end;
-	if (!*v || !((*v >= '0' && *v <= '9') || *v == '.'))
-		return -EINVAL; /* no sign, no space, no 'inf' */
-	double s = strtod(v, &end);
-	if (*end || !isfinite(s) || s < SECONDS_MIN || s > max_s)
+	double s;
+	if (!((*v >= '0' && *v <= '9') || *v == '.'))
+		return -EINVAL; /* no sign, no space */
+	if (parse_double(v, &s) < 0 || s < SECONDS_MIN || s > max_s)
 		return -EINVAL;
 	*ns = (uint64_t)(s * 1e9 + 0.5);
 	return 0;

@@ -45,26 +45,28 @@ struct trace_capture {
 	char stage[STAGE_BYTES];
 };
 
-static struct trace_capture *capture_new(void)
+/* Takes the session and allocates a capture: 0, -EBUSY or -ENOMEM. */
+static int capture_new(struct trace_capture **out)
 {
 	int idle = 0;
 	if (!atomic_compare_exchange_strong(&session, &idle, 1))
-		return NULL;
+		return -EBUSY;
 	struct trace_capture *c = calloc(1, sizeof *c);
-	if (!c)
+	if (!c) {
 		atomic_store(&session, 0);
-	else
-		c->pid = (int)getpid();
-	return c;
+		return -ENOMEM;
+	}
+	c->pid = (int)getpid();
+	*out = c;
+	return 0;
 }
 
 int trace_capture_open(struct trace_capture **out)
 {
-	if (atomic_load(&session))
-		return -EBUSY;
-	struct trace_capture *c = capture_new();
-	if (!c)
-		return atomic_load(&session) ? -EBUSY : -ENOMEM;
+	struct trace_capture *c;
+	int rc = capture_new(&c);
+	if (rc < 0)
+		return rc;
 	/* Where each ring stands, then the start: a record written in
 	 * between is older than the start and filtered out. */
 	unsigned n = trace_rings_();
@@ -86,11 +88,10 @@ int trace_capture_last(struct trace_capture **out, uint64_t ns)
 {
 	if (!trace_flight_recording())
 		return -ENODATA;
-	if (atomic_load(&session))
-		return -EBUSY;
-	struct trace_capture *c = capture_new();
-	if (!c)
-		return atomic_load(&session) ? -EBUSY : -ENOMEM;
+	struct trace_capture *c;
+	int rc = capture_new(&c);
+	if (rc < 0)
+		return rc;
 	c->last = 1;
 	c->end = trace_now();
 	c->start = c->end > ns ? c->end - ns : 0;
