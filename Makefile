@@ -51,12 +51,13 @@ TRACE_SRC := trace/trace.c trace/json.c trace/capture.c
 RENDER_SRC := $(KERNEL_SRC) render/kernel_dispatch.c render/names.c render/picture.c render/colour.c \
 	render/pool.c render/render.c render/pngenc.c
 SERVER_SRC := server/blob.c server/cache.c server/query.c server/metrics.c server/config.c \
-	server/accesslog.c server/help.c server/debug.c server/tracing.c server/server.c
+	server/accesslog.c server/help.c server/debug.c server/tracing.c server/viewer.c \
+	server/server.c
 TEST_SRC := $(wildcard tests/test_*.c) tests/harness.c
 
 TRACE_OBJ := $(TRACE_SRC:%.c=$(B)/%.o)
 RENDER_OBJ := $(RENDER_SRC:%.c=$(B)/%.o)
-SERVER_OBJ := $(SERVER_SRC:%.c=$(B)/%.o)
+SERVER_OBJ := $(SERVER_SRC:%.c=$(B)/%.o) $(B)/server/viewer_html.o
 TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o)
 
 PROGRAMS := $(BIN)/mandelbrot $(BIN)/mandelweb
@@ -78,6 +79,14 @@ $(B)/render/kernel_%.o: render/kernel_%.c | deps
 $(B)/tests/%.o: tests/%.c | deps
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(TEST_CFLAGS) $(PNG_CFLAGS) -DMW_BIN='"$(BIN)"' -c $< -o $@
+
+# The viewer page, embedded: GET / serves it from the binary.
+$(B)/server/viewer_html.c: server/viewer.html scripts/embed
+	@mkdir -p $(@D)
+	scripts/embed viewer_html $< >$@.tmp && mv $@.tmp $@
+
+$(B)/server/viewer_html.o: $(B)/server/viewer_html.c
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 $(B)/render.a: $(RENDER_OBJ)
 	$(AR) rcs $@ $^
@@ -106,6 +115,13 @@ $(BIN)/bench_render: $(B)/scripts/bench_render.o $(B)/render.a $(B)/trace.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) $^ $(PNG_LIBS) -lm -o $@
 
+# The viewer's browser test: playwright-core from npm (package-lock.json
+# pins it), driving Debian's /usr/bin/chromium; no browser is downloaded.
+PLAYWRIGHT := tests/browser/node_modules/playwright-core/package.json
+$(PLAYWRIGHT): tests/browser/package.json tests/browser/package-lock.json | deps
+	cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
+	@touch $@
+
 # Criterion cannot start under ThreadSanitizer (Snaipe/Criterion#274), so
 # SAN=thread runs the concurrency stress program alone; every other build
 # runs it after the Criterion suites.
@@ -114,11 +130,13 @@ ifeq ($(SAN),thread)
 test: $(B)/tests/stress
 	$(B)/tests/stress
 else
-test: $(B)/tests/unit $(B)/tests/stress $(PROGRAMS)
+test: $(B)/tests/unit $(B)/tests/stress $(PROGRAMS) $(PLAYWRIGHT)
 	$(B)/tests/stress
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp $(B)/tests/unit --jobs $(TEST_JOBS) $(TEST_ARGS)
 	tests/cluster_failover.sh $(BIN)
+	MW_BIN=$(BIN) MW_ARTIFACTS=build/artifacts node --test tests/browser/viewer.test.mjs
 endif
+
 
 $(BIN)/bench_trace: $(B)/scripts/bench_trace.o $(B)/trace.a
 	@mkdir -p $(@D)

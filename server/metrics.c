@@ -33,7 +33,7 @@ struct metrics {
 };
 
 static const char *const route_names[ROUTE_COUNT] = {
-	[ROUTE_HELP] = "/", [ROUTE_MANDELBROT] = "/mandelbrot", [ROUTE_HEALTHZ] = "/healthz",
+	[ROUTE_VIEWER] = "/", [ROUTE_HELP] = "/help", [ROUTE_MANDELBROT] = "/mandelbrot", [ROUTE_HEALTHZ] = "/healthz",
 	[ROUTE_READYZ] = "/readyz", [ROUTE_METRICS] = "/metrics", [ROUTE_TRACE] = "/debug/trace",
 	[ROUTE_OTHER] = "other",
 };

@@ -58,6 +58,7 @@
 #include "server/query.h"
 #include "server/server.h"
 #include "server/tracing.h"
+#include "server/viewer.h"
 #include "trace/capture.h"
 #include "trace/trace.h"
 
@@ -81,6 +82,7 @@ static const struct trace_desc TD_CONNS = {"connections", "http", {"open"}, 0};
 #define RETRY_AFTER "1" /* seconds: about a hundred default pictures on 2 cores */
 #define CACHE_CONTROL_PNG "public, max-age=86400"
 #define WHY_MAX 200
+#define EXTRA_MAX 5 /* the viewer page's headers */
 
 struct server {
 	struct config cfg;
@@ -101,6 +103,7 @@ struct server {
 	atomic_uint_fast64_t next_id;
 	struct debug_acl acl;
 	struct tracing *tracing;
+	struct viewer viewer;
 };
 
 enum state { ST_NEW, ST_RENDERING, ST_READY };
@@ -118,8 +121,9 @@ struct request {
 	enum state state;
 	unsigned status;
 	const char *type;     /* Content-Type */
-	const char *extra[3][2]; /* headers beside the usual ones */
+	const char *extra[EXTRA_MAX][2]; /* headers beside the usual ones */
 	struct blob *png;     /* a PNG body */
+	const char *page;     /* or a body that outlives the server's daemon */
 	char *text;           /* or a malloc'd text body */
 	size_t text_len;
 	uint64_t bytes;
@@ -138,7 +142,7 @@ static double now_s(void)
 
 static void add_header(struct request *rq, const char *name, const char *value)
 {
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < EXTRA_MAX; i++) {
 		if (!rq->extra[i][0]) {
 			rq->extra[i][0] = name;
 			rq->extra[i][1] = value;
@@ -328,18 +332,24 @@ static void trace_fired(void *ctx)
 	atomic_fetch_sub_explicit(&s->suspended, 1, memory_order_release);
 }
 
-static const struct trace_desc *trace_page(struct request *rq)
+/* Whether this request's peer (or its token) may use /debug/. */
+static int debug_ok(const struct request *rq)
 {
-	struct server *s = rq->srv;
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const char *auth = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
 						       MHD_HTTP_HEADER_AUTHORIZATION);
+	return debug_allowed(&rq->srv->acl, ci ? ci->client_addr : NULL, auth);
+}
+
+static const struct trace_desc *trace_page(struct request *rq)
+{
+	struct server *s = rq->srv;
 	char why[WHY_MAX];
 	uint64_t ns;
 	int last;
 
-	if (!debug_allowed(&s->acl, ci ? ci->client_addr : NULL, auth)) {
+	if (!debug_ok(rq)) {
 		answer_text(rq, 403, "forbidden: /debug/ answers loopback peers only, unless "
 				     "--debug-allow or --debug-token says otherwise\n");
 		return NULL;
@@ -377,6 +387,25 @@ static const struct trace_desc *trace_page(struct request *rq)
 	if (atomic_load_explicit(&s->draining, memory_order_acquire))
 		tracing_hurry(s->tracing); /* drain began meanwhile: do not make it wait */
 	return &TD_ARM;
+}
+
+/* The viewer: one HTML page, scripts and styles inline, so the policy
+ * allows nothing from elsewhere; pictures come as blobs from fetch(). */
+static void viewer_answer(struct request *rq)
+{
+	size_t len;
+
+	answer_text(rq, 200, NULL);
+	rq->page = viewer_page(&rq->srv->viewer, debug_ok(rq), &len);
+	rq->text_len = len;
+	rq->type = "text/html; charset=utf-8";
+	add_header(rq, "Cache-Control", "no-cache");
+	add_header(rq, "Content-Security-Policy",
+		   "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+		   "img-src 'self' blob: data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+		   "frame-ancestors 'none'");
+	add_header(rq, "X-Content-Type-Options", "nosniff");
+	add_header(rq, "Referrer-Policy", "no-referrer");
 }
 
 static void metrics_page(struct request *rq)
@@ -423,7 +452,7 @@ static enum route route_of(const char *url)
 		const char *path;
 		enum route r;
 	} table[] = {
-		{"/", ROUTE_HELP}, {"/mandelbrot", ROUTE_MANDELBROT}, {"/healthz", ROUTE_HEALTHZ},
+		{"/", ROUTE_VIEWER}, {"/help", ROUTE_HELP}, {"/mandelbrot", ROUTE_MANDELBROT}, {"/healthz", ROUTE_HEALTHZ},
 		{"/readyz", ROUTE_READYZ}, {"/metrics", ROUTE_METRICS}, {"/debug/trace", ROUTE_TRACE},
 	};
 	for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
@@ -439,7 +468,7 @@ static const struct trace_desc *dispatch(struct request *rq, const char *url, co
 {
 	rq->route = route_of(url);
 	if (rq->route == ROUTE_OTHER) {
-		answer_text(rq, 404, "not found: see GET / for what this service answers\n");
+		answer_text(rq, 404, "not found: see GET /help for what this service answers\n");
 		return NULL;
 	}
 	int get = strcmp(method, "GET") == 0;
@@ -454,6 +483,9 @@ static const struct trace_desc *dispatch(struct request *rq, const char *url, co
 		return NULL;
 	}
 	switch (rq->route) {
+	case ROUTE_VIEWER:
+		viewer_answer(rq);
+		break;
 	case ROUTE_HELP:
 		answer_text(rq, 200, help_text);
 		break;
@@ -502,6 +534,10 @@ static enum MHD_Result queue_answer(struct request *rq)
 		resp = MHD_create_response_from_fd64(rq->png->len, fd);
 		if (!resp)
 			close(fd);
+	} else if (rq->page) {
+		rq->bytes = rq->text_len;
+		resp = MHD_create_response_from_buffer(rq->text_len, (void *)rq->page,
+						       MHD_RESPMEM_PERSISTENT);
 	} else if (rq->png) {
 		rq->bytes = rq->png->len;
 		resp = MHD_create_response_from_buffer_with_free_callback_cls(
@@ -519,7 +555,7 @@ static enum MHD_Result queue_answer(struct request *rq)
 		return MHD_NO;
 	if (rq->type)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rq->type);
-	for (int i = 0; i < 3 && rq->extra[i][0]; i++)
+	for (int i = 0; i < EXTRA_MAX && rq->extra[i][0]; i++)
 		MHD_add_response_header(resp, rq->extra[i][0], rq->extra[i][1]);
 	if (atomic_load_explicit(&rq->srv->draining, memory_order_relaxed))
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
@@ -693,6 +729,8 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 		fprintf(err, "mandelweb: %s\n", why);
 		goto err_free;
 	}
+	if ((rc = viewer_init(&s->viewer, c->max_cost)) < 0)
+		goto err_free;
 	/* Before any thread starts: it calibrates the trace clock. */
 	if ((rc = trace_init(&(struct trace_config){.ring_events = c->trace_ring,
 						     .process = "mandelweb"})) < 0)
@@ -743,6 +781,7 @@ err_parts:
 	cache_destroy(s->cache);
 	metrics_destroy(s->metrics);
 err_free:
+	viewer_free(&s->viewer);
 	free(s);
 	return rc;
 }
@@ -783,5 +822,6 @@ void server_stop(struct server *s)
 	pool_destroy(s->pool);
 	cache_destroy(s->cache);
 	metrics_destroy(s->metrics);
+	viewer_free(&s->viewer);
 	free(s);
 }

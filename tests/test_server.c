@@ -165,8 +165,8 @@ Test(e2e, bad_requests_get_a_reason, .timeout = 60)
 		{"/mandelbrot?w=4096&h=4096&iter=1000", 400,
 		 "w*h*iter is 16777216000 pixel-iterations, above this server's budget of 4000000000: lower w, h or iter\n"},
 		{"/mandelbrot?w=8192&h=4096", 400, "w*h must be at most 16777216 pixels\n"},
-		{"/nope", 404, "not found: see GET / for what this service answers\n"},
-		{"/mandelbrot/", 404, "not found: see GET / for what this service answers\n"},
+		{"/nope", 404, "not found: see GET /help for what this service answers\n"},
+		{"/mandelbrot/", 404, "not found: see GET /help for what this service answers\n"},
 		{"/healthz", 200, "ok\n"},
 		{"/readyz", 200, "ready\n"},
 	};
@@ -189,7 +189,7 @@ Test(e2e, bad_requests_get_a_reason, .timeout = 60)
 		mw_resp_free(&r);
 	}
 	struct mw_resp r;
-	cr_assert(eq(int, mw_get(&srv, "/", &r), 0));
+	cr_assert(eq(int, mw_get(&srv, "/help", &r), 0));
 	cr_expect(eq(long, r.status, 200));
 	cr_expect(not(eq(ptr, strstr(r.body, "GET|HEAD /mandelbrot"), NULL)));
 	mw_resp_free(&r);
@@ -389,5 +389,53 @@ Test(e2e, thousands_of_requests_many_connections, .timeout = 300)
 	}
 	cr_expect(eq(int, other, 0), "answers neither PNG, 503 nor the expected 400");
 	cr_expect(gt(int, ok, LOAD_THREADS * LOAD_EACH / 4));
+	stop_ok();
+}
+
+/* GET / is the viewer (tests/browser drives it in Chromium): the embedded
+ * page, filled in with this server's budget, and with the trace button
+ * for peers that may use /debug/trace (loopback by default, or a token). */
+static char *page_of(const char *const *headers, long *status, char *type)
+{
+	struct mw_resp r;
+	cr_assert(eq(int, mw_request(&srv, NULL, "/", headers, &r), 0));
+	*status = r.status;
+	strcpy(type, r.type);
+	char *body = r.body;
+	r.body = NULL;
+	mw_resp_free(&r);
+	return body;
+}
+
+Test(e2e, viewer_page_filled_in_for_the_peer, .timeout = 60)
+{
+	char type[64];
+	long status;
+
+	start(NULL);
+	char *page = page_of(NULL, &status, type);
+	cr_expect(eq(long, status, 200));
+	cr_expect(eq(str, type, "text/html; charset=utf-8"));
+	cr_expect(not(eq(ptr, strstr(page, "<body data-trace=\"on\"  data-budget=\"4000000000 "), NULL)));
+	cr_expect(eq(ptr, strstr(page, "%%%%"), NULL), "every placeholder filled in");
+	cr_expect(eq(ptr, strstr(page, "src=\"http"), NULL), "nothing loaded from elsewhere");
+	cr_expect(not(eq(ptr, strstr(page, "</html>"), NULL)), "the whole page");
+	free(page);
+	struct mw_resp r;
+	cr_assert(eq(int, mw_request(&srv, "HEAD", "/", NULL, &r), 0));
+	cr_expect(eq(long, r.status, 200));
+	cr_expect(eq(sz, r.len, 0));
+	mw_resp_free(&r);
+	stop_ok();
+
+	start((const char *const[]){"--debug-allow", "none", "--debug-token", "s3cret", "--max-cost",
+				    "123456", NULL});
+	page = page_of(NULL, &status, type);
+	cr_expect(not(eq(ptr, strstr(page, "<body data-trace=\"off\" data-budget=\"123456 "), NULL)),
+		  "no trace button for a peer /debug/ refuses");
+	free(page);
+	page = page_of((const char *const[]){"Authorization: Bearer s3cret", NULL}, &status, type);
+	cr_expect(not(eq(ptr, strstr(page, "data-trace=\"on\" "), NULL)), "the token lets it in");
+	free(page);
 	stop_ok();
 }
