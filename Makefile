@@ -5,6 +5,8 @@
 #   make test SAN=address,undefined   the same under ASan + UBSan
 #   make test SAN=thread the concurrency tests under ThreadSanitizer
 #   make bench           benchmarks, one `name value unit` line each
+#   make docker-test     build the Dockerfile's image and serve from it (docker, or
+#                        podman + a debootstrap base where no engine runs)
 #   make run             build and start the server on 127.0.0.1:8080 (RUN_ARGS=...)
 #   make deps            install missing Debian packages (apt-get)
 
@@ -61,7 +63,7 @@ SERVER_OBJ := $(SERVER_SRC:%.c=$(B)/%.o) $(B)/server/viewer_html.o
 TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o)
 
 PROGRAMS := $(BIN)/mandelbrot $(BIN)/mandelweb
-.PHONY: all test bench run deps clean install help
+.PHONY: all test bench run deps clean install help docker-test
 all: $(PROGRAMS)
 
 $(B)/%.o: %.c | deps
@@ -145,6 +147,10 @@ $(BIN)/bench_trace: $(B)/scripts/bench_trace.o $(B)/trace.a
 bench: $(BIN)/bench_render $(BIN)/bench_trace $(PROGRAMS)
 	$(BIN)/bench_render $(BENCH_REPS)
 	$(BIN)/bench_trace $(BENCH_REPS)
+
+# The image, built and served; the host's build is there to compare PNGs.
+docker-test: $(BIN)/mandelweb
+	scripts/docker-test $(BIN)
 
 run: $(BIN)/mandelweb
 	$(BIN)/mandelweb $(RUN_ARGS)
