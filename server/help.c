@@ -9,6 +9,8 @@
 const char help_text[] =
 	"mandelweb: the Mandelbrot set as PNG\n"
 	"\n"
+	"GET /                  the viewer: an HTML page to explore the set in a browser\n"
+	"GET /help              this text\n"
 	"GET|HEAD /mandelbrot   image/png; with no parameters the 512x512 workshop picture\n"
 	"  w, h      size in pixels, 1.." STR(PICTURE_MAX_SIDE) " each (w*h at most 16777216)\n"
 	"  cx, cy    centre of the view, -4..4 (any of cx, cy, zoom: an explicit view)\n"

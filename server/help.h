@@ -1,5 +1,5 @@
 /*
- * help.h - the text of GET /: what the service answers and how to ask.
+ * help.h - the text of GET /help: what the service answers and how to ask.
  * Constant; any thread.
  */
 #ifndef MW_HELP_H
