@@ -171,6 +171,32 @@ test("a bad parameter shows the server's reason", async () => {
   await page.context().close();
 });
 
+test("a busy server's 503 is shown, and the page tries again after Retry-After", async () => {
+  // One worker, one picture at a time, the scalar kernel: a 2 s picture
+  // holds the only slot, so the page's first request is refused.
+  const busy = await startServer(["--workers", "1", "--max-inflight", "1", "--kernel", "scalar",
+    "--cache-mb", "0"]);
+  try {
+    const slow = fetch(busy.base + "/mandelbrot?w=256&h=256&iter=16000&cx=-0.1&cy=0&zoom=8");
+    const metric = async () => (await (await fetch(busy.base + "/metrics")).text())
+      .match(/^mandelweb_requests_in_flight (\d+)/m)?.[1];
+    while ((await metric()) !== "1") await new Promise((r) => setTimeout(r, 20));
+    const page = await open();
+    await page.goto(busy.base + "/");
+    await page.waitForFunction(() => /busy/.test(document.getElementById("msg").textContent));
+    assert.match(await page.textContent("#msg"),
+      /The server is busy \(503: busy: too many pictures in flight, retry later\)\. Trying again in 1 s/);
+    await page.screenshot({ path: resolve(artifacts, "viewer-503.png") });
+    assert.equal((await slow).status, 200);
+    const pic = await pictureFor(page);  // a retry got it
+    assert.equal(pic.w, W);
+    assert.equal(await page.textContent("#msg"), "");
+    await page.context().close();
+  } finally {
+    await stopServer(busy.child);
+  }
+});
+
 test("Capture trace downloads Chrome trace JSON of what the server did", async () => {
   const page = await open();
   await page.goto(base + "/");
