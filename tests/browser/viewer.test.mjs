@@ -147,14 +147,24 @@ test("a click zooms in at that point and the URL follows; back and keys work", a
   await page.context().close();
 });
 
-test("a tap on a touch screen zooms in", async () => {
+test("a tap and a pinch on a touch screen zoom in", async () => {
   const page = await open({ hasTouch: true, isMobile: true, viewport: { width: 390, height: 700 } });
   await page.goto(base + "/");
   const first = await pictureFor(page);
   const before = view(first.url);
   await page.touchscreen.tap(195, 500);
-  const v = view((await pictureFor(page, first.url)).url);
+  const tapped = await pictureFor(page, first.url);
+  const v = view(tapped.url);
   assert.equal(Number(v.zoom), 2 * Number(before.zoom));
+  // Two fingers spread from 100 to 300 px apart: the zoom triples.
+  const cdp = await page.context().newCDPSession(page);
+  const touch = (type, d) => cdp.send("Input.dispatchTouchEvent", { type, touchPoints:
+    type === "touchEnd" ? [] : [{ x: 195 - d / 2, y: 400, id: 1 }, { x: 195 + d / 2, y: 400, id: 2 }] });
+  await touch("touchStart", 100);
+  for (let d = 120; d <= 300; d += 20) await touch("touchMove", d);
+  await touch("touchEnd", 300);
+  const pinched = view((await pictureFor(page, tapped.url)).url);
+  assert.ok(Math.abs(Number(pinched.zoom) / Number(v.zoom) - 3) < 0.01, `zoom ${pinched.zoom}`);
   await page.context().close();
 });
 
