@@ -85,7 +85,7 @@ async function pictureFor(page, was = null) {
 
 const view = (search) => Object.fromEntries(new URLSearchParams(search));
 
-test("the page loads, without console errors, and shows the set filling the window", async () => {
+test("the page loads, without console errors, and shows the set filling the window", async (t) => {
   const page = await open();
   const resp = await page.goto(base + "/");
   assert.equal(resp.status(), 200);
@@ -102,6 +102,7 @@ test("the page loads, without console errors, and shows the set filling the wind
   assert.equal(v.colour, "smooth");
   assert.equal(await page.isVisible("#capture"), true, "loopback: the trace button shows");
   await page.screenshot({ path: resolve(artifacts, "viewer.png") });
+  t.diagnostic(`screenshot: ${resolve(artifacts, "viewer.png")}`);
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });
