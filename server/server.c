@@ -123,7 +123,7 @@ struct request {
 	const char *type;     /* Content-Type */
 	const char *extra[EXTRA_MAX][2]; /* headers beside the usual ones */
 	struct blob *png;     /* a PNG body */
-	const char *page;     /* or a body that outlives the server's daemon */
+	const char *page;     /* or a constant body (the viewer, the help): no copy */
 	char *text;           /* or a malloc'd text body */
 	size_t text_len;
 	uint64_t bytes;
@@ -160,6 +160,15 @@ static void answer_text(struct request *rq, unsigned status, const char *body)
 	rq->text = body ? strdup(body) : NULL;
 	rq->text_len = rq->text ? strlen(rq->text) : 0;
 	rq->state = ST_READY;
+}
+
+/* A 200 with a body that lives as long as the server: sent as it is. */
+static void answer_page(struct request *rq, const char *type, const char *body, size_t len)
+{
+	answer_text(rq, 200, NULL);
+	rq->page = body;
+	rq->text_len = len;
+	rq->type = type;
 }
 
 static void answer_png(struct request *rq, struct blob *png, const char *cache)
@@ -394,11 +403,9 @@ static const struct trace_desc *trace_page(struct request *rq)
 static void viewer_answer(struct request *rq)
 {
 	size_t len;
+	const char *page = viewer_page(&rq->srv->viewer, debug_ok(rq), &len);
 
-	answer_text(rq, 200, NULL);
-	rq->page = viewer_page(&rq->srv->viewer, debug_ok(rq), &len);
-	rq->text_len = len;
-	rq->type = "text/html; charset=utf-8";
+	answer_page(rq, "text/html; charset=utf-8", page, len);
 	add_header(rq, "Cache-Control", "no-cache");
 	add_header(rq, "Content-Security-Policy",
 		   "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
@@ -487,7 +494,7 @@ static const struct trace_desc *dispatch(struct request *rq, const char *url, co
 		viewer_answer(rq);
 		break;
 	case ROUTE_HELP:
-		answer_text(rq, 200, help_text);
+		answer_page(rq, "text/plain; charset=utf-8", help_text, strlen(help_text));
 		break;
 	case ROUTE_HEALTHZ:
 		answer_text(rq, 200, "ok\n");
