@@ -26,7 +26,10 @@
 #ifndef MW_KERNEL_H
 #define MW_KERNEL_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Most pixels one kernel call computes; callers split longer spans. */
 #define KERNEL_SPAN_MAX 512
@@ -56,10 +59,19 @@ static inline double kernel_ci(const struct kernel_args *a, uint32_t py)
 typedef void kernel_fn(const struct kernel_args *a, uint32_t py, uint32_t px0,
 		       uint32_t count, struct kernel_out *out);
 
+/*
+ * supported() is bool, not int, on purpose: the x86 probes come from
+ * __builtin_cpu_supports, which returns the raw feature bit (1024 for AVX2
+ * with GCC 12), and a caller that compared an int with 1 (Criterion's
+ * cr_assert(x) does: it tests x == 1) saw "unsupported" on every CPU whose
+ * best kernel was avx2. Returning bool converts any nonzero bit to true at
+ * the one place it is produced.
+ */
 struct kernel {
-	const char *name;       /* "scalar", "sse2", "avx2", "avx512", "neon", "generic" */
+	const char *name;        /* "scalar", "sse2", "avx2", "avx512", "neon", "generic" */
 	kernel_fn *fn;
-	int (*supported)(void); /* nonzero when this CPU can run it */
+	bool (*supported)(void); /* true when this CPU can run it */
+	const char *needs;       /* what the CPU must have, for people: "AVX2" */
 };
 
 /*
@@ -94,13 +106,31 @@ static inline uint32_t kernel_saved_before(uint32_t k)
 /* The one reference kernel: the formula above, nothing skipped. */
 kernel_fn kernel_scalar;
 
-/* The kernel called "name", or "auto" for the best this CPU runs; NULL when
- * this build lacks it or the CPU cannot run it. */
+/* The kernel called "name", or "auto" (or NULL) for the best this CPU runs;
+ * NULL when this build lacks it or the CPU cannot run it. */
 const struct kernel *kernel_find(const char *name);
 const struct kernel *kernel_best(void);
+
+/* As kernel_find; on NULL, why (len bytes) says which of the two it was and
+ * names the kernels this CPU runs, for a message to the user:
+ *   "kernel avx512 needs AVX-512F and AVX-512DQ, which this CPU lacks (it runs: avx2 sse2 generic scalar)"
+ *   "no kernel 'x' in this build (it has: avx512 avx2 sse2 generic scalar)" */
+const struct kernel *kernel_pick(const char *name, char *why, size_t len);
 
 /* Every kernel of this build, best first, whether or not the CPU runs it;
  * *count receives the number of entries. */
 const struct kernel *kernel_all(unsigned *count);
+
+/* The names of the kernels (runnable: only those this CPU runs), best
+ * first, separated by spaces, into buf; returns buf. */
+char *kernel_names(char *buf, size_t len, bool runnable);
+
+/* "-kernel list": a line per kernel of this build (its name, whether this
+ * CPU runs it, what it needs), the one auto picks marked, then the
+ * architecture. */
+void kernel_list(FILE *f);
+
+/* The architecture this build is for: "x86_64", "aarch64", or "other". */
+extern const char kernel_arch[];
 
 #endif

@@ -4,52 +4,65 @@
  * performance, descending; the first supported entry wins).
  *
  * Which kernels exist is decided per architecture, the same way the
- * Makefile decides which kernel_*.c files it compiles.
+ * Makefile decides which kernel_*.c files it compiles. "generic" (vector
+ * extensions, no instruction-set assumption) is in every GCC/Clang build,
+ * below the native ones: auto never picks it where a native kernel runs,
+ * but it is compiled and tested on every machine, not only on the
+ * architectures that have nothing better.
  */
-#include <stddef.h>
 #include <string.h>
 
 #include "render/kernel.h"
 
-static int always(void) { return 1; }
+static bool always(void) { return true; }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-kernel_fn kernel_avx512, kernel_avx2, kernel_sse2;
+#define KERNEL_ARCH "x86_64"
+kernel_fn kernel_avx512, kernel_avx2, kernel_sse2, kernel_generic;
 
-/* __builtin_cpu_supports also checks that the OS saves the wider registers. */
-static int has_avx512(void)
+/* __builtin_cpu_supports also checks that the OS saves the wider registers.
+ * It returns the feature's bit, not 0/1: the bool return converts it. */
+static bool has_avx512(void)
 {
 	__builtin_cpu_init();
 	return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
 }
 
-static int has_avx2(void)
+static bool has_avx2(void)
 {
 	__builtin_cpu_init();
 	return __builtin_cpu_supports("avx2");
 }
 #elif defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__))
-kernel_fn kernel_neon;
+#define KERNEL_ARCH "aarch64"
+kernel_fn kernel_neon, kernel_generic;
 #elif defined(__GNUC__) || defined(__clang__)
 kernel_fn kernel_generic;
 #endif
 
+#ifndef KERNEL_ARCH
+#define KERNEL_ARCH "other"
+#endif
+const char kernel_arch[] = KERNEL_ARCH;
+
 static const struct kernel kernels[] = {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-	{"avx512", kernel_avx512, has_avx512},
-	{"avx2", kernel_avx2, has_avx2},
-	{"sse2", kernel_sse2, always},
+	{"avx512", kernel_avx512, has_avx512, "AVX-512F and AVX-512DQ"},
+	{"avx2", kernel_avx2, has_avx2, "AVX2"},
+	{"sse2", kernel_sse2, always, "SSE2 (every x86-64)"},
 #elif defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__))
-	{"neon", kernel_neon, always},
-#elif defined(__GNUC__) || defined(__clang__)
-	{"generic", kernel_generic, always},
+	{"neon", kernel_neon, always, "Advanced SIMD (every arm64)"},
 #endif
-	{"scalar", kernel_scalar, always},
+#if defined(__GNUC__) || defined(__clang__)
+	{"generic", kernel_generic, always, "nothing (portable vector code)"},
+#endif
+	{"scalar", kernel_scalar, always, "nothing (the reference)"},
 };
+#define NKERNELS (sizeof kernels / sizeof kernels[0])
 
 const struct kernel *kernel_all(unsigned *count)
 {
-	*count = sizeof kernels / sizeof kernels[0];
+	*count = NKERNELS;
 	return kernels;
 }
 
@@ -57,18 +70,62 @@ const struct kernel *kernel_best(void)
 {
 	/* The answer never changes, and computing it twice gives the same
 	 * pointer, so a benign race on first use needs no lock. */
-	for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++)
+	for (size_t i = 0; i < NKERNELS; i++)
 		if (kernels[i].supported())
 			return &kernels[i];
-	return &kernels[sizeof kernels / sizeof kernels[0] - 1];
+	return &kernels[NKERNELS - 1];
+}
+
+const struct kernel *kernel_pick(const char *name, char *why, size_t len)
+{
+	char names[128];
+
+	if (name == NULL || strcmp(name, "auto") == 0)
+		return kernel_best();
+	for (size_t i = 0; i < NKERNELS; i++) {
+		if (strcmp(kernels[i].name, name) != 0)
+			continue;
+		if (kernels[i].supported())
+			return &kernels[i];
+		if (why)
+			snprintf(why, len, "kernel %s needs %s, which this CPU lacks (it runs: %s)",
+				 name, kernels[i].needs, kernel_names(names, sizeof names, true));
+		return NULL;
+	}
+	if (why)
+		snprintf(why, len, "no kernel '%.32s' in this build (it has: %s)", name,
+			 kernel_names(names, sizeof names, false));
+	return NULL;
 }
 
 const struct kernel *kernel_find(const char *name)
 {
-	if (name == NULL || strcmp(name, "auto") == 0)
-		return kernel_best();
-	for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++)
-		if (strcmp(kernels[i].name, name) == 0)
-			return kernels[i].supported() ? &kernels[i] : NULL;
-	return NULL;
+	return kernel_pick(name, NULL, 0);
+}
+
+char *kernel_names(char *buf, size_t len, bool runnable)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < NKERNELS && used < len; i++) {
+		if (runnable && !kernels[i].supported())
+			continue;
+		int n = snprintf(buf + used, len - used, "%s%s", used ? " " : "", kernels[i].name);
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+	return buf;
+}
+
+void kernel_list(FILE *f)
+{
+	const struct kernel *best = kernel_best();
+
+	fprintf(f, "%-8s %-5s %s\n", "kernel", "runs", "needs");
+	for (size_t i = 0; i < NKERNELS; i++)
+		fprintf(f, "%-8s %-5s %s%s\n", kernels[i].name, kernels[i].supported() ? "yes" : "no",
+			kernels[i].needs, &kernels[i] == best ? "  <- auto" : "");
+	fprintf(f, "architecture: %s\n", kernel_arch);
 }

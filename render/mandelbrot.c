@@ -3,7 +3,7 @@
  *
  *   mandelbrot [-w 1024] [-h 1024] [-mode auto] [-workers N] [-queue N]
  *              [-cx X -cy Y -zoom Z] [-iter 1000] [-colour gray]
- *              [-kernel auto] [-png-level 1] [-png-strategy rle]
+ *              [-kernel auto|list|NAME] [-png-level 1] [-png-strategy rle]
  *              [-png-filter up] [-o mandelbrot.png]
  *              [-trace trace.json [-trace-ring 1048576]]
  *
@@ -47,7 +47,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: mandelbrot [-w 1024] [-h 1024] [-mode " RENDER_MODE_NAMES "]\n"
 		"                  [-workers N] [-queue N] [-cx X -cy Y -zoom Z] [-iter 1000]\n"
-		"                  [-colour " COLOUR_NAMES "] [-kernel auto|NAME]\n"
+		"                  [-colour " COLOUR_NAMES "] [-kernel auto|list|NAME]\n"
 		"                  [-png-level 0..9] [-png-strategy default|filtered|huffman|rle|fixed]\n"
 		"                  [-png-filter none|sub|up|avg|paeth|all] [-o mandelbrot.png]\n"
 		"                  [-trace trace.json [-trace-ring 1048576]]\n"
@@ -58,12 +58,10 @@ static void usage(FILE *f)
 		"  -queue    job queue capacity (default: 0 for workers, 1024 otherwise)\n"
 		"  -trace    write what every thread did as Chrome trace JSON (open it in\n"
 		"            https://ui.perfetto.dev); -trace-ring: events kept per thread\n"
-		"  -kernel   escape-time kernel; 'auto' picks the best this CPU runs:");
-	unsigned n;
-	const struct kernel *ks = kernel_all(&n);
-	for (unsigned i = 0; i < n; i++)
-		fprintf(f, " %s%s", ks[i].name, ks[i].supported() ? "" : "(unsupported)");
-	fprintf(f, "\n");
+		"  -kernel   escape-time kernel; 'auto' picks the first this CPU runs of:");
+	char runs[128];
+	fprintf(f, " %s ('list': every kernel of this build)\n",
+		kernel_names(runs, sizeof runs, true));
 }
 
 static int bad(const char *msg)
@@ -106,8 +104,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return bad("queue must be an integer in 0..16777216");
 			o->queue_set = 1;
 		} else if (strcmp(name, "kernel") == 0) {
-			if (!kernel_find(v))
-				return bad("kernel is not in this build or this CPU cannot run it");
+			if (strcmp(v, "list") == 0) {
+				kernel_list(stdout);
+				exit(0);
+			}
+			if (!kernel_pick(v, why, sizeof why))
+				return bad(why);
 			o->kernel = v;
 		} else if (strcmp(name, "o") == 0) {
 			o->out = v;

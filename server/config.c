@@ -54,7 +54,7 @@ static const struct option options[] = {
 	    "seconds shutdown waits for accepted requests to be sent"),
 	{"access-log", "MANDELWEB_ACCESS_LOG", K_BOOL, offsetof(struct config, access_log), 0, 0, 1,
 	 "one line per request on stderr: on|off"},
-	STR("kernel", "MANDELWEB_KERNEL", kernel, "escape-time kernel: auto or a name"),
+	STR("kernel", "MANDELWEB_KERNEL", kernel, "escape-time kernel: auto, a name, or list"),
 	U32("trace-max", "MANDELWEB_TRACE_MAX", trace_max, 1, 3600,
 	    "longest /debug/trace?seconds= window, in seconds"),
 	U32("trace-ring", "MANDELWEB_TRACE_RING", trace_ring, 64, 16777216,
@@ -90,12 +90,10 @@ static void usage(FILE *f, const struct config *d)
 		}
 		fprintf(f, "  --%-15s %-25s %s [%s]\n", o->flag, o->env, o->help, def);
 	}
-	fprintf(f, "  kernels in this build:");
-	unsigned n;
-	const struct kernel *ks = kernel_all(&n);
-	for (unsigned i = 0; i < n; i++)
-		fprintf(f, " %s%s", ks[i].name, ks[i].supported() ? "" : "(unsupported)");
-	fprintf(f, "\n");
+	fprintf(f, "  --kernel: auto picks the first this CPU runs of:");
+	char runs[128];
+	fprintf(f, " %s ('list': every kernel of this build)\n",
+		kernel_names(runs, sizeof runs, true));
 }
 
 /* Sets option o from text v: 0, or -EINVAL with a reason in why. */
@@ -228,11 +226,12 @@ int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
 		if (set(c, o, v, why, sizeof why) < 0)
 			return bad(err, &defaults, why);
 	}
-	if (!kernel_find(c->kernel)) {
-		snprintf(why, sizeof why, "--kernel %s is not in this build or this CPU cannot run it",
-			 c->kernel);
-		return bad(err, &defaults, why);
+	if (strcmp(c->kernel, "list") == 0) {
+		kernel_list(out);
+		return 1;
 	}
+	if (!kernel_pick(c->kernel, why, sizeof why))
+		return bad(err, &defaults, why);
 	struct debug_acl acl;
 	if (debug_acl_parse(&acl, c->debug_allow, c->debug_token, why, sizeof why) < 0)
 		return bad(err, &defaults, why);

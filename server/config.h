@@ -35,7 +35,7 @@ struct config {
 };
 
 /* Fills c from defaults, then the environment, then argv. Returns 0, 1
- * after printing --help to out, or 2 after printing a reason and the usage
+ * after printing --help (or --kernel list) to out, or 2 after printing a reason and the usage
  * to err. */
 int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err);
 

@@ -8,7 +8,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "render/kernel.h"
 #include "server/metrics.h"
+#include "server/version.h"
 
 static const unsigned statuses[] = {200, 304, 400, 403, 404, 405, 409, 500, 503};
 #define NSTATUS (sizeof statuses / sizeof statuses[0])
@@ -129,6 +131,10 @@ void metrics_write(struct metrics *m, const struct metrics_gauges *g, FILE *f)
 {
 	char labels[64];
 
+	fprintf(f, "# HELP mandelweb_build_info The version, the architecture and the kernel serving.\n"
+		   "# TYPE mandelweb_build_info gauge\n"
+		   "mandelweb_build_info{version=\"%s\",arch=\"%s\",kernel=\"%s\"} 1\n",
+		MANDELWEB_VERSION, kernel_arch, g->kernel ? g->kernel : "none");
 	fputs("# HELP mandelweb_http_requests_total Requests answered, by route and status.\n"
 	      "# TYPE mandelweb_http_requests_total counter\n", f);
 	for (int r = 0; r < ROUTE_COUNT; r++) {

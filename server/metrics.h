@@ -34,6 +34,7 @@ struct metrics_gauges {
 	int trace_capture;        /* a /debug/trace capture is armed or streaming */
 	unsigned trace_threads;   /* threads with a trace ring */
 	uint64_t trace_bytes;     /* memory in trace rings */
+	const char *kernel;       /* the escape-time kernel serving (build_info) */
 };
 
 int metrics_create(struct metrics **out); /* 0 or -ENOMEM */

@@ -108,25 +108,25 @@ void query_etag(const char *key, char etag[QUERY_ETAG_MAX])
 	snprintf(etag, QUERY_ETAG_MAX, "\"mw1-%016" PRIx64 "\"", hash_str(key));
 }
 
-int query_etag_matches(const char *header, const char *etag)
+bool query_etag_matches(const char *header, const char *etag)
 {
 	size_t elen = strlen(etag);
 
 	if (!header)
-		return 0;
+		return false;
 	for (const char *p = header; *p;) {
 		while (*p == ' ' || *p == '\t' || *p == ',')
 			p++;
 		if (*p == '*')
-			return 1;
+			return true;
 		if (strncmp(p, "W/", 2) == 0)
 			p += 2;
 		size_t n = strcspn(p, ",");
 		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
 			n--;
 		if (n == elen && memcmp(p, etag, n) == 0)
-			return 1;
+			return true;
 		p += strcspn(p, ",");
 	}
-	return 0;
+	return false;
 }

@@ -12,6 +12,7 @@
 #ifndef MW_QUERY_H
 #define MW_QUERY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,6 +49,6 @@ void query_etag(const char *key, char etag[QUERY_ETAG_MAX]);
 
 /* Whether an If-None-Match header value matches etag (RFC 9110 weak
  * comparison: a list, W/ prefixes, or *). header may be NULL. */
-int query_etag_matches(const char *header, const char *etag);
+bool query_etag_matches(const char *header, const char *etag);
 
 #endif

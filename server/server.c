@@ -58,6 +58,7 @@
 #include "server/query.h"
 #include "server/server.h"
 #include "server/tracing.h"
+#include "server/version.h"
 #include "server/viewer.h"
 #include "trace/capture.h"
 #include "trace/trace.h"
@@ -426,6 +427,7 @@ static void metrics_page(struct request *rq)
 		.inflight = atomic_load_explicit(&s->inflight, memory_order_relaxed),
 		.inflight_max = s->cfg.max_inflight,
 		.draining = atomic_load_explicit(&s->draining, memory_order_relaxed),
+		.kernel = s->kernel->name,
 	};
 	char *text = NULL;
 	size_t len = 0;
@@ -708,13 +710,14 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
 			 MHD_USE_ERROR_LOG | MHD_USE_TURBO;
 	int rc = -ENOMEM;
+	char why[WHY_MAX];
 
 	if (!s)
 		return rc;
 	s->cfg = *c;
 	s->listen_fd = MHD_INVALID_SOCKET;
 	s->png = pngenc_defaults();
-	s->kernel = kernel_find(c->kernel);
+	s->kernel = kernel_pick(c->kernel, why, sizeof why);
 	if (inet_pton(AF_INET, c->addr, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
 		((struct sockaddr_in *)&ss)->sin_family = AF_INET;
 		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)c->port);
@@ -727,8 +730,8 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 		rc = -EINVAL;
 		goto err_free;
 	}
-	char why[WHY_MAX];
 	if (!s->kernel) {
+		fprintf(err, "mandelweb: %s\n", why);
 		rc = -EINVAL;
 		goto err_free;
 	}
@@ -778,6 +781,10 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 	}
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
 	s->port = di ? di->port : c->port;
+	char runs[128];
+	fprintf(err, "mandelweb %s: kernel %s (%s; this %s CPU runs: %s)\n", MANDELWEB_VERSION,
+		s->kernel->name, strcmp(c->kernel, "auto") ? "chosen" : "auto", kernel_arch,
+		kernel_names(runs, sizeof runs, true));
 	*out = s;
 	return 0;
 

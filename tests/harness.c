@@ -182,11 +182,11 @@ uint8_t *mw_png_decode(const void *data, size_t len, unsigned channels, uint32_t
 	png_image im;
 	memset(&im, 0, sizeof im);
 	im.version = PNG_IMAGE_VERSION;
-	cr_assert(png_image_begin_read_from_memory(&im, data, len), "%s", im.message);
+	cr_assert(ne(int, png_image_begin_read_from_memory(&im, data, len), 0), "%s", im.message);
 	cr_assert(eq(u32, PNG_IMAGE_SAMPLE_CHANNELS(im.format), channels));
 	im.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
 	uint8_t *px = malloc(PNG_IMAGE_SIZE(im));
-	cr_assert(png_image_finish_read(&im, NULL, px, 0, NULL), "%s", im.message);
+	cr_assert(ne(int, png_image_finish_read(&im, NULL, px, 0, NULL), 0), "%s", im.message);
 	*w = im.width;
 	*h = im.height;
 	return px;

@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,12 +163,12 @@ static void names_of(json_t *doc, struct names *nm)
 }
 
 /* Whether thread tid is named prefix*. */
-static int named(const struct names *nm, json_int_t tid, const char *prefix)
+static bool named(const struct names *nm, json_int_t tid, const char *prefix)
 {
 	for (size_t i = 0; i < nm->n; i++)
 		if (nm->tid[i] == tid)
 			return strncmp(nm->name[i], prefix, strlen(prefix)) == 0;
-	return 0;
+	return false;
 }
 
 struct fetch {

@@ -6,12 +6,14 @@
 #include <pthread.h>
 #include <regex.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "render/render.h"
+#include "server/version.h"
 #include "tests/harness.h"
 
 static struct mw srv;
@@ -246,6 +248,11 @@ Test(e2e, metrics_parse, .timeout = 60)
 	cr_expect(eq(dbl, metric(r.body, "mandelweb_workers"), 2));
 	cr_expect(eq(dbl, metric(r.body, "mandelweb_requests_in_flight"), 0));
 	cr_expect(ge(dbl, metric(r.body, "mandelweb_connections"), 1));
+	/* Which kernel serves, on which architecture. */
+	char info[160];
+	snprintf(info, sizeof info, "mandelweb_build_info{version=\"%s\",arch=\"%s\",kernel=\"%s\"}",
+		 MANDELWEB_VERSION, kernel_arch, kernel_best()->name);
+	cr_expect(eq(dbl, metric(r.body, info), 1), "no %s 1 in /metrics", info);
 	mw_resp_free(&r);
 	regfree(&sample);
 	regfree(&comment);
@@ -438,4 +445,52 @@ Test(e2e, viewer_page_filled_in_for_the_peer, .timeout = 60)
 	cr_expect(not(eq(ptr, strstr(page, "data-trace=\"on\" "), NULL)), "the token lets it in");
 	free(page);
 	stop_ok();
+}
+
+/* The kernel serving is said at start, and in /metrics (metrics_parse);
+ * --kernel list prints the table and exits 0; a kernel the CPU cannot run
+ * (or that is not in the build) stops it from starting, exit 2, saying
+ * what does run. */
+Test(e2e, kernel_logged_listed_and_refused, .timeout = 60)
+{
+	char want[200], runs[128], line[512];
+	start((const char *const[]){"--kernel", "scalar", NULL});
+	char *log = mw_log(&srv);
+	snprintf(want, sizeof want, "kernel scalar (chosen; this %s CPU runs: %s)", kernel_arch,
+		 kernel_names(runs, sizeof runs, true));
+	cr_expect(not(eq(ptr, strstr(log, want), NULL)), "no '%s' in the log:\n%s", want, log);
+	free(log);
+	stop_ok();
+
+	FILE *f = popen(MW_BIN "/mandelweb --kernel list", "r");
+	cr_assert(not(eq(ptr, f, NULL)));
+	char all[2048] = "";
+	size_t n = fread(all, 1, sizeof all - 1, f);
+	all[n] = '\0';
+	cr_expect(eq(int, pclose(f), 0), "%s", all);
+	snprintf(want, sizeof want, "\n%-8s %-5s %s  <- auto\n", kernel_best()->name, "yes",
+		 kernel_best()->needs);
+	cr_expect(not(eq(ptr, strstr(all, want), NULL)), "no '%s' in\n%s", want, all);
+	cr_expect(not(eq(ptr, strstr(all, "\nscalar   yes"), NULL)), "%s", all);
+
+	unsigned nk;
+	const struct kernel *ks = kernel_all(&nk);
+	char cmd[256];
+	for (unsigned k = 0; k <= nk; k++) {
+		/* Every kernel this CPU cannot run, and one that no build has. */
+		if (k < nk && ks[k].supported())
+			continue;
+		snprintf(cmd, sizeof cmd, MW_BIN "/mandelweb --port 0 --kernel %s 2>&1",
+			 k < nk ? ks[k].name : "nope");
+		f = popen(cmd, "r");
+		cr_assert(not(eq(ptr, f, NULL)));
+		if (!fgets(line, sizeof line, f))
+			line[0] = '\0';
+		while (fgetc(f) != EOF)
+			;
+		int st = pclose(f);
+		cr_expect(eq(int, WIFEXITED(st) ? WEXITSTATUS(st) : -1, 2), "%s", cmd);
+		cr_expect(not(eq(ptr, strstr(line, k < nk ? runs : "no kernel 'nope' in this build"),
+				 NULL)), "%s", line);
+	}
 }
