@@ -1,0 +1,114 @@
+/*
+ * internal.h - what the server's files share, and no one else.
+ *
+ * Owns: struct server (the daemon, pool, cache, metrics, counters) and
+ * struct request (one HTTP request, from its URI to the completed
+ * callback, which alone frees it), the trace event descriptions, and the
+ * helpers the route files answer with (srv_ prefix). Files:
+ *   server.c            libmicrohttpd callbacks and the life cycle
+ *   answer.c            answers: text, page, PNG, 503; queueing a response
+ *   routes.c            routing, the viewer, /help, /healthz, /metrics
+ *   route_mandelbrot.c  /mandelbrot: cache, admission, render, encode
+ *   route_trace.c       /debug/trace and who may use /debug/
+ *
+ * Thread-safety: a request is touched by one thread at a time: its HTTP
+ * thread, or, between suspend and resume, the worker or timer that will
+ * resume it (see server.c). struct server's atomics are the only state
+ * shared across threads, besides the modules it holds (each thread-safe).
+ */
+#ifndef MW_SERVER_INTERNAL_H
+#define MW_SERVER_INTERNAL_H
+
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "render/pngenc.h"
+#include "render/render.h"
+#include "server/blob.h"
+#include "server/cache.h"
+#include "server/config.h"
+#include "server/debug.h"
+#include "server/metrics.h"
+#include "server/query.h"
+#include "server/tracing.h"
+#include "server/viewer.h"
+#include "trace/capture.h"
+#include "trace/trace.h"
+
+#define RETRY_AFTER "1" /* seconds: about a hundred default pictures on 2 cores */
+#define CACHE_CONTROL_PNG "public, max-age=86400"
+#define WHY_MAX 200
+#define EXTRA_MAX 5 /* the viewer page's headers */
+
+struct server {
+	struct config cfg;
+	struct MHD_Daemon *d;
+	MHD_socket listen_fd; /* returned by quiesce; closed after stop */
+	struct pool *pool;
+	struct cache *cache;
+	struct metrics *metrics;
+	const struct kernel *kernel;
+	struct pngenc_opts png;
+	unsigned port;
+	atomic_uint inflight;  /* admitted pictures not yet encoded (admission) */
+	atomic_uint suspended; /* connections a worker has yet to resume (drain) */
+	atomic_uint active;   /* requests between URI and completion */
+	atomic_int draining;
+	atomic_uint http_threads_named;
+	atomic_uint conns;
+	atomic_uint_fast64_t next_id;
+	struct debug_acl acl;
+	struct tracing *tracing;
+	struct viewer viewer;
+};
+
+enum state { ST_NEW, ST_RENDERING, ST_READY };
+
+struct request {
+	struct server *srv;
+	struct MHD_Connection *conn;
+	double t0, t_admit;
+	uint64_t id;                   /* for the tracer: async track and flow */
+	uint64_t tr0, tr_admit, tr_respond; /* trace clock (0: not traced) */
+	const struct trace_desc *span; /* what the deciding handler call did */
+	struct trace_capture *capture; /* /debug/trace: until the response owns it */
+	char retry[12];
+	enum route route;
+	enum state state;
+	unsigned status;
+	const char *type;     /* Content-Type */
+	const char *extra[EXTRA_MAX][2]; /* headers beside the usual ones */
+	struct blob *png;     /* a PNG body */
+	const char *page;     /* or a constant body (the viewer, the help): no copy */
+	char *text;           /* or a malloc'd text body */
+	size_t text_len;
+	uint64_t bytes;
+	char method[12];
+	char etag[QUERY_ETAG_MAX];
+	char key[QUERY_KEY_MAX];
+	char uri[]; /* as the client sent it */
+};
+
+/* Trace event descriptions (server.c); what each records is there. */
+extern const struct trace_desc TD_ANSWER, TD_HIT, TD_ADMIT, TD_REJECT, TD_ARM, TD_RESPOND, TD_ENCODE, TD_REQUEST, TD_QUEUED, TD_RENDERING, TD_ENCODING, TD_SENDING, TD_INFLIGHT, TD_CONNS;
+
+double srv_now(void); /* CLOCK_MONOTONIC, seconds */
+
+/* answer.c: each sets the status, type and body of rq and marks it ready. */
+void srv_add_header(struct request *rq, const char *name, const char *value);
+void srv_answer_text(struct request *rq, unsigned status, const char *body); /* body copied */
+void srv_answer_page(struct request *rq, const char *type, const char *body, size_t len);
+void srv_answer_png(struct request *rq, struct blob *png, const char *cache);
+void srv_busy(struct request *rq, const char *why); /* 503 + Retry-After, counted */
+enum MHD_Result srv_queue_answer(struct request *rq);
+
+/* The route handlers: NULL when rq is answered, or the trace description
+ * of what it was suspended for (it then belongs to whoever resumes it). */
+const struct trace_desc *srv_dispatch(struct request *rq, const char *url, const char *method);
+const struct trace_desc *srv_mandelbrot(struct request *rq);
+const struct trace_desc *srv_trace_page(struct request *rq);
+void srv_trace_fired(void *ctx); /* the trace timer: a window ended */
+int srv_debug_ok(const struct request *rq); /* may this peer use /debug/? */
+
+#endif

@@ -1,0 +1,137 @@
+/* route_mandelbrot.c - GET /mandelbrot: validate, answer from the cache or
+ * admit, suspend, render on the pool, encode on the worker, resume. See
+ * internal.h. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/internal.h"
+
+/* Ends an admitted request's wait: the answer is in its struct request.
+ * Admission is released before the resume, so the client's next request
+ * cannot race us and find the slot still taken; 'suspended' drops after
+ * it, so drain never stops the daemon with a connection suspended. The
+ * request may be gone once the resume returns (the HTTP thread owns it). */
+static void hand_back(struct server *s, struct MHD_Connection *conn)
+{
+	unsigned left = atomic_fetch_sub_explicit(&s->inflight, 1, memory_order_relaxed) - 1;
+	trace_counter(&TD_INFLIGHT, left);
+	MHD_resume_connection(conn);
+	atomic_fetch_sub_explicit(&s->suspended, 1, memory_order_release);
+}
+
+/* Runs on the pool worker that finished the picture. */
+static void rendered(void *ctx, struct image *img, const struct render_stats *st)
+{
+	struct request *rq = ctx;
+	struct server *s = rq->srv;
+	struct pngenc_buf buf;
+	char err[WHY_MAX];
+	double t1 = srv_now();
+	uint64_t e0 = trace_begin();
+
+	metrics_observe(s->metrics, HIST_RENDER, t1 - rq->t_admit);
+	int rc = pngenc_encode(img, &s->png, &buf, err, sizeof err);
+	image_free(img);
+	metrics_observe(s->metrics, HIST_ENCODE, srv_now() - t1);
+	trace_span_flow(&TD_ENCODE, e0, TRACE_FLOW_STEP, rq->id, rc == 0 ? (int64_t)buf.len : 0,
+			(int64_t)rq->id, 0, 0);
+	if (e0 && st->t_first && rq->tr_admit) {
+		/* The request's phases on its async track. */
+		trace_async(&TD_QUEUED, rq->id, rq->tr_admit, st->t_first, 0, 0, 0, 0);
+		trace_async(&TD_RENDERING, rq->id, st->t_first, st->t_done, (int64_t)st->jobs,
+			    (int64_t)st->iterations, 0, 0);
+		trace_async(&TD_ENCODING, rq->id, st->t_done, trace_now(), 0, 0, 0, 0);
+	}
+	struct blob *b = rc == 0 ? blob_wrap(buf.data, buf.len) : NULL;
+	if (b) {
+		blob_seal(b); /* on failure it is sent from memory: slower, same bytes */
+		cache_put(s->cache, rq->key, b);
+		srv_answer_png(rq, b, "miss");
+	} else {
+		srv_answer_text(rq, 500, "PNG encoding failed\n");
+	}
+	hand_back(s, rq->conn);
+}
+
+struct args {
+	struct query q;
+	unsigned max_jobs;
+	int rc;
+	char why[WHY_MAX];
+};
+
+static enum MHD_Result each_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+				const char *value)
+{
+	struct args *a = cls;
+	(void)kind;
+	a->rc = query_add(&a->q, key, value, a->max_jobs, a->why, sizeof a->why);
+	return a->rc == 0 ? MHD_YES : MHD_NO;
+}
+
+/* Returns NULL when rq is answered, or the trace name of what it was
+ * suspended for (see dispatch). */
+const struct trace_desc *srv_mandelbrot(struct request *rq)
+{
+	struct server *s = rq->srv;
+	struct args a = {.max_jobs = pool_workers(s->pool)};
+
+	query_init(&a.q);
+	MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, each_arg, &a);
+	if (a.rc == 0)
+		a.rc = query_finish(&a.q, s->cfg.max_cost, a.why, sizeof a.why);
+	if (a.rc < 0) {
+		strcat(a.why, "\n");
+		srv_answer_text(rq, 400, a.why);
+		srv_add_header(rq, "Cache-Control", "no-store");
+		return NULL;
+	}
+	query_key(&a.q, rq->key);
+	query_etag(rq->key, rq->etag);
+	const char *inm = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+						      MHD_HTTP_HEADER_IF_NONE_MATCH);
+	if (query_etag_matches(inm, rq->etag)) {
+		srv_answer_text(rq, 304, NULL);
+		rq->type = NULL;
+		srv_add_header(rq, "ETag", rq->etag);
+		srv_add_header(rq, "Cache-Control", CACHE_CONTROL_PNG);
+		return NULL;
+	}
+	struct blob *hit = cache_get(s->cache, rq->key);
+	if (hit) {
+		rq->span = &TD_HIT;
+		srv_answer_png(rq, hit, "hit");
+		return NULL;
+	}
+	if (atomic_load_explicit(&s->draining, memory_order_relaxed)) {
+		srv_busy(rq, "draining: this instance is shutting down\n");
+		return NULL;
+	}
+	/* Admission: a bounded number of pictures at once. */
+	unsigned before = atomic_fetch_add_explicit(&s->inflight, 1, memory_order_acquire);
+	if (before >= s->cfg.max_inflight) {
+		atomic_fetch_sub_explicit(&s->inflight, 1, memory_order_relaxed);
+		srv_busy(rq, "busy: too many pictures in flight, retry later\n");
+		return NULL;
+	}
+	trace_counter(&TD_INFLIGHT, before + 1);
+	rq->state = ST_RENDERING;
+	rq->t_admit = srv_now();
+	rq->tr_admit = trace_begin();
+	atomic_fetch_add_explicit(&s->suspended, 1, memory_order_relaxed);
+	MHD_suspend_connection(rq->conn);
+	struct render_req r = {
+		.pic = &a.q.pic, .kernel = s->kernel, .mode = a.q.mode, .jobs = a.q.jobs,
+		.done = rendered, .ctx = rq, .tag = rq->id,
+	};
+	int rc = render_start(s->pool, &r);
+	if (rc == 0)
+		return &TD_ADMIT;
+	if (rc == -ENOMEM)
+		srv_answer_text(rq, 500, "out of memory\n");
+	else
+		srv_busy(rq, "busy: the render queue is full, retry later\n");
+	hand_back(s, rq->conn);
+	return NULL; /* resumed already, by this thread: answered now, as before */
+}

@@ -1,0 +1,86 @@
+/* route_trace.c - GET /debug/trace: who may ask, arming a window,
+ * resuming when it ends, streaming the capture. See internal.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "server/internal.h"
+
+/* The window is over (or was never needed): the capture streams next. */
+static void trace_ready(struct request *rq)
+{
+	trace_capture_close(rq->capture);
+	rq->status = 200;
+	rq->type = "application/json";
+	srv_add_header(rq, "Cache-Control", "no-store");
+	srv_add_header(rq, "Content-Disposition", "attachment; filename=\"mandelweb-trace.json\"");
+	rq->state = ST_READY;
+}
+
+/* Runs on the trace timer when a window ends. */
+void srv_trace_fired(void *ctx)
+{
+	struct request *rq = ctx;
+	struct server *s = rq->srv;
+
+	trace_ready(rq);
+	MHD_resume_connection(rq->conn);
+	atomic_fetch_sub_explicit(&s->suspended, 1, memory_order_release);
+}
+
+/* Whether this request's peer (or its token) may use /debug/. */
+int srv_debug_ok(const struct request *rq)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const char *auth = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+						       MHD_HTTP_HEADER_AUTHORIZATION);
+	return debug_allowed(&rq->srv->acl, ci ? ci->client_addr : NULL, auth);
+}
+
+const struct trace_desc *srv_trace_page(struct request *rq)
+{
+	struct server *s = rq->srv;
+	char why[WHY_MAX];
+	uint64_t ns;
+	int last;
+
+	if (!srv_debug_ok(rq)) {
+		srv_answer_text(rq, 403, "forbidden: /debug/ answers loopback peers only, unless "
+				     "--debug-allow or --debug-token says otherwise\n");
+		return NULL;
+	}
+	if (tracing_parse(rq->conn, s->cfg.trace_max, s->cfg.flight_recorder, &ns, &last, why,
+			  sizeof why) < 0) {
+		strcat(why, "\n");
+		srv_answer_text(rq, 400, why);
+		srv_add_header(rq, "Cache-Control", "no-store");
+		return NULL;
+	}
+	if (atomic_load_explicit(&s->draining, memory_order_relaxed)) {
+		srv_busy(rq, "draining: this instance is shutting down\n");
+		return NULL;
+	}
+	int rc = last ? trace_capture_last(&rq->capture, ns) : trace_capture_open(&rq->capture);
+	if (rc == -EBUSY) {
+		srv_answer_text(rq, 409, "conflict: a trace is being taken or sent; one at a time\n");
+		snprintf(rq->retry, sizeof rq->retry, "%u", tracing_retry_after(s->tracing));
+		srv_add_header(rq, "Retry-After", rq->retry);
+		return NULL;
+	}
+	if (rc < 0) {
+		srv_answer_text(rq, 500, "cannot start a trace\n");
+		return NULL;
+	}
+	if (last) {
+		trace_ready(rq);
+		return NULL;
+	}
+	rq->state = ST_RENDERING;
+	atomic_fetch_add_explicit(&s->suspended, 1, memory_order_relaxed);
+	MHD_suspend_connection(rq->conn);
+	tracing_after(s->tracing, ns, rq);
+	if (atomic_load_explicit(&s->draining, memory_order_acquire))
+		tracing_hurry(s->tracing); /* drain began meanwhile: do not make it wait */
+	return &TD_ARM;
+}

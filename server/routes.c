@@ -1,0 +1,130 @@
+/* routes.c - which route a URL is, the method rules, and the small
+ * routes: the viewer, /help, /healthz, /readyz, /metrics. See internal.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/help.h"
+#include "server/internal.h"
+
+/* The viewer: one HTML page, scripts and styles inline, so the policy
+ * allows nothing from elsewhere; pictures come as blobs from fetch(). */
+static void viewer_answer(struct request *rq)
+{
+	size_t len;
+	const char *page = viewer_page(&rq->srv->viewer, srv_debug_ok(rq), &len);
+
+	srv_answer_page(rq, "text/html; charset=utf-8", page, len);
+	srv_add_header(rq, "Cache-Control", "no-cache");
+	srv_add_header(rq, "Content-Security-Policy",
+		   "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+		   "img-src 'self' blob: data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+		   "frame-ancestors 'none'");
+	srv_add_header(rq, "X-Content-Type-Options", "nosniff");
+	srv_add_header(rq, "Referrer-Policy", "no-referrer");
+}
+
+static void metrics_page(struct request *rq)
+{
+	struct server *s = rq->srv;
+	struct metrics_gauges g = {
+		.queue_depth = pool_depth(s->pool),
+		.queue_capacity = pool_capacity(s->pool),
+		.workers = pool_workers(s->pool),
+		.workers_busy = pool_busy(s->pool),
+		.inflight = atomic_load_explicit(&s->inflight, memory_order_relaxed),
+		.inflight_max = s->cfg.max_inflight,
+		.draining = atomic_load_explicit(&s->draining, memory_order_relaxed),
+		.kernel = s->kernel->name,
+	};
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	struct trace_usage tu;
+	trace_usage(&tu);
+	g.trace_capture = trace_capture_active();
+	g.trace_threads = tu.threads;
+	g.trace_bytes = tu.bytes;
+	cache_stats(s->cache, &g.cache);
+	if (!f) {
+		srv_answer_text(rq, 500, "out of memory\n");
+		return;
+	}
+	metrics_write(s->metrics, &g, f);
+	if (fclose(f) != 0) {
+		free(text);
+		srv_answer_text(rq, 500, "out of memory\n");
+		return;
+	}
+	srv_answer_text(rq, 200, NULL);
+	rq->text = text;
+	rq->text_len = len;
+	rq->type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+static enum route route_of(const char *url)
+{
+	static const struct {
+		const char *path;
+		enum route r;
+	} table[] = {
+		{"/", ROUTE_VIEWER}, {"/help", ROUTE_HELP}, {"/mandelbrot", ROUTE_MANDELBROT}, {"/healthz", ROUTE_HEALTHZ},
+		{"/readyz", ROUTE_READYZ}, {"/metrics", ROUTE_METRICS}, {"/debug/trace", ROUTE_TRACE},
+	};
+	for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+		if (strcmp(url, table[i].path) == 0)
+			return table[i].r;
+	return ROUTE_OTHER;
+}
+
+/* Answers rq (and returns NULL), or suspends it until a worker or the
+ * trace timer resumes it (and returns what it waits for, for the trace).
+ * From a suspension on, rq belongs to whoever resumes it. */
+const struct trace_desc *srv_dispatch(struct request *rq, const char *url, const char *method)
+{
+	rq->route = route_of(url);
+	if (rq->route == ROUTE_OTHER) {
+		srv_answer_text(rq, 404, "not found: see GET /help for what this service answers\n");
+		return NULL;
+	}
+	int get = strcmp(method, "GET") == 0;
+	if (rq->route == ROUTE_TRACE && !get) {
+		srv_answer_text(rq, 405, "method not allowed: use GET\n");
+		srv_add_header(rq, "Allow", "GET");
+		return NULL;
+	}
+	if (!get && strcmp(method, "HEAD") != 0) {
+		srv_answer_text(rq, 405, "method not allowed: use GET or HEAD\n");
+		srv_add_header(rq, "Allow", "GET, HEAD");
+		return NULL;
+	}
+	switch (rq->route) {
+	case ROUTE_VIEWER:
+		viewer_answer(rq);
+		break;
+	case ROUTE_HELP:
+		srv_answer_page(rq, "text/plain; charset=utf-8", help_text, strlen(help_text));
+		break;
+	case ROUTE_HEALTHZ:
+		srv_answer_text(rq, 200, "ok\n");
+		break;
+	case ROUTE_READYZ:
+		if (atomic_load_explicit(&rq->srv->draining, memory_order_relaxed))
+			srv_answer_text(rq, 503, "draining\n");
+		else
+			srv_answer_text(rq, 200, "ready\n");
+		break;
+	case ROUTE_METRICS:
+		metrics_page(rq);
+		break;
+	case ROUTE_MANDELBROT:
+		return srv_mandelbrot(rq);
+	case ROUTE_TRACE:
+		return srv_trace_page(rq);
+	case ROUTE_OTHER: /* answered above */
+	case ROUTE_COUNT:
+		break;
+	}
+	return NULL;
+}
