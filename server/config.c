@@ -170,8 +170,17 @@ int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
 		.workers = cpus > 0 && cpus <= POOL_MAX_WORKERS ? (uint32_t)cpus : 1,
 		.cache_mb = 64,
 		.max_cost = 4000000000u, /* ~1 s of one core at the default picture's rate */
+		/* HTTP threads and their nice, chosen by wrk -t2 -d3s on the cached
+		 * default picture, 2 cores, wrk on the same cores (this is the
+		 * README's table): 1 thread at nice 0 gave 13.6k/15.6k/15.6k/15.3k
+		 * req/s at -c 16/64/256/1024 (p99 4.8/9.4/23.5/143 ms); nice 5
+		 * gave 10.0k/14.4k/14.0k/13.2k with p99 1.39 s at -c 1024 (the
+		 * load generator took the CPU); 2 threads at nice 0 gave
+		 * 15.1k/15.0k/15.7k/12.6k: a second thread only pays past 2
+		 * cores. Renders need no nice to win over a flood any more:
+		 * admission refuses it at the cost of a 503 (admission.c). */
 		.http_threads = 1,
-		.http_nice = 5,
+		.http_nice = 0,
 		.max_conns = 4096,
 		.timeout = 30,
 		.drain = 10,

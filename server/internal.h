@@ -6,6 +6,7 @@
  * callback, which alone frees it), the trace event descriptions, and the
  * helpers the route files answer with (srv_ prefix). Files:
  *   server.c            libmicrohttpd callbacks and the life cycle
+ *   http.c              the HTTP threads, each driving a daemon (http.h)
  *   answer.c            answers: text, page, PNG, 503; queueing a response
  *   routes.c            routing, the viewer, /help, /healthz, /metrics
  *   route_mandelbrot.c  /mandelbrot: cache, admission, render, encode
@@ -29,6 +30,7 @@
 #include "server/cache.h"
 #include "server/config.h"
 #include "server/debug.h"
+#include "server/http.h"
 #include "server/metrics.h"
 #include "server/query.h"
 #include "server/tracing.h"
@@ -43,8 +45,7 @@
 
 struct server {
 	struct config cfg;
-	struct MHD_Daemon *d;
-	MHD_socket listen_fd; /* returned by quiesce; closed after stop */
+	struct http *http;     /* the HTTP threads and their daemons (http.h) */
 	struct pool *pool;
 	struct cache *cache;
 	struct metrics *metrics;
@@ -55,7 +56,6 @@ struct server {
 	atomic_uint suspended; /* connections a worker has yet to resume (drain) */
 	atomic_uint active;   /* requests between URI and completion */
 	atomic_int draining;
-	atomic_uint http_threads_named;
 	atomic_uint conns;
 	atomic_uint_fast64_t next_id;
 	struct debug_acl acl;
@@ -68,6 +68,7 @@ enum state { ST_NEW, ST_RENDERING, ST_READY };
 struct request {
 	struct server *srv;
 	struct MHD_Connection *conn;
+	struct http_thread *thread;    /* the HTTP thread it arrived on (http_resume) */
 	double t0, t_admit;
 	uint64_t id;                   /* for the tracer: async track and flow */
 	uint64_t tr0, tr_admit, tr_respond; /* trace clock (0: not traced) */

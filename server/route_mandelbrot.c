@@ -12,11 +12,11 @@
  * cannot race us and find the slot still taken; 'suspended' drops after
  * it, so drain never stops the daemon with a connection suspended. The
  * request may be gone once the resume returns (the HTTP thread owns it). */
-static void hand_back(struct server *s, struct MHD_Connection *conn)
+static void hand_back(struct server *s, struct request *rq)
 {
 	unsigned left = atomic_fetch_sub_explicit(&s->inflight, 1, memory_order_relaxed) - 1;
 	trace_counter(&TD_INFLIGHT, left);
-	MHD_resume_connection(conn);
+	http_resume(rq->thread, rq->conn);
 	atomic_fetch_sub_explicit(&s->suspended, 1, memory_order_release);
 }
 
@@ -51,7 +51,7 @@ static void rendered(void *ctx, struct image *img, const struct render_stats *st
 	} else {
 		srv_answer_text(rq, 500, "PNG encoding failed\n");
 	}
-	hand_back(s, rq->conn);
+	hand_back(s, rq);
 }
 
 struct args {
@@ -132,6 +132,6 @@ const struct trace_desc *srv_mandelbrot(struct request *rq)
 		srv_answer_text(rq, 500, "out of memory\n");
 	else
 		srv_busy(rq, "busy: the render queue is full, retry later\n");
-	hand_back(s, rq->conn);
+	hand_back(s, rq);
 	return NULL; /* resumed already, by this thread: answered now, as before */
 }

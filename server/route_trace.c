@@ -24,7 +24,7 @@ void srv_trace_fired(void *ctx)
 	struct server *s = rq->srv;
 
 	trace_ready(rq);
-	MHD_resume_connection(rq->conn);
+	http_resume(rq->thread, rq->conn);
 	atomic_fetch_sub_explicit(&s->suspended, 1, memory_order_release);
 }
 

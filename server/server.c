@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "server/accesslog.h"
+#include "server/http.h"
 #include "server/internal.h"
 #include "server/server.h"
 #include "server/version.h"
@@ -66,26 +67,6 @@ const struct trace_desc TD_ENCODING = {"encode", "http", {0}, 0};
 const struct trace_desc TD_SENDING = {"send", "http", {0}, 0};
 const struct trace_desc TD_INFLIGHT = {"requests", "http", {"in flight"}, 0};
 const struct trace_desc TD_CONNS = {"connections", "http", {"open"}, 0};
-
-/* Names libmicrohttpd's threads http-N for top, gdb and the tracer, and
- * lowers their priority (Linux: nice is per thread) so that under a flood
- * of requests the workers finish admitted pictures first and the flood's
- * 503s wait: measured with wrk -c 256, the flood took half the CPU at equal
- * priority. */
-static void setup_http_thread(struct server *s)
-{
-	static _Thread_local int done;
-	if (!done) {
-		char name[16];
-		done = 1;
-		snprintf(name, sizeof name, "http-%u",
-			 atomic_fetch_add_explicit(&s->http_threads_named, 1, memory_order_relaxed));
-		pthread_setname_np(pthread_self(), name);
-		if (s->cfg.http_nice)
-			setpriority(PRIO_PROCESS, (id_t)gettid(),
-				    getpriority(PRIO_PROCESS, 0) + (int)s->cfg.http_nice);
-	}
-}
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url,
 			       const char *method, const char *version, const char *upload,
@@ -135,8 +116,8 @@ static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *conn)
 
 	if (!rq)
 		return NULL;
-	setup_http_thread(s);
 	rq->srv = s;
+	rq->thread = http_self();
 	rq->t0 = srv_now();
 	rq->tr0 = trace_begin();
 	rq->id = atomic_fetch_add_explicit(&s->next_id, 1, memory_order_relaxed) + 1;
@@ -201,15 +182,13 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 {
 	struct server *s = calloc(1, sizeof *s);
 	struct sockaddr_storage ss = {0};
-	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-			 MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+	socklen_t ss_len = sizeof(struct sockaddr_in);
 	int rc = -ENOMEM;
 	char why[WHY_MAX];
 
 	if (!s)
 		return rc;
 	s->cfg = *c;
-	s->listen_fd = MHD_INVALID_SOCKET;
 	s->png = pngenc_defaults();
 	s->kernel = kernel_pick(c->kernel, why, sizeof why);
 	if (inet_pton(AF_INET, c->addr, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
@@ -218,7 +197,7 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 	} else if (inet_pton(AF_INET6, c->addr, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
 		((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
 		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)c->port);
-		flags |= MHD_USE_IPv6;
+		ss_len = sizeof(struct sockaddr_in6);
 	} else {
 		fprintf(err, "mandelweb: --addr %s is not an IPv4 or IPv6 address\n", c->addr);
 		rc = -EINVAL;
@@ -249,32 +228,17 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 		fprintf(err, "mandelweb: cannot start %u workers: %s\n", c->workers, strerror(-rc));
 		goto err_parts;
 	}
-	struct MHD_OptionItem pool_opt[] = {
-		{c->http_threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
-		 (intptr_t)c->http_threads, NULL},
-		{MHD_OPTION_END, 0, NULL},
+	struct http_opts ho = {
+		.addr = (struct sockaddr *)&ss, .addr_len = ss_len, .threads = c->http_threads,
+		.nice = (int)c->http_nice, .max_conns = c->max_conns, .timeout = c->timeout,
+		.handler = handler, .uri_log = uri_logged, .completed = completed,
+		.connection = connection_event, .cls = s,
 	};
-	s->d = MHD_start_daemon(
-		flags, (uint16_t)c->port, NULL, NULL, handler, s,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		/* 1 thread: no pool option at all (MHD warns about a pool of one
-		 * and about a pool of zero) */
-		MHD_OPTION_ARRAY, pool_opt,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_conns,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->timeout,
-		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-		MHD_OPTION_URI_LOG_CALLBACK, uri_logged, s,
-		MHD_OPTION_NOTIFY_COMPLETED, completed, s,
-		MHD_OPTION_NOTIFY_CONNECTION, connection_event, s,
-		MHD_OPTION_END);
-	if (!s->d) {
-		fprintf(err, "mandelweb: cannot listen on %s port %u (in use, or not an address here)\n",
+	if ((rc = http_start(&s->http, &ho, &s->port, err)) < 0) {
+		fprintf(err, "mandelweb: cannot serve on %s port %u (in use, or not an address here)\n",
 			c->addr, c->port);
-		rc = -EADDRINUSE;
 		goto err_pool;
 	}
-	const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-	s->port = di ? di->port : c->port;
 	char runs[128];
 	fprintf(err, "mandelweb %s: kernel %s (%s; this %s CPU runs: %s)\n", MANDELWEB_VERSION,
 		s->kernel->name, strcmp(c->kernel, "auto") ? "chosen" : "auto", kernel_arch,
@@ -309,7 +273,7 @@ void server_drain(struct server *s)
 {
 	atomic_store(&s->draining, 1);
 	tracing_hurry(s->tracing); /* a trace window ends now; its body still streams */
-	s->listen_fd = MHD_quiesce_daemon(s->d);
+	http_quiesce(s->http);
 	/* Renders are bounded by the cost budget; they always finish. */
 	while (atomic_load_explicit(&s->suspended, memory_order_acquire) > 0)
 		nap_ms(2);
@@ -323,9 +287,7 @@ void server_stop(struct server *s)
 {
 	if (!s)
 		return;
-	MHD_stop_daemon(s->d);
-	if (s->listen_fd != MHD_INVALID_SOCKET)
-		close(s->listen_fd);
+	http_stop(s->http);
 	tracing_destroy(s->tracing);
 	pool_destroy(s->pool);
 	cache_destroy(s->cache);

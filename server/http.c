@@ -1,0 +1,251 @@
+/*
+ * http.c - see http.h.
+ *
+ * Each thread's loop: poll(2) on its daemon's epoll descriptor and its own
+ * eventfd, for as long as MHD_get_timeout allows (no timeout: as long as
+ * it takes), then MHD_run, which handles everything ready without
+ * blocking. A request from the life cycle (quiesce, stop) is a flag and a
+ * write to the thread's eventfd; the thread acts on it between runs, so a
+ * daemon is only ever touched by its own thread.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server/http.h"
+
+struct http_thread {
+	struct http *h;
+	struct MHD_Daemon *d;
+	int listen_fd, wake_fd;
+	unsigned index;
+	pthread_t tid;
+	int started;
+	atomic_int quiesced;
+};
+
+struct http {
+	atomic_int quiesce, stop;
+	int nice;
+	unsigned n;
+	struct http_thread t[HTTP_THREADS_MAX];
+};
+
+static _Thread_local struct http_thread *self;
+
+struct http_thread *http_self(void)
+{
+	return self;
+}
+
+static void wake(struct http_thread *t)
+{
+	uint64_t one = 1;
+	ssize_t rc = write(t->wake_fd, &one, sizeof one);
+	(void)rc; /* an eventfd only fails to count past 2^64 - 2 */
+}
+
+static void *loop(void *arg)
+{
+	struct http_thread *t = arg;
+	struct http *h = t->h;
+	char name[16];
+
+	self = t;
+	/* sendfile(2) may raise SIGPIPE: blocked on this thread, as MHD's own
+	 * threads do (MHD_OPTION_SIGPIPE_HANDLED_BY_APP below says so), the
+	 * write fails with EPIPE instead. */
+	sigset_t pipe;
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe, NULL);
+	/* Named for top, gdb and the tracer. nice: see config.c's http-nice. */
+	snprintf(name, sizeof name, "http-%u", t->index);
+	pthread_setname_np(pthread_self(), name);
+	if (h->nice)
+		setpriority(PRIO_PROCESS, (id_t)gettid(), getpriority(PRIO_PROCESS, 0) + h->nice);
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(t->d, MHD_DAEMON_INFO_EPOLL_FD);
+	struct pollfd p[2] = {{.fd = di ? di->epoll_fd : -1, .events = POLLIN},
+			      {.fd = t->wake_fd, .events = POLLIN}};
+	while (!atomic_load_explicit(&h->stop, memory_order_acquire)) {
+		if (atomic_load_explicit(&h->quiesce, memory_order_acquire) &&
+		    !atomic_load_explicit(&t->quiesced, memory_order_relaxed)) {
+			/* The socket is ours (closed in http_stop); MHD forgets it. */
+			MHD_quiesce_daemon(t->d);
+			atomic_store_explicit(&t->quiesced, 1, memory_order_release);
+		}
+		MHD_UNSIGNED_LONG_LONG ms;
+		int timeout = -1;
+		if (MHD_get_timeout(t->d, &ms) == MHD_YES)
+			timeout = ms > INT_MAX ? INT_MAX : (int)ms;
+		if (poll(p, 2, timeout) > 0 && (p[1].revents & POLLIN)) {
+			uint64_t n;
+			ssize_t rc = read(t->wake_fd, &n, sizeof n);
+			(void)rc;
+		}
+		MHD_run(t->d);
+	}
+	return NULL;
+}
+
+/* A listening socket for addr; with reuse, SO_REUSEPORT (every thread's
+ * socket on the same port). The backlog: 1024, as before. */
+static int listener(const struct sockaddr *addr, socklen_t len, int reuse)
+{
+	int one = 1;
+	int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    (reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) ||
+	    (addr->sa_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) ||
+	    bind(fd, addr, len) < 0 || listen(fd, 1024) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+static unsigned port_of(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET6 ? ntohs(((const struct sockaddr_in6 *)ss)->sin6_port)
+					 : ntohs(((const struct sockaddr_in *)ss)->sin_port);
+}
+
+static void set_port(struct sockaddr_storage *ss, unsigned port)
+{
+	if (ss->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+}
+
+int http_start(struct http **out, const struct http_opts *o, unsigned *port, FILE *err)
+{
+	struct http *h = calloc(1, sizeof *h);
+	struct sockaddr_storage ss;
+	int rc = -ENOMEM;
+
+	if (!h)
+		return rc;
+	if (o->threads < 1 || o->threads > HTTP_THREADS_MAX || o->addr_len > sizeof ss) {
+		free(h);
+		return -EINVAL;
+	}
+	h->nice = o->nice;
+	memcpy(&ss, o->addr, o->addr_len);
+	for (unsigned i = 0; i < o->threads; i++) {
+		struct http_thread *t = &h->t[i];
+		t->h = h;
+		t->index = i;
+		t->listen_fd = t->wake_fd = -1;
+		h->n = i + 1;
+		if ((t->listen_fd = listener((struct sockaddr *)&ss, o->addr_len, o->threads > 1)) < 0) {
+			rc = t->listen_fd;
+			fprintf(err, "mandelweb: cannot listen: %s\n", strerror(-rc));
+			goto fail;
+		}
+		if (i == 0) { /* port 0: the others listen where the first got */
+			socklen_t len = sizeof ss;
+			getsockname(t->listen_fd, (struct sockaddr *)&ss, &len);
+			*port = port_of(&ss);
+			set_port(&ss, *port);
+		}
+		if ((t->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+			rc = -errno;
+			goto fail;
+		}
+		unsigned share = o->max_conns / o->threads + (i < o->max_conns % o->threads);
+		t->d = MHD_start_daemon(
+			MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO |
+				(ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+			0, NULL, NULL, o->handler, o->cls,
+			MHD_OPTION_LISTEN_SOCKET, (MHD_socket)t->listen_fd,
+			MHD_OPTION_CONNECTION_LIMIT, share ? share : 1u,
+			MHD_OPTION_CONNECTION_TIMEOUT, o->timeout,
+			/* else MHD copies file bodies through pread + send */
+			MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
+			MHD_OPTION_URI_LOG_CALLBACK, o->uri_log, o->cls,
+			MHD_OPTION_NOTIFY_COMPLETED, o->completed, o->cls,
+			MHD_OPTION_NOTIFY_CONNECTION, o->connection, o->cls,
+			MHD_OPTION_END);
+		if (!t->d) {
+			rc = -EINVAL;
+			fprintf(err, "mandelweb: libmicrohttpd would not start\n");
+			goto fail;
+		}
+		if ((rc = -pthread_create(&t->tid, NULL, loop, t)) < 0)
+			goto fail;
+		t->started = 1;
+	}
+	*out = h;
+	return 0;
+fail:
+	http_stop(h);
+	return rc;
+}
+
+void http_resume(struct http_thread *t, struct MHD_Connection *conn)
+{
+	MHD_resume_connection(conn);
+	wake(t);
+}
+
+static void nap_ms(long ms)
+{
+	struct timespec t = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+	nanosleep(&t, NULL);
+}
+
+void http_quiesce(struct http *h)
+{
+	atomic_store_explicit(&h->quiesce, 1, memory_order_release);
+	for (unsigned i = 0; i < h->n; i++) {
+		struct http_thread *t = &h->t[i];
+		if (!t->started)
+			continue;
+		wake(t);
+		while (!atomic_load_explicit(&t->quiesced, memory_order_acquire))
+			nap_ms(1);
+	}
+}
+
+void http_stop(struct http *h)
+{
+	if (!h)
+		return;
+	/* Quiesced first: MHD then does not close the listening socket,
+	 * which is ours. */
+	http_quiesce(h);
+	atomic_store_explicit(&h->stop, 1, memory_order_release);
+	for (unsigned i = 0; i < h->n; i++) {
+		struct http_thread *t = &h->t[i];
+		if (t->started) {
+			wake(t);
+			pthread_join(t->tid, NULL);
+		}
+		if (t->d) {
+			if (!t->started)
+				MHD_quiesce_daemon(t->d);
+			MHD_stop_daemon(t->d);
+		}
+		if (t->listen_fd >= 0)
+			close(t->listen_fd);
+		if (t->wake_fd >= 0)
+			close(t->wake_fd);
+	}
+	free(h);
+}
