@@ -1,5 +1,6 @@
 /* answer.c - see internal.h: the answers a route gives, and queueing one. */
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -56,12 +57,15 @@ void srv_answer_png(struct request *rq, struct blob *png, const char *cache)
 	rq->state = ST_READY;
 }
 
-void srv_busy(struct request *rq, const char *why)
+void srv_busy(struct request *rq, const char *why, unsigned retry)
 {
 	rq->span = &TD_REJECT;
 	metrics_rejected(rq->srv->metrics);
 	srv_answer_text(rq, 503, why);
-	srv_add_header(rq, "Retry-After", RETRY_AFTER);
+	if (retry) {
+		snprintf(rq->retry, sizeof rq->retry, "%u", retry);
+		srv_add_header(rq, "Retry-After", rq->retry);
+	}
 }
 
 static void free_png(void *blob)

@@ -16,7 +16,7 @@
 #include "server/config.h"
 #include "server/debug.h"
 
-enum kind { K_U32, K_U64, K_BOOL, K_STR };
+enum kind { K_U32, K_U64, K_BOOL, K_STR, K_SEC };
 
 struct option {
 	const char *flag, *env;
@@ -35,8 +35,12 @@ static const struct option options[] = {
 	U32("port", "MANDELWEB_PORT", port, 0, 65535, "TCP port; 0 picks a free one"),
 	U32("workers", "MANDELWEB_WORKERS", workers, 1, POOL_MAX_WORKERS,
 	    "render worker threads (default: the number of CPUs)"),
+	{"max-wait", "MANDELWEB_MAX_WAIT", K_SEC, offsetof(struct config, max_wait), 0, 1, 3600000,
+	 "seconds a picture may be predicted to wait, its own render included; past it, 503"},
 	U32("max-inflight", "MANDELWEB_MAX_INFLIGHT", max_inflight, 1, 65536,
-	    "pictures admitted at once; past it, 503 (default: 2 x workers)"),
+	    "pictures admitted at once, at most; past it, 503 (default: 64 x workers)"),
+	U32("max-render-mb", "MANDELWEB_MAX_RENDER_MB", max_render_mb, 1, 1 << 20,
+	    "MiB of pixels that admitted pictures may hold; past it, 503"),
 	U32("queue", "MANDELWEB_QUEUE", queue, 1, POOL_MAX_QUEUE,
 	    "render job queue bound (default: max-inflight x workers)"),
 	U32("cache-mb", "MANDELWEB_CACHE_MB", cache_mb, 0, 1 << 20,
@@ -87,6 +91,7 @@ static void usage(FILE *f, const struct config *d)
 		case K_U64: snprintf(def, sizeof def, "%" PRIu64, *(const uint64_t *)p); break;
 		case K_BOOL: snprintf(def, sizeof def, "%s", *(const int *)p ? "on" : "off"); break;
 		case K_STR: snprintf(def, sizeof def, "%s", p); break;
+		case K_SEC: snprintf(def, sizeof def, "%g", *(const double *)p); break;
 		}
 		fprintf(f, "  --%-15s %-25s %s [%s]\n", o->flag, o->env, o->help, def);
 	}
@@ -134,6 +139,16 @@ static int set(struct config *c, const struct option *o, const char *v, char *wh
 		}
 		snprintf(why, len, "--%s must be on or off", o->flag);
 		return -EINVAL;
+	case K_SEC: { /* decimal seconds; min and max in milliseconds */
+		double x;
+		if (parse_double(v, &x) == 0 && x * 1000 >= (double)o->min && x * 1000 <= (double)o->max) {
+			*(double *)p = x;
+			return 0;
+		}
+		snprintf(why, len, "--%s must be a number of seconds in %g..%g", o->flag, o->min / 1000.0,
+			 o->max / 1000.0);
+		return -EINVAL;
+	}
 	case K_STR:
 		if (strlen(v) < o->size && *v) {
 			strcpy(p, v);
@@ -169,6 +184,8 @@ int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
 		.port = 8080,
 		.workers = cpus > 0 && cpus <= POOL_MAX_WORKERS ? (uint32_t)cpus : 1,
 		.cache_mb = 64,
+		.max_wait = 1.0,
+		.max_render_mb = 256, /* the largest picture, 8192x8192 RGB, is 192 MiB */
 		.max_cost = 4000000000u, /* ~1 s of one core at the default picture's rate */
 		/* HTTP threads and their nice, chosen by wrk -t2 -d3s on the cached
 		 * default picture, 2 cores, wrk on the same cores (this is the
@@ -245,7 +262,7 @@ int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
 	if (debug_acl_parse(&acl, c->debug_allow, c->debug_token, why, sizeof why) < 0)
 		return bad(err, &defaults, why);
 	if (c->max_inflight == 0)
-		c->max_inflight = 2 * c->workers;
+		c->max_inflight = 64 * c->workers;
 	if (c->queue == 0)
 		c->queue = c->max_inflight * c->workers;
 	return 0;

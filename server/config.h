@@ -17,7 +17,9 @@ struct config {
 	uint32_t port;          /* 0: any free port */
 	uint32_t workers;       /* render threads */
 	uint32_t queue;         /* render job queue bound */
-	uint32_t max_inflight;  /* pictures being rendered at once */
+	double max_wait;        /* seconds a picture may wait (admission.h) */
+	uint32_t max_inflight;  /* pictures being rendered at once, at most */
+	uint32_t max_render_mb; /* pixel memory of admitted pictures */
 	uint32_t cache_mb;      /* 0: no cache */
 	uint64_t max_cost;      /* w * h * iter of one picture */
 	uint32_t http_threads;  /* libmicrohttpd's epoll threads */

@@ -9,7 +9,8 @@
  *   http.c              the HTTP threads, each driving a daemon (http.h)
  *   answer.c            answers: text, page, PNG, 503; queueing a response
  *   routes.c            routing, the viewer, /help, /healthz, /metrics
- *   route_mandelbrot.c  /mandelbrot: cache, admission, render, encode
+ *   route_mandelbrot.c  /mandelbrot: cache, single flight, admission, render,
+ *                       encode
  *   route_trace.c       /debug/trace and who may use /debug/
  *
  * Thread-safety: a request is touched by one thread at a time: its HTTP
@@ -26,10 +27,12 @@
 
 #include "render/pngenc.h"
 #include "render/render.h"
+#include "server/admission.h"
 #include "server/blob.h"
 #include "server/cache.h"
 #include "server/config.h"
 #include "server/debug.h"
+#include "server/flight.h"
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/query.h"
@@ -38,7 +41,6 @@
 #include "trace/capture.h"
 #include "trace/trace.h"
 
-#define RETRY_AFTER "1" /* seconds: about a hundred default pictures on 2 cores */
 #define CACHE_CONTROL_PNG "public, max-age=86400"
 #define WHY_MAX 200
 #define EXTRA_MAX 5 /* the viewer page's headers */
@@ -48,11 +50,13 @@ struct server {
 	struct http *http;     /* the HTTP threads and their daemons (http.h) */
 	struct pool *pool;
 	struct cache *cache;
+	struct admission *admission; /* which pictures are rendered (admission.h) */
+	struct flights *flights;     /* identical misses rendered once (flight.h) */
 	struct metrics *metrics;
 	const struct kernel *kernel;
 	struct pngenc_opts png;
 	unsigned port;
-	atomic_uint inflight;  /* admitted pictures not yet encoded (admission) */
+	atomic_uint inflight;  /* admitted pictures not yet encoded (a gauge) */
 	atomic_uint suspended; /* connections a worker has yet to resume (drain) */
 	atomic_uint active;   /* requests between URI and completion */
 	atomic_int draining;
@@ -74,6 +78,10 @@ struct request {
 	uint64_t tr0, tr_admit, tr_respond; /* trace clock (0: not traced) */
 	const struct trace_desc *span; /* what the deciding handler call did */
 	struct trace_capture *capture; /* /debug/trace: until the response owns it */
+	struct admission_ticket ticket; /* what admission charged it */
+	struct flight_waiter follow;   /* in its leader's list, while it follows one */
+	int leads;                     /* leads a flight: answers its followers */
+	int flow;                      /* admitted: its trace flow ends when it responds */
 	char retry[12];
 	enum route route;
 	enum state state;
@@ -92,7 +100,7 @@ struct request {
 };
 
 /* Trace event descriptions (server.c); what each records is there. */
-extern const struct trace_desc TD_ANSWER, TD_HIT, TD_ADMIT, TD_REJECT, TD_ARM, TD_RESPOND, TD_ENCODE, TD_REQUEST, TD_QUEUED, TD_RENDERING, TD_ENCODING, TD_SENDING, TD_INFLIGHT, TD_CONNS;
+extern const struct trace_desc TD_ANSWER, TD_HIT, TD_ADMIT, TD_FOLLOW, TD_REJECT, TD_ARM, TD_RESPOND, TD_ENCODE, TD_REQUEST, TD_QUEUED, TD_RENDERING, TD_ENCODING, TD_SENDING, TD_INFLIGHT, TD_CONNS;
 
 double srv_now(void); /* CLOCK_MONOTONIC, seconds */
 
@@ -101,7 +109,9 @@ void srv_add_header(struct request *rq, const char *name, const char *value);
 void srv_answer_text(struct request *rq, unsigned status, const char *body); /* body copied */
 void srv_answer_page(struct request *rq, const char *type, const char *body, size_t len);
 void srv_answer_png(struct request *rq, struct blob *png, const char *cache);
-void srv_busy(struct request *rq, const char *why); /* 503 + Retry-After, counted */
+/* 503, counted; with Retry-After: retry seconds (0: none, when retrying
+ * cannot help) */
+void srv_busy(struct request *rq, const char *why, unsigned retry);
 enum MHD_Result srv_queue_answer(struct request *rq);
 
 /* The route handlers: NULL when rq is answered, or the trace description

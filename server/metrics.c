@@ -184,6 +184,18 @@ void metrics_write(struct metrics *m, const struct metrics_gauges *g, FILE *f)
 	gauge(f, "mandelweb_requests_in_flight_max", "Bound of requests in flight.",
 	      g->inflight_max);
 	gauge(f, "mandelweb_draining", "1 while shutting down.", g->draining);
+	gauge(f, "mandelweb_admission_wait_seconds",
+	      "Predicted wait of a picture admitted now, before its own render.", g->admission_wait);
+	gauge(f, "mandelweb_admission_rate", "Pixel-iterations a second the workers are measured to drain.",
+	      g->admission_rate);
+	gauge(f, "mandelweb_admission_backlog", "Pixel-iterations admitted and not yet rendered.",
+	      g->admission_backlog);
+	gauge(f, "mandelweb_render_bytes", "Pixel memory of admitted pictures.",
+	      (double)g->admission_bytes);
+	gauge(f, "mandelweb_render_bytes_max", "Bound of mandelweb_render_bytes (--max-render-mb).",
+	      (double)g->render_bytes_max);
+	counter(f, "mandelweb_singleflight_shared_total",
+		"Requests answered from an identical request's render (single flight).", g->shared);
 	gauge(f, "mandelweb_trace_capture", "1 while a /debug/trace window is open or streaming.",
 	      g->trace_capture);
 	gauge(f, "mandelweb_trace_threads", "Threads with a trace ring.", g->trace_threads);

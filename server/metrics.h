@@ -35,6 +35,12 @@ struct metrics_gauges {
 	unsigned trace_threads;   /* threads with a trace ring */
 	uint64_t trace_bytes;     /* memory in trace rings */
 	const char *kernel;       /* the escape-time kernel serving (build_info) */
+	double admission_wait;    /* seconds a new picture would wait (admission.h) */
+	double admission_rate;    /* pixel-iterations a second, as measured */
+	double admission_backlog; /* pixel-iterations admitted, not done */
+	uint64_t admission_bytes; /* pixel memory of admitted pictures */
+	uint64_t render_bytes_max;
+	uint64_t shared;          /* requests answered from another's render */
 };
 
 int metrics_create(struct metrics **out); /* 0 or -ENOMEM */

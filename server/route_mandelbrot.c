@@ -2,22 +2,53 @@
  * admit, suspend, render on the pool, encode on the worker, resume. See
  * internal.h. */
 #include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server/internal.h"
 
-/* Ends an admitted request's wait: the answer is in its struct request.
- * Admission is released before the resume, so the client's next request
- * cannot race us and find the slot still taken; 'suspended' drops after
- * it, so drain never stops the daemon with a connection suspended. The
- * request may be gone once the resume returns (the HTTP thread owns it). */
+/* The request that follows a flight, from its link in the leader's list. */
+static struct request *follower_of(struct flight_waiter *w)
+{
+	return (struct request *)((char *)w - offsetof(struct request, follow));
+}
+
+/* Ends a suspended request's wait: the answer is in its struct request.
+ * A leader's followers get the same answer first (the leader may be gone
+ * once it is resumed). 'suspended' drops after each resume, so drain never
+ * stops the daemon with a connection suspended. A request may be gone once
+ * its resume returns (its HTTP thread owns it again). */
 static void hand_back(struct server *s, struct request *rq)
 {
-	unsigned left = atomic_fetch_sub_explicit(&s->inflight, 1, memory_order_relaxed) - 1;
-	trace_counter(&TD_INFLIGHT, left);
+	if (rq->leads) {
+		struct flight_waiter *w = flight_finish(s->flights, rq->key);
+		while (w) {
+			struct request *f = follower_of(w);
+			w = w->next; /* before f may go */
+			if (rq->png)
+				srv_answer_png(f, blob_ref(rq->png), "shared");
+			else
+				srv_answer_text(f, rq->status, rq->text);
+			if (rq->retry[0]) {
+				memcpy(f->retry, rq->retry, sizeof f->retry);
+				srv_add_header(f, "Retry-After", f->retry);
+			}
+			http_resume(f->thread, f->conn);
+			atomic_fetch_sub_explicit(&s->suspended, 1, memory_order_release);
+		}
+	}
 	http_resume(rq->thread, rq->conn);
 	atomic_fetch_sub_explicit(&s->suspended, 1, memory_order_release);
+}
+
+/* An admitted picture is done with (rendered, or never started). */
+static void release(struct server *s, struct request *rq)
+{
+	admission_done(s->admission, &rq->ticket, srv_now());
+	unsigned left = atomic_fetch_sub_explicit(&s->inflight, 1, memory_order_relaxed) - 1;
+	trace_counter(&TD_INFLIGHT, left);
 }
 
 /* Runs on the pool worker that finished the picture. */
@@ -51,6 +82,9 @@ static void rendered(void *ctx, struct image *img, const struct render_stats *st
 	} else {
 		srv_answer_text(rq, 500, "PNG encoding failed\n");
 	}
+	/* Released before the resume, so the client's next request cannot
+	 * race us and find the work still charged. */
+	release(s, rq);
 	hand_back(s, rq);
 }
 
@@ -105,33 +139,49 @@ const struct trace_desc *srv_mandelbrot(struct request *rq)
 		return NULL;
 	}
 	if (atomic_load_explicit(&s->draining, memory_order_relaxed)) {
-		srv_busy(rq, "draining: this instance is shutting down\n");
+		srv_busy(rq, "draining: this instance is shutting down\n", 1);
 		return NULL;
 	}
-	/* Admission: a bounded number of pictures at once. */
-	unsigned before = atomic_fetch_add_explicit(&s->inflight, 1, memory_order_acquire);
-	if (before >= s->cfg.max_inflight) {
-		atomic_fetch_sub_explicit(&s->inflight, 1, memory_order_relaxed);
-		srv_busy(rq, "busy: too many pictures in flight, retry later\n");
-		return NULL;
-	}
-	trace_counter(&TD_INFLIGHT, before + 1);
+	/* Suspended before anything can resume it: a leader may finish the
+	 * moment this request follows it. */
 	rq->state = ST_RENDERING;
-	rq->t_admit = srv_now();
-	rq->tr_admit = trace_begin();
 	atomic_fetch_add_explicit(&s->suspended, 1, memory_order_relaxed);
 	MHD_suspend_connection(rq->conn);
+	int led = flight_join(s->flights, rq->key, &rq->follow);
+	if (led == 1)
+		return &TD_FOLLOW;
+	rq->leads = led == 0;
+
+	/* Admission by predicted wait (admission.h). */
+	const struct picture *p = &a.q.pic;
+	double cost = (double)p->w * p->h * p->max_iter;
+	uint64_t bytes = (uint64_t)p->w * p->h * picture_channels(p);
+	enum admission_verdict v = admission_admit(s->admission, cost, bytes, srv_now(), &rq->ticket);
+	if (v != ADMIT_OK) {
+		char why[WHY_MAX];
+		snprintf(why, sizeof why, "%s (predicted wait %.2f s, --max-wait %g s)\n",
+			 admission_why(v), rq->ticket.wait, s->cfg.max_wait);
+		srv_busy(rq, why, v == ADMIT_TOO_BIG ? 0 : rq->ticket.retry);
+		hand_back(s, rq);
+		return NULL; /* resumed already, by this thread: answered now */
+	}
+	unsigned before = atomic_fetch_add_explicit(&s->inflight, 1, memory_order_relaxed);
+	trace_counter(&TD_INFLIGHT, before + 1);
+	rq->flow = 1;
+	rq->t_admit = srv_now();
+	rq->tr_admit = trace_begin();
 	struct render_req r = {
-		.pic = &a.q.pic, .kernel = s->kernel, .mode = a.q.mode, .jobs = a.q.jobs,
+		.pic = p, .kernel = s->kernel, .mode = a.q.mode, .jobs = a.q.jobs,
 		.done = rendered, .ctx = rq, .tag = rq->id,
 	};
 	int rc = render_start(s->pool, &r);
 	if (rc == 0)
 		return &TD_ADMIT;
+	release(s, rq);
 	if (rc == -ENOMEM)
 		srv_answer_text(rq, 500, "out of memory\n");
 	else
-		srv_busy(rq, "busy: the render queue is full, retry later\n");
+		srv_busy(rq, "busy: the render queue is full, retry later\n", 1);
 	hand_back(s, rq);
 	return NULL; /* resumed already, by this thread: answered now, as before */
 }

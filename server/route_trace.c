@@ -58,7 +58,7 @@ const struct trace_desc *srv_trace_page(struct request *rq)
 		return NULL;
 	}
 	if (atomic_load_explicit(&s->draining, memory_order_relaxed)) {
-		srv_busy(rq, "draining: this instance is shutting down\n");
+		srv_busy(rq, "draining: this instance is shutting down\n", 1);
 		return NULL;
 	}
 	int rc = last ? trace_capture_last(&rq->capture, ns) : trace_capture_open(&rq->capture);

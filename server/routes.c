@@ -36,7 +36,15 @@ static void metrics_page(struct request *rq)
 		.inflight_max = s->cfg.max_inflight,
 		.draining = atomic_load_explicit(&s->draining, memory_order_relaxed),
 		.kernel = s->kernel->name,
+		.render_bytes_max = (uint64_t)s->cfg.max_render_mb << 20,
+		.shared = flights_shared(s->flights),
 	};
+	struct admission_stats as;
+	admission_stats(s->admission, &as);
+	g.admission_wait = as.wait;
+	g.admission_rate = as.rate;
+	g.admission_backlog = as.backlog;
+	g.admission_bytes = as.bytes;
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);

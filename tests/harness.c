@@ -191,3 +191,11 @@ uint8_t *mw_png_decode(const void *data, size_t len, unsigned channels, uint32_t
 	*h = im.height;
 	return px;
 }
+
+double mw_metric(const char *text, const char *sample)
+{
+	char line[256];
+	snprintf(line, sizeof line, "\n%s ", sample);
+	const char *p = strstr(text, line);
+	return p ? atof(p + strlen(line)) : -1;
+}

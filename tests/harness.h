@@ -50,6 +50,10 @@ void mw_resp_free(struct mw_resp *r);
 uint8_t *mw_png_decode(const void *data, size_t len, unsigned channels, uint32_t *w,
 		       uint32_t *h);
 
+/* The value of one sample ("name" or "name{labels}") in a /metrics text,
+ * or -1 when it is not there. */
+double mw_metric(const char *text, const char *sample);
+
 /* The server's stderr so far, NUL-terminated (free it). */
 char *mw_log(const struct mw *m);
 
