@@ -9,6 +9,7 @@
 #                        Nehalem, qemu64) and an arm64 cross build (qemu-aarch64)
 #   make CROSS=aarch64-linux-gnu bin   a cross build, in build/aarch64-linux-gnu/
 #   make bench           benchmarks, one `name value unit` line each
+#   make loadtest        hey and wrk on loopback: capacity, admission, cached vs nginx, a flood
 #   make docker-test     build the Dockerfile's image and serve from it (docker, or
 #                        podman + a debootstrap base where no engine runs)
 #   make run             build and start the server on 127.0.0.1:8080 (RUN_ARGS=...)
@@ -83,7 +84,7 @@ TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o)
 CPU_TEST_OBJ := $(CPU_TEST_SRC:%.c=$(B)/%.o)
 
 PROGRAMS := $(BIN)/mandelbrot $(BIN)/mandelweb
-.PHONY: all bin test test-cpus bench run deps clean install help docker-test
+.PHONY: all bin test test-cpus bench loadtest run deps clean install help docker-test
 all: $(PROGRAMS)
 # What a cross build can make: the CLI (the server's libraries are not
 # cross-installed).
@@ -178,6 +179,11 @@ bench: $(BIN)/bench_render $(BIN)/bench_trace $(PROGRAMS)
 # the arm64 cross compiler and libraries, and cross-builds with CROSS=.
 test-cpus: $(B)/tests/cpu $(BIN)/mandelbrot
 	scripts/test-cpus $(B)/tests/cpu $(BIN)
+
+# Load tests on loopback (hey, wrk, nginx as the yardstick); LOADTEST_ARGS=-d 10.
+loadtest: $(PROGRAMS)
+	@scripts/install-deps hey wrk nginx-light
+	scripts/loadtest -b $(BIN) $(LOADTEST_ARGS)
 
 # The image, built and served; the host's build is there to compare PNGs.
 docker-test: $(BIN)/mandelweb

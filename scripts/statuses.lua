@@ -1,13 +1,27 @@
 -- wrk script: counts responses by status over all threads and prints them
 -- as `wrk_status_<code> <n> responses` lines (scripts/loadtest reads them).
+-- With `-- N` after the URL, each request asks for one of N distinct
+-- pictures of the default view's cost (zoom 1.000000 .. 1.(N-1)), each
+-- thread from its own starting point.
 local threads = {}
 
 function setup(thread)
 	table.insert(threads, thread)
+	thread:set("tid", #threads)
 end
 
 function init(args)
 	statuses = {}
+	distinct = tonumber(args[1]) or 0
+	seq = math.floor((tid - 1) * distinct / 8) -- threads start apart (up to 8)
+end
+
+function request()
+	if distinct == 0 then
+		return wrk.format(nil)
+	end
+	seq = seq + 1
+	return wrk.format(nil, string.format("/mandelbrot?zoom=1.%06d", seq % distinct))
 end
 
 function response(status, headers, body)

@@ -28,6 +28,7 @@ struct config {
 	uint32_t timeout;       /* seconds an idle connection may stay */
 	uint32_t drain;         /* seconds shutdown waits for responses */
 	int access_log;         /* one line per request on stderr */
+	int single_flight;      /* identical misses in flight share a render */
 	char kernel[16];        /* "auto" or a kernel name */
 	uint32_t trace_max;     /* longest /debug/trace window, seconds */
 	uint32_t trace_ring;    /* trace records kept per thread */

@@ -147,7 +147,7 @@ const struct trace_desc *srv_mandelbrot(struct request *rq)
 	rq->state = ST_RENDERING;
 	atomic_fetch_add_explicit(&s->suspended, 1, memory_order_relaxed);
 	MHD_suspend_connection(rq->conn);
-	int led = flight_join(s->flights, rq->key, &rq->follow);
+	int led = s->cfg.single_flight ? flight_join(s->flights, rq->key, &rq->follow) : -1;
 	if (led == 1)
 		return &TD_FOLLOW;
 	rq->leads = led == 0;

@@ -254,7 +254,8 @@ Test(e2e, metrics_parse, .timeout = 60)
 /* A picture that takes about a second on one core with the scalar kernel
  * (all of it inside the main cardioid: every pixel runs all 8000 iterations). */
 #define SLOW "/mandelbrot?w=256&h=256&iter=8000&cx=-0.1&cy=0&zoom=8"
-#define SLOW_SERVER "--workers", "1", "--max-inflight", "1", "--kernel", "scalar", "--cache-mb", "0"
+#define SLOW_SERVER "--workers", "1", "--max-inflight", "1", "--kernel", "scalar", "--cache-mb", "0", \
+	"--max-wait", "60" /* refused by the count, never as too big */
 
 struct slow {
 	struct mw_resp r;

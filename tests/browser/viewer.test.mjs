@@ -185,8 +185,9 @@ test("a bad parameter shows the server's reason", async () => {
 test("a busy server's 503 is shown, and the page tries again after Retry-After", async () => {
   // One worker, one picture at a time, the scalar kernel: a 2 s picture
   // holds the only slot, so the page's first request is refused.
+  // (--max-wait 60: refused by the count, never as "too big")
   const busy = await startServer(["--workers", "1", "--max-inflight", "1", "--kernel", "scalar",
-    "--cache-mb", "0"]);
+    "--cache-mb", "0", "--max-wait", "60"]);
   try {
     const slow = fetch(busy.base + "/mandelbrot?w=256&h=256&iter=16000&cx=-0.1&cy=0&zoom=8");
     const metric = async () => (await (await fetch(busy.base + "/metrics")).text())
@@ -196,7 +197,7 @@ test("a busy server's 503 is shown, and the page tries again after Retry-After",
     await page.goto(busy.base + "/");
     await page.waitForFunction(() => /busy/.test(document.getElementById("msg").textContent));
     assert.match(await page.textContent("#msg"),
-      /The server is busy \(503: busy: too many pictures in flight, retry later\)\. Trying again in 1 s/);
+      /The server is busy \(503: busy: --max-inflight pictures are being rendered; .*\)\. Trying again in \d+ s/);
     await page.screenshot({ path: resolve(artifacts, "viewer-503.png") });
     assert.equal((await slow).status, 200);
     const pic = await pictureFor(page);  // a retry got it
