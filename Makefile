@@ -171,9 +171,16 @@ $(BIN)/bench_trace: $(B)/scripts/bench_trace.o $(B)/trace.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) $^ -o $@
 
-bench: $(BIN)/bench_render $(BIN)/bench_trace $(PROGRAMS)
+$(BIN)/bench_pool: $(B)/scripts/bench_pool.o $(B)/render.a $(B)/trace.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) $^ -o $@
+
+bench: $(BIN)/bench_render $(BIN)/bench_trace $(BIN)/bench_pool $(PROGRAMS)
 	$(BIN)/bench_render $(BENCH_REPS)
 	$(BIN)/bench_trace $(BENCH_REPS)
+	$(BIN)/bench_pool
+	@command -v /usr/bin/time >/dev/null || scripts/install-deps time
+	scripts/bench-cli $(BIN)
 
 # Every CPU the kernels can meet: scripts/test-cpus installs qemu-user and
 # the arm64 cross compiler and libraries, and cross-builds with CROSS=.

@@ -269,7 +269,7 @@ static void traced_case(void)
 
 int main(void)
 {
-	static const unsigned caps[] = {0, 1, 3, 64};
+	static const unsigned caps[] = {0, 1, 3, 64, 1024};
 
 	trace_init(&(struct trace_config){.ring_events = 4096, .process = "stress"});
 	for (size_t c = 0; c < sizeof caps / sizeof caps[0]; c++) {
