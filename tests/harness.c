@@ -199,3 +199,10 @@ double mw_metric(const char *text, const char *sample)
 	const char *p = strstr(text, line);
 	return p ? atof(p + strlen(line)) : -1;
 }
+
+void *mw_fetch_main(void *fetch)
+{
+	struct mw_fetch *f = fetch;
+	f->rc = mw_get(f->m, f->path, &f->r);
+	return NULL;
+}

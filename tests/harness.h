@@ -50,6 +50,16 @@ void mw_resp_free(struct mw_resp *r);
 uint8_t *mw_png_decode(const void *data, size_t len, unsigned channels, uint32_t *w,
 		       uint32_t *h);
 
+/* A GET on a thread of its own: pthread_create(&t, NULL, mw_fetch_main, f)
+ * with f->m and f->path set; after the join, f->rc and f->r as mw_get's. */
+struct mw_fetch {
+	const struct mw *m;
+	char path[256];
+	struct mw_resp r;
+	int rc;
+};
+void *mw_fetch_main(void *fetch);
+
 /* The value of one sample ("name" or "name{labels}") in a /metrics text,
  * or -1 when it is not there. */
 double mw_metric(const char *text, const char *sample);

@@ -171,19 +171,6 @@ static bool named(const struct names *nm, json_int_t tid, const char *prefix)
 	return false;
 }
 
-struct fetch {
-	const char *path;
-	struct mw_resp r;
-	int rc;
-};
-
-static void *fetch_main(void *arg)
-{
-	struct fetch *f = arg;
-	f->rc = mw_get(&srv, f->path, &f->r);
-	return NULL;
-}
-
 /* Waits until a window is armed (the metrics say so), then checks that a
  * second one is refused with 409 and Retry-After. */
 static void wait_armed(void)
@@ -207,12 +194,12 @@ static void wait_armed(void)
 Test(trace_e2e, a_window_shows_each_request_its_jobs_flows_counters_and_names, .timeout = 120)
 {
 	const char *const args[] = {"--workers", "4", "--cache-mb", "0", "--access-log", "off", NULL};
-	struct fetch tr = {.path = "/debug/trace?seconds=1.5"};
+	struct mw_fetch tr = {.m = &srv, .path = "/debug/trace?seconds=1.5"};
 	pthread_t th;
 	enum { N = 12 };
 
 	start(args);
-	pthread_create(&th, NULL, fetch_main, &tr);
+	pthread_create(&th, NULL, mw_fetch_main, &tr);
 	wait_armed();
 	for (int i = 0; i < N; i++) { /* distinct pictures, so each one renders */
 		char path[96];
@@ -429,11 +416,11 @@ Test(trace_e2e, the_flight_recorder_answers_the_last_seconds_at_once, .timeout =
 
 Test(trace_e2e, sigterm_during_a_window_sends_it_at_once, .timeout = 60)
 {
-	struct fetch tr = {.path = "/debug/trace?seconds=30"};
+	struct mw_fetch tr = {.m = &srv, .path = "/debug/trace?seconds=30"};
 	pthread_t th;
 
 	start(NULL);
-	pthread_create(&th, NULL, fetch_main, &tr);
+	pthread_create(&th, NULL, mw_fetch_main, &tr);
 	wait_armed();
 	double t0 = now_s();
 	cr_expect(eq(int, mw_stop(&srv, SIGTERM), 0));

@@ -29,26 +29,15 @@ static double scrape(const char *sample)
 	return v;
 }
 
-struct fetch {
-	char path[160];
-	struct mw_resp r;
-	int rc;
-};
-
-static void *fetch(void *arg)
-{
-	struct fetch *f = arg;
-	f->rc = mw_get(&srv, f->path, &f->r);
-	return NULL;
-}
-
 /* n requests at once, each on its own connection and thread. */
-static void fetch_all(struct fetch *f, int n)
+static void fetch_all(struct mw_fetch *f, int n)
 {
 	pthread_t t[64];
 	cr_assert(le(int, n, 64));
-	for (int i = 0; i < n; i++)
-		pthread_create(&t[i], NULL, fetch, &f[i]);
+	for (int i = 0; i < n; i++) {
+		f[i].m = &srv;
+		pthread_create(&t[i], NULL, mw_fetch_main, &f[i]);
+	}
 	for (int i = 0; i < n; i++)
 		pthread_join(t[i], NULL);
 }
@@ -57,7 +46,7 @@ static void fetch_all(struct fetch *f, int n)
  * burst of 10 cheap distinct pictures on a 1-worker server is all 200. */
 Test(load, a_burst_of_cheap_pictures_is_all_200, .timeout = 60)
 {
-	struct fetch f[10];
+	struct mw_fetch f[10];
 	start((const char *const[]){"--workers", "1", "--cache-mb", "0", NULL});
 	for (int i = 0; i < 10; i++)
 		snprintf(f[i].path, sizeof f[i].path, "/mandelbrot?w=%d&h=64", 60 + i);
@@ -78,7 +67,7 @@ Test(load, a_burst_of_cheap_pictures_is_all_200, .timeout = 60)
  * alone needs more than --max-wait is refused with no Retry-After. */
 Test(load, refusals_follow_the_predicted_wait, .timeout = 120)
 {
-	struct fetch f[6];
+	struct mw_fetch f[6];
 	start((const char *const[]){"--workers", "1", "--kernel", "scalar", "--cache-mb", "0",
 				    "--max-wait", "1", NULL});
 	for (int i = 0; i < 6; i++)
@@ -104,9 +93,10 @@ Test(load, refusals_follow_the_predicted_wait, .timeout = 120)
 	cr_expect(ge(int, busy, 1), "six half-second pictures on a 1 s bound: none refused");
 
 	/* One expensive picture in flight, then a cheap one: admitted. */
-	struct fetch slow = {.path = "/mandelbrot?w=256&h=256&iter=4000&cx=-0.1&cy=0.01&zoom=8"};
+	struct mw_fetch slow = {.m = &srv,
+				.path = "/mandelbrot?w=256&h=256&iter=4000&cx=-0.1&cy=0.01&zoom=8"};
 	pthread_t t;
-	pthread_create(&t, NULL, fetch, &slow);
+	pthread_create(&t, NULL, mw_fetch_main, &slow);
 	for (int i = 0; i < 2000 && scrape("mandelweb_requests_in_flight") < 1; i++)
 		usleep(1000);
 	struct mw_resp r;
@@ -130,7 +120,7 @@ Test(load, refusals_follow_the_predicted_wait, .timeout = 120)
 Test(load, identical_misses_render_once, .timeout = 120)
 {
 	enum { N = 8 };
-	struct fetch f[N];
+	struct mw_fetch f[N];
 	start((const char *const[]){"--workers", "1", "--kernel", "scalar", "--cache-mb", "0", NULL});
 	for (int i = 0; i < N; i++)
 		snprintf(f[i].path, sizeof f[i].path, "/mandelbrot?w=256&h=256&iter=2000&cx=-0.1&zoom=8");
