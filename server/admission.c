@@ -109,6 +109,16 @@ void admission_done(struct admission *a, const struct admission_ticket *t, doubl
 	pthread_mutex_unlock(&a->lock);
 }
 
+void admission_cancel(struct admission *a, const struct admission_ticket *t)
+{
+	pthread_mutex_lock(&a->lock);
+	a->backlog -= t->cost;
+	a->bytes -= t->bytes;
+	if (--a->pictures == 0)
+		a->backlog = 0;
+	pthread_mutex_unlock(&a->lock);
+}
+
 void admission_stats(struct admission *a, struct admission_stats *st)
 {
 	pthread_mutex_lock(&a->lock);

@@ -78,6 +78,10 @@ enum admission_verdict admission_admit(struct admission *a, double cost, uint64_
  * backlog and the busy time since the last event is measured. */
 void admission_done(struct admission *a, const struct admission_ticket *t, double now);
 
+/* An admitted picture that never started (the job queue refused it): its
+ * cost leaves the backlog and nothing is measured. */
+void admission_cancel(struct admission *a, const struct admission_ticket *t);
+
 void admission_stats(struct admission *a, struct admission_stats *st);
 
 /* A one-line reason for a refusal, for the 503's body. */

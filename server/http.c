@@ -221,6 +221,15 @@ void http_quiesce(struct http *h)
 		while (!atomic_load_explicit(&t->quiesced, memory_order_acquire))
 			nap_ms(1);
 	}
+	/* No daemon listens any more: close the sockets now, so that a new
+	 * client is refused at once rather than left in the backlog until
+	 * the process exits. */
+	for (unsigned i = 0; i < h->n; i++) {
+		if (h->t[i].started && h->t[i].listen_fd >= 0) {
+			close(h->t[i].listen_fd);
+			h->t[i].listen_fd = -1;
+		}
+	}
 }
 
 void http_stop(struct http *h)

@@ -64,7 +64,8 @@ struct http_thread *http_self(void);
 void http_resume(struct http_thread *t, struct MHD_Connection *conn);
 
 /* Stops accepting new connections (every daemon quiesced by its own
- * thread); returns when all have. Connections already open go on. */
+ * thread) and closes the listening sockets, so a new client is refused at
+ * once; returns when all have. Connections already open go on. */
 void http_quiesce(struct http *h);
 
 /* Stops the threads, the daemons (closing every connection) and the

@@ -43,10 +43,13 @@ static void hand_back(struct server *s, struct request *rq)
 	atomic_fetch_sub_explicit(&s->suspended, 1, memory_order_release);
 }
 
-/* An admitted picture is done with (rendered, or never started). */
-static void release(struct server *s, struct request *rq)
+/* An admitted picture is done with: rendered, or (started 0) never started. */
+static void release(struct server *s, struct request *rq, int started)
 {
-	admission_done(s->admission, &rq->ticket, srv_now());
+	if (started)
+		admission_done(s->admission, &rq->ticket, srv_now());
+	else
+		admission_cancel(s->admission, &rq->ticket);
 	unsigned left = atomic_fetch_sub_explicit(&s->inflight, 1, memory_order_relaxed) - 1;
 	trace_counter(&TD_INFLIGHT, left);
 }
@@ -84,7 +87,7 @@ static void rendered(void *ctx, struct image *img, const struct render_stats *st
 	}
 	/* Released before the resume, so the client's next request cannot
 	 * race us and find the work still charged. */
-	release(s, rq);
+	release(s, rq, 1);
 	hand_back(s, rq);
 }
 
@@ -177,7 +180,7 @@ const struct trace_desc *srv_mandelbrot(struct request *rq)
 	int rc = render_start(s->pool, &r);
 	if (rc == 0)
 		return &TD_ADMIT;
-	release(s, rq);
+	release(s, rq, 0);
 	if (rc == -ENOMEM)
 		srv_answer_text(rq, 500, "out of memory\n");
 	else

@@ -137,3 +137,20 @@ Test(admission, memory_and_count_bounds)
 	cr_expect(eq(int, strncmp(admission_why(ADMIT_TOO_BIG), "too big", 7), 0));
 	admission_destroy(a);
 }
+
+/* A picture admitted but never started gives its cost back and teaches
+ * the rate nothing. */
+Test(admission, cancel_gives_back_without_measuring)
+{
+	struct admission *a = make(1.0, RATE);
+	struct admission_ticket t;
+	cr_assert(eq(int, admission_admit(a, 0.5 * RATE, 1000, 0, &t), ADMIT_OK));
+	admission_cancel(a, &t);
+	struct admission_stats st;
+	admission_stats(a, &st);
+	cr_expect(eq(u32, st.pictures, 0));
+	cr_expect(eq(dbl, st.backlog, 0));
+	cr_expect(eq(u64, st.bytes, 0));
+	cr_expect(eq(dbl, st.rate, RATE));
+	admission_destroy(a);
+}
