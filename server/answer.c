@@ -48,6 +48,7 @@ void srv_answer_page(struct request *rq, const char *type, const char *body, siz
 
 void srv_answer_png(struct request *rq, struct blob *png, const char *cache)
 {
+	rq->hit = strcmp(cache, "hit") == 0;
 	rq->status = 200;
 	rq->type = "image/png";
 	rq->png = png;
@@ -73,9 +74,48 @@ static void free_png(void *blob)
 	blob_unref(blob);
 }
 
+static void destroy_response(void *resp)
+{
+	MHD_destroy_response(resp);
+}
+
+/* A cache hit: every request for this blob gets the same response, made
+ * once and kept with the blob (libmicrohttpd reference-counts responses
+ * and sends a file body by offset, so one may be queued on many
+ * connections at once). Saves, per hit, a dup of the memfd, a response
+ * made and destroyed, and four headers added. NULL: make one as usual. */
+static struct MHD_Response *hit_response(struct request *rq)
+{
+	struct blob *b = rq->png;
+	struct MHD_Response *r = atomic_load_explicit(&b->kept, memory_order_acquire);
+	if (r)
+		return r;
+	int fd = fcntl(b->fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	if (!(r = MHD_create_response_from_fd64(b->len, fd))) {
+		close(fd);
+		return NULL;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, rq->type);
+	for (int i = 0; i < EXTRA_MAX && rq->extra[i][0]; i++)
+		MHD_add_response_header(r, rq->extra[i][0], rq->extra[i][1]);
+	struct MHD_Response *kept = blob_keep(b, r, destroy_response);
+	if (kept != r)
+		MHD_destroy_response(r); /* another thread made it first */
+	return kept;
+}
+
 enum MHD_Result srv_queue_answer(struct request *rq)
 {
 	struct MHD_Response *resp;
+
+	if (rq->hit && rq->png->fd >= 0 &&
+	    !atomic_load_explicit(&rq->srv->draining, memory_order_relaxed) &&
+	    (resp = hit_response(rq))) {
+		rq->bytes = rq->png->len;
+		return MHD_queue_response(rq->conn, rq->status, resp);
+	}
 
 	int fd = rq->png && rq->png->fd >= 0 ? fcntl(rq->png->fd, F_DUPFD_CLOEXEC, 0) : -1;
 	if (rq->capture) {

@@ -21,6 +21,8 @@ struct blob *blob_wrap(uint8_t *data, size_t len)
 	b->len = len;
 	b->data = data;
 	b->fd = -1;
+	atomic_init(&b->kept, NULL);
+	b->kept_free = NULL;
 	return b;
 }
 
@@ -34,6 +36,9 @@ void blob_unref(struct blob *b)
 {
 	if (!b || atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1)
 		return;
+	void *kept = atomic_load_explicit(&b->kept, memory_order_acquire);
+	if (kept)
+		b->kept_free(kept);
 #ifdef __linux__
 	if (b->fd >= 0) {
 		munmap(b->data, b->len);
@@ -44,6 +49,18 @@ void blob_unref(struct blob *b)
 #endif
 	free(b->data);
 	free(b);
+}
+
+void *blob_keep(struct blob *b, void *x, void (*fn)(void *))
+{
+	void *none = NULL;
+	if (!atomic_compare_exchange_strong_explicit(&b->kept, &none, x, memory_order_acq_rel,
+						     memory_order_acquire))
+		return none;
+	/* Only the winner writes it; the last unref reads it after every
+	 * holder's release (the caller holds a reference now). */
+	b->kept_free = fn;
+	return x;
 }
 
 int blob_seal(struct blob *b)

@@ -18,6 +18,11 @@ struct blob {
 	size_t len;
 	uint8_t *data; /* malloc'd, or the mapping of fd */
 	int fd;        /* -1, or a memfd holding the bytes (blob_seal) */
+	/* Something made once from these bytes and kept with them (the server:
+	 * a cache hit's HTTP response), set at most once with blob_keep, freed
+	 * with its free function when the last reference goes. */
+	_Atomic(void *) kept;
+	void (*kept_free)(void *);
 };
 
 /* Takes ownership of data (malloc'd, len bytes); one reference. NULL when
@@ -32,5 +37,10 @@ struct blob *blob_ref(struct blob *b);
  * elsewhere -ENOSYS. */
 int blob_seal(struct blob *b);
 void blob_unref(struct blob *b); /* NULL is ignored */
+
+/* Keeps x (freed by fn when the blob goes) if nothing is kept yet; returns
+ * what is kept then: x, or the one another thread kept first (x is then
+ * the caller's to free). */
+void *blob_keep(struct blob *b, void *x, void (*fn)(void *));
 
 #endif

@@ -82,6 +82,7 @@ struct request {
 	struct flight_waiter follow;   /* in its leader's list, while it follows one */
 	int leads;                     /* leads a flight: answers its followers */
 	int flow;                      /* admitted: its trace flow ends when it responds */
+	int hit;                       /* answered from the cache: a kept response (answer.c) */
 	char retry[12];
 	enum route route;
 	enum state state;
