@@ -123,7 +123,9 @@ int parse_double(const char *s, double *out)
 {
 	char *end;
 
-	if (*s == '\0' || *s == ' ' || *s == '\t')
+	/* Decimal only, as the README promises: strtod would also read hex
+	 * floats (0x1p2 is 4), "infinity" and leading space. */
+	if (*s == '\0' || s[strspn(s, "0123456789+-.eE")] != '\0')
 		return -EINVAL;
 	errno = 0;
 	double v = strtod(s, &end);

@@ -62,7 +62,7 @@ int picture_set(struct picture *p, const char *name, const char *value, char *wh
 
 /* Strict number parsing shared with the CLI's other flags: 0 or -EINVAL. */
 int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
-int parse_double(const char *s, double *out); /* finite only */
+int parse_double(const char *s, double *out); /* decimal, finite only */
 
 /* Kernel arguments of a checked picture. */
 void picture_kernel_args(const struct picture *p, struct kernel_args *a);

@@ -108,6 +108,11 @@ void query_etag(const char *key, char etag[QUERY_ETAG_MAX])
 	snprintf(etag, QUERY_ETAG_MAX, "\"mw1-%016" PRIx64 "\"", hash_str(key));
 }
 
+bool query_arg_whole(const char *key, size_t key_size, const char *value, size_t value_size)
+{
+	return strlen(key) == key_size && (!value || strlen(value) == value_size);
+}
+
 bool query_etag_matches(const char *header, const char *etag)
 {
 	size_t elen = strlen(etag);

@@ -49,6 +49,12 @@ void query_etag(const char *key, char etag[QUERY_ETAG_MAX]);
 
 /* Whether an If-None-Match header value matches etag (RFC 9110 weak
  * comparison: a list, W/ prefixes, or *). header may be NULL. */
+/* Whether a query argument is whole: a %00 in it ends the C string that
+ * libmicrohttpd hands over early (w=8%00junk reads as w=8), so a key or a
+ * value whose length is not its size must be refused, with QUERY_NUL_WHY. */
+#define QUERY_NUL_WHY "a parameter's name or value contains a NUL byte (%00)"
+bool query_arg_whole(const char *key, size_t key_size, const char *value, size_t value_size);
+
 bool query_etag_matches(const char *header, const char *etag);
 
 #endif

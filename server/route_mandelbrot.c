@@ -99,11 +99,16 @@ struct args {
 };
 
 static enum MHD_Result each_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-				const char *value)
+				size_t key_size, const char *value, size_t value_size)
 {
 	struct args *a = cls;
 	(void)kind;
-	a->rc = query_add(&a->q, key, value, a->max_jobs, a->why, sizeof a->why);
+	if (!query_arg_whole(key, key_size, value, value_size)) {
+		snprintf(a->why, sizeof a->why, "%s", QUERY_NUL_WHY);
+		a->rc = -EINVAL;
+	} else {
+		a->rc = query_add(&a->q, key, value, a->max_jobs, a->why, sizeof a->why);
+	}
 	return a->rc == 0 ? MHD_YES : MHD_NO;
 }
 
@@ -115,7 +120,7 @@ const struct trace_desc *srv_mandelbrot(struct request *rq)
 	struct args a = {.max_jobs = pool_workers(s->pool)};
 
 	query_init(&a.q);
-	MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, each_arg, &a);
+	MHD_get_connection_values_n(rq->conn, MHD_GET_ARGUMENT_KIND, each_arg, &a);
 	if (a.rc == 0)
 		a.rc = query_finish(&a.q, s->cfg.max_cost, a.why, sizeof a.why);
 	if (a.rc < 0) {

@@ -91,7 +91,13 @@ static enum route route_of(const char *url)
  * From a suspension on, rq belongs to whoever resumes it. */
 const struct trace_desc *srv_dispatch(struct request *rq, const char *url, const char *method)
 {
-	rq->route = route_of(url);
+	/* The decoded url ends at a %00; the path as sent must not hold one
+	 * (/healthz%00 is no route). */
+	size_t path_len = strcspn(rq->uri, "?");
+	int nul = 0;
+	for (size_t i = 0; i + 2 < path_len; i++)
+		nul |= rq->uri[i] == '%' && rq->uri[i + 1] == '0' && rq->uri[i + 2] == '0';
+	rq->route = nul ? ROUTE_OTHER : route_of(url);
 	if (rq->route == ROUTE_OTHER) {
 		srv_answer_text(rq, 404, "not found: see GET /help for what this service answers\n");
 		return NULL;

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "render/picture.h"
+#include "server/query.h"
 #include "server/tracing.h"
 
 #define STREAM_BLOCK (32 * 1024) /* bytes MHD asks for at a time */
@@ -136,9 +137,13 @@ struct parse {
 };
 
 static enum MHD_Result each_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-				const char *value)
+				size_t key_size, const char *value, size_t value_size)
 {
 	struct parse *p = cls;
+	if (!query_arg_whole(key, key_size, value, value_size)) {
+		p->bad = 3;
+		return MHD_NO;
+	}
 	const char **slot = !strcmp(key, "seconds") ? &p->seconds : !strcmp(key, "last") ? &p->last : NULL;
 	(void)kind;
 	if (!slot || *slot) {
@@ -166,7 +171,11 @@ int tracing_parse(struct MHD_Connection *conn, unsigned max_s, int flight, uint6
 {
 	struct parse p = {0};
 
-	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, each_arg, &p);
+	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, each_arg, &p);
+	if (p.bad == 3) {
+		snprintf(why, len, "%s", QUERY_NUL_WHY);
+		return -EINVAL;
+	}
 	if (p.bad == 1) {
 		snprintf(why, len, "unknown parameter '%s': /debug/trace takes seconds= or last=", p.key);
 		return -EINVAL;

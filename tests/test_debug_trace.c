@@ -282,6 +282,8 @@ Test(trace_e2e, bad_windows_get_400_with_the_range, .timeout = 60)
 		{"seconds=abc", "seconds must be a decimal number of seconds in 0.001..5\n"},
 		{"seconds=-1", "seconds must be a decimal number of seconds in 0.001..5\n"},
 		{"seconds=inf", "seconds must be a decimal number of seconds in 0.001..5\n"},
+		/* hex: strtod alone read it as 16 and armed a 16 s window */
+		{"seconds=0x2", "seconds must be a decimal number of seconds in 0.001..5\n"},
 		{"seconds=1&seconds=2", "parameter 'seconds' given twice\n"},
 		{"secs=1", "unknown parameter 'secs': /debug/trace takes seconds= or last=\n"},
 		{"last=1", "last= needs the flight recorder: start mandelweb with --flight-recorder\n"},

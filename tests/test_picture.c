@@ -55,6 +55,10 @@ Test(picture, bad_values_are_refused_with_the_range)
 		{"cy", "inf", "cy must be a number in -4..4"},
 		{"cx", "5", "cx must be a number in -4..4"},
 		{"cx", "1e999", "cx must be a number in -4..4"},
+		{"cx", "0x1p2", "cx must be a number in -4..4"}, /* hex: strtod reads it as 4 */
+		{"cy", "0x0", "cy must be a number in -4..4"},
+		{"zoom", "infinity", "zoom must be a number in 0.001..1e+13"},
+		{"cx", " 1", "cx must be a number in -4..4"},
 		{"zoom", "0", "zoom must be a number in 0.001..1e+13"},
 		{"zoom", "-3", "zoom must be a number in 0.001..1e+13"},
 		{"colour", "purple", "colour must be one of gray|smooth|fire"},

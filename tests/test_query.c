@@ -105,3 +105,13 @@ Test(query, if_none_match)
 	cr_assert(not(query_etag_matches("", e)));
 	cr_assert(not(query_etag_matches(NULL, e)));
 }
+
+/* A %00 ends libmicrohttpd's decoded strings early: a key or value whose
+ * length is not its size is not whole. */
+Test(query, arg_whole_sees_a_nul)
+{
+	cr_expect(eq(int, query_arg_whole("w", 1, "8", 1), true));
+	cr_expect(eq(int, query_arg_whole("w", 1, NULL, 0), true));
+	cr_expect(eq(int, query_arg_whole("w", 1, "8\0junk", 6), false));
+	cr_expect(eq(int, query_arg_whole("w\0x", 3, "8", 1), false));
+}

@@ -167,6 +167,14 @@ Test(e2e, bad_requests_get_a_reason, .timeout = 60)
 		{"/mandelbrot?w=4096&h=4096&iter=1000", 400,
 		 "w*h*iter is 16777216000 pixel-iterations, above this server's budget of 4000000000: lower w, h or iter\n"},
 		{"/mandelbrot?w=8192&h=4096", 400, "w*h must be at most 16777216 pixels\n"},
+		/* strict parsing: decimal only, and no %00 (it ended the C
+		 * string: w=8%00junk was read as w=8, /healthz%00 as /healthz) */
+		{"/mandelbrot?cx=0x1p1", 400, "cx must be a number in -4..4\n"},
+		{"/mandelbrot?w=8%00junk&h=8", 400, "a parameter's name or value contains a NUL byte (%00)\n"},
+		{"/mandelbrot?w%00x=8", 400, "a parameter's name or value contains a NUL byte (%00)\n"},
+		{"/healthz%00", 404, "not found: see GET /help for what this service answers\n"},
+		{"/debug/trace%00x", 404, "not found: see GET /help for what this service answers\n"},
+		{"/debug/trace?seconds=1%00x", 400, "a parameter's name or value contains a NUL byte (%00)\n"},
 		{"/nope", 404, "not found: see GET /help for what this service answers\n"},
 		{"/mandelbrot/", 404, "not found: see GET /help for what this service answers\n"},
 		{"/healthz", 200, "ok\n"},
