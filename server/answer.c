@@ -110,7 +110,7 @@ enum MHD_Result srv_queue_answer(struct request *rq)
 {
 	struct MHD_Response *resp;
 
-	if (rq->hit && rq->png->fd >= 0 &&
+	if (rq->hit && rq->png->fd >= 0 && !rq->close &&
 	    !atomic_load_explicit(&rq->srv->draining, memory_order_relaxed) &&
 	    (resp = hit_response(rq))) {
 		rq->bytes = rq->png->len;
@@ -153,7 +153,7 @@ enum MHD_Result srv_queue_answer(struct request *rq)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rq->type);
 	for (int i = 0; i < EXTRA_MAX && rq->extra[i][0]; i++)
 		MHD_add_response_header(resp, rq->extra[i][0], rq->extra[i][1]);
-	if (atomic_load_explicit(&rq->srv->draining, memory_order_relaxed))
+	if (rq->close || atomic_load_explicit(&rq->srv->draining, memory_order_relaxed))
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	enum MHD_Result r = MHD_queue_response(rq->conn, rq->status, resp);
 	MHD_destroy_response(resp);

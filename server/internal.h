@@ -83,6 +83,7 @@ struct request {
 	int leads;                     /* leads a flight: answers its followers */
 	int flow;                      /* admitted: its trace flow ends when it responds */
 	int hit;                       /* answered from the cache: a kept response (answer.c) */
+	int close;                     /* Connection: close after this answer */
 	char retry[12];
 	enum route route;
 	enum state state;

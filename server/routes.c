@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "server/help.h"
 #include "server/internal.h"
@@ -89,8 +90,41 @@ static enum route route_of(const char *url)
 /* Answers rq (and returns NULL), or suspends it until a worker or the
  * trace timer resumes it (and returns what it waits for, for the trace).
  * From a suspension on, rq belongs to whoever resumes it. */
+struct framing {
+	int content_length, transfer_encoding;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+				     const char *value)
+{
+	struct framing *f = cls;
+	(void)kind, (void)value;
+	f->content_length += strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0;
+	f->transfer_encoding += strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0;
+	return MHD_YES;
+}
+
+/* Request smuggling shapes libmicrohttpd 0.9.75 lets through: of two
+ * Content-Lengths it reads the first, and with Content-Length and
+ * Transfer-Encoding it reads chunked and keeps the connection. A proxy in
+ * front may have framed the same bytes the other way, so such a request is
+ * refused and its connection closed after the answer (RFC 9112 6.3):
+ * nothing after it on the connection is read as a request. */
+static int framing_conflict(struct MHD_Connection *conn)
+{
+	struct framing f = {0};
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
+	return f.content_length > 1 || (f.content_length && f.transfer_encoding);
+}
+
 const struct trace_desc *srv_dispatch(struct request *rq, const char *url, const char *method)
 {
+	if (framing_conflict(rq->conn)) {
+		srv_answer_text(rq, 400, "bad request: conflicting message framing (two "
+					 "Content-Length headers, or Content-Length with Transfer-Encoding)\n");
+		rq->close = 1;
+		return NULL;
+	}
 	/* The decoded url ends at a %00; the path as sent must not hold one
 	 * (/healthz%00 is no route). */
 	size_t path_len = strcspn(rq->uri, "?");

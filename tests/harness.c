@@ -12,6 +12,10 @@
 #include <strings.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include "tests/harness.h"
 
@@ -205,4 +209,36 @@ void *mw_fetch_main(void *fetch)
 	struct mw_fetch *f = fetch;
 	f->rc = mw_get(f->m, f->path, &f->r);
 	return NULL;
+}
+
+long mw_raw(const struct mw *m, const char *req, size_t len, char *out, size_t out_len,
+	    int *closed)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)m->port)};
+	struct timeval tv = {.tv_sec = 2};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	long got = 0;
+
+	*closed = 0;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	if (write(fd, req, len) != (ssize_t)len) {
+		close(fd);
+		return -1;
+	}
+	for (;;) {
+		ssize_t n = read(fd, out + got, out_len - 1 - (size_t)got);
+		if (n == 0)
+			*closed = 1;
+		if (n <= 0 || (size_t)(got += n) >= out_len - 1)
+			break;
+	}
+	out[got] = '\0';
+	close(fd);
+	return got;
 }

@@ -60,6 +60,13 @@ struct mw_fetch {
 };
 void *mw_fetch_main(void *fetch);
 
+/* Sends len bytes of raw HTTP on a new connection and reads until the
+ * server closes it or 2 s pass; the answer NUL-terminated in out. Returns
+ * the bytes read, or -1 if it could not connect; *closed says whether the
+ * server closed the connection (else the 2 s ran out). */
+long mw_raw(const struct mw *m, const char *req, size_t len, char *out, size_t out_len,
+	    int *closed);
+
 /* The value of one sample ("name" or "name{labels}") in a /metrics text,
  * or -1 when it is not there. */
 double mw_metric(const char *text, const char *sample);

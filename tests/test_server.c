@@ -497,3 +497,43 @@ Test(e2e, kernel_logged_listed_and_refused, .timeout = 60)
 				 NULL)), "%s", line);
 	}
 }
+
+static int count_of(const char *s, const char *what)
+{
+	int n = 0;
+	for (const char *p = s; (p = strstr(p, what)); p += strlen(what))
+		n++;
+	return n;
+}
+
+/* Request smuggling shapes: two Content-Lengths, or Content-Length with
+ * Transfer-Encoding, are a 400 and the connection is closed, so the bytes
+ * after them are never read as a request; HTTP/1.1 without Host is a 400;
+ * HTTP/1.0 without Host is fine. */
+Test(e2e, smuggling_shapes_are_refused_and_closed, .timeout = 60)
+{
+	static const char two_cl[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+				     "Content-Length: 28\r\n\r\nGET /readyz HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const char cl_te[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+				    "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+				    "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const char no_host[] = "GET /healthz HTTP/1.1\r\n\r\n";
+	static const char old[] = "GET /healthz HTTP/1.0\r\n\r\n";
+	char out[8192];
+	int closed;
+
+	start(NULL);
+	const char *const conflicts[] = {two_cl, cl_te};
+	for (int i = 0; i < 2; i++) {
+		cr_assert(gt(long, mw_raw(&srv, conflicts[i], strlen(conflicts[i]), out, sizeof out, &closed), 0));
+		cr_expect(eq(int, strncmp(out, "HTTP/1.1 400", 12), 0), "%s", out);
+		cr_expect(not(eq(ptr, strstr(out, "conflicting message framing"), NULL)), "%s", out);
+		cr_expect(eq(int, closed, 1), "the connection stayed open");
+		cr_expect(eq(int, count_of(out, "HTTP/1.1 "), 1), "a smuggled request was answered: %s", out);
+	}
+	cr_assert(gt(long, mw_raw(&srv, no_host, strlen(no_host), out, sizeof out, &closed), 0));
+	cr_expect(eq(int, strncmp(out, "HTTP/1.1 400", 12), 0), "%s", out);
+	cr_assert(gt(long, mw_raw(&srv, old, strlen(old), out, sizeof out, &closed), 0));
+	cr_expect(eq(int, strncmp(out, "HTTP/1.1 200", 12), 0), "%s", out);
+	stop_ok();
+}
