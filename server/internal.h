@@ -69,10 +69,17 @@ struct server {
 
 enum state { ST_NEW, ST_RENDERING, ST_READY };
 
+/* A connection's own state (libmicrohttpd's socket context): the request
+ * it has started and not completed, if any. */
+struct conn {
+	struct request *pending;
+};
+
 struct request {
 	struct server *srv;
 	struct MHD_Connection *conn;
 	struct http_thread *thread;    /* the HTTP thread it arrived on (http_resume) */
+	struct conn *cn;               /* its connection, which knows it until it completes */
 	double t0, t_admit;
 	uint64_t id;                   /* for the tracer: async track and flow */
 	uint64_t tr0, tr_admit, tr_respond; /* trace clock (0: not traced) */

@@ -12,7 +12,7 @@
 #include "server/metrics.h"
 #include "server/version.h"
 
-static const unsigned statuses[] = {200, 304, 400, 403, 404, 405, 409, 500, 503};
+static const unsigned statuses[] = {200, 304, 400, 403, 404, 405, 409, 444, 500, 503};
 #define NSTATUS (sizeof statuses / sizeof statuses[0])
 #define STATUS_OTHER NSTATUS
 

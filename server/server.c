@@ -113,31 +113,35 @@ static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *conn)
 	struct server *s = cls;
 	size_t len = strlen(uri);
 	struct request *rq = calloc(1, sizeof *rq + len + 1);
-	(void)conn;
 
 	if (!rq)
 		return NULL;
+	/* The connection remembers it until completed: libmicrohttpd may
+	 * give up on a request without ever completing it (see closed). */
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	rq->cn = ci ? ci->socket_context : NULL;
+	if (rq->cn)
+		rq->cn->pending = rq;
 	rq->srv = s;
 	rq->thread = http_self();
 	rq->t0 = srv_now();
 	rq->tr0 = trace_begin();
 	rq->id = atomic_fetch_add_explicit(&s->next_id, 1, memory_order_relaxed) + 1;
 	rq->span = &TD_ANSWER;
+	rq->route = ROUTE_OTHER; /* until dispatched */
 	memcpy(rq->uri, uri, len + 1);
 	strcpy(rq->method, "-");
 	atomic_fetch_add_explicit(&s->active, 1, memory_order_relaxed);
 	return rq;
 }
 
-static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-		      enum MHD_RequestTerminationCode why)
+/* A request's end, answered or not: traced, counted, logged, freed (the
+ * one place a request is freed). */
+static void finish(struct server *s, struct MHD_Connection *conn, struct request *rq)
 {
-	struct server *s = cls;
-	struct request *rq = *con_cls;
-	(void)why;
-
-	if (!rq)
-		return;
+	if (rq->cn)
+		rq->cn->pending = NULL;
 	/* A rejected request's span on the HTTP thread already is all of it;
 	 * leaving out its async slice halves what a flood of 503s records. */
 	if (rq->tr0 && rq->span != &TD_REJECT && trace_on()) {
@@ -163,16 +167,43 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	trace_capture_free(rq->capture); /* never got as far as a response */
 	free(rq->text);
 	free(rq);
-	*con_cls = NULL;
 	atomic_fetch_sub_explicit(&s->active, 1, memory_order_release);
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+		      enum MHD_RequestTerminationCode why)
+{
+	struct request *rq = *con_cls;
+	(void)why;
+
+	if (!rq)
+		return;
+	finish(cls, conn, rq);
+	*con_cls = NULL;
 }
 
 static void connection_event(void *cls, struct MHD_Connection *conn, void **socket_ctx,
 			     enum MHD_ConnectionNotificationCode code)
 {
 	struct server *s = cls;
-	(void)conn, (void)socket_ctx;
 	int opened = code == MHD_CONNECTION_NOTIFY_STARTED;
+	if (opened) {
+		*socket_ctx = calloc(1, sizeof(struct conn)); /* NULL: not tracked */
+	} else if (*socket_ctx) {
+		/* A request libmicrohttpd gave up on without completing it (0.9.75:
+		 * a query of ~1000 '&' fills the connection's memory pool while
+		 * the arguments are parsed; it says 431 in its log, sends nothing
+		 * and closes at the timeout): logged and counted as 444, nginx's
+		 * "closed without an answer", and freed, where it used to leak and
+		 * hold the drain for its whole length. */
+		struct conn *c = *socket_ctx;
+		if (c->pending) {
+			c->pending->status = 444;
+			finish(s, conn, c->pending);
+		}
+		free(c);
+		*socket_ctx = NULL;
+	}
 	metrics_connection(s->metrics, opened);
 	unsigned n = opened ? atomic_fetch_add_explicit(&s->conns, 1, memory_order_relaxed) + 1
 			    : atomic_fetch_sub_explicit(&s->conns, 1, memory_order_relaxed) - 1;
