@@ -69,6 +69,22 @@ void srv_busy(struct request *rq, const char *why, unsigned retry)
 	}
 }
 
+void srv_resume(struct request *rq)
+{
+	struct server *s = rq->srv; /* read before: rq may go with the resume */
+	http_resume(rq->thread, rq->conn);
+	atomic_fetch_sub_explicit(&s->suspended, 1, memory_order_release);
+}
+
+/* The answer's Content-Type and extra headers onto resp. */
+static void add_headers(struct MHD_Response *resp, const struct request *rq)
+{
+	if (rq->type)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rq->type);
+	for (int i = 0; i < EXTRA_MAX && rq->extra[i][0]; i++)
+		MHD_add_response_header(resp, rq->extra[i][0], rq->extra[i][1]);
+}
+
 static void free_png(void *blob)
 {
 	blob_unref(blob);
@@ -97,9 +113,7 @@ static struct MHD_Response *hit_response(struct request *rq)
 		close(fd);
 		return NULL;
 	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, rq->type);
-	for (int i = 0; i < EXTRA_MAX && rq->extra[i][0]; i++)
-		MHD_add_response_header(r, rq->extra[i][0], rq->extra[i][1]);
+	add_headers(r, rq);
 	struct MHD_Response *kept = blob_keep(b, r, destroy_response);
 	if (kept != r)
 		MHD_destroy_response(r); /* another thread made it first */
@@ -149,10 +163,7 @@ enum MHD_Result srv_queue_answer(struct request *rq)
 	}
 	if (!resp)
 		return MHD_NO;
-	if (rq->type)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rq->type);
-	for (int i = 0; i < EXTRA_MAX && rq->extra[i][0]; i++)
-		MHD_add_response_header(resp, rq->extra[i][0], rq->extra[i][1]);
+	add_headers(resp, rq);
 	if (rq->close || atomic_load_explicit(&rq->srv->draining, memory_order_relaxed))
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	enum MHD_Result r = MHD_queue_response(rq->conn, rq->status, resp);

@@ -121,6 +121,10 @@ void srv_answer_png(struct request *rq, struct blob *png, const char *cache);
 /* 503, counted; with Retry-After: retry seconds (0: none, when retrying
  * cannot help) */
 void srv_busy(struct request *rq, const char *why, unsigned retry);
+/* Ends a suspended request's wait (its answer is set): resumes it on its
+ * HTTP thread, then drops 'suspended', so drain never stops the daemon with
+ * a connection suspended. rq may be gone once this returns. From any thread. */
+void srv_resume(struct request *rq);
 enum MHD_Result srv_queue_answer(struct request *rq);
 
 /* The route handlers: NULL when rq is answered, or the trace description

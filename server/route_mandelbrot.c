@@ -17,9 +17,7 @@ static struct request *follower_of(struct flight_waiter *w)
 
 /* Ends a suspended request's wait: the answer is in its struct request.
  * A leader's followers get the same answer first (the leader may be gone
- * once it is resumed). 'suspended' drops after each resume, so drain never
- * stops the daemon with a connection suspended. A request may be gone once
- * its resume returns (its HTTP thread owns it again). */
+ * once it is resumed). */
 static void hand_back(struct server *s, struct request *rq)
 {
 	if (rq->leads) {
@@ -35,12 +33,10 @@ static void hand_back(struct server *s, struct request *rq)
 				memcpy(f->retry, rq->retry, sizeof f->retry);
 				srv_add_header(f, "Retry-After", f->retry);
 			}
-			http_resume(f->thread, f->conn);
-			atomic_fetch_sub_explicit(&s->suspended, 1, memory_order_release);
+			srv_resume(f);
 		}
 	}
-	http_resume(rq->thread, rq->conn);
-	atomic_fetch_sub_explicit(&s->suspended, 1, memory_order_release);
+	srv_resume(rq);
 }
 
 /* An admitted picture is done with: rendered, or (started 0) never started. */

@@ -21,11 +21,9 @@ static void trace_ready(struct request *rq)
 void srv_trace_fired(void *ctx)
 {
 	struct request *rq = ctx;
-	struct server *s = rq->srv;
 
 	trace_ready(rq);
-	http_resume(rq->thread, rq->conn);
-	atomic_fetch_sub_explicit(&s->suspended, 1, memory_order_release);
+	srv_resume(rq);
 }
 
 /* Whether this request's peer (or its token) may use /debug/. */

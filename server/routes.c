@@ -87,9 +87,6 @@ static enum route route_of(const char *url)
 	return ROUTE_OTHER;
 }
 
-/* Answers rq (and returns NULL), or suspends it until a worker or the
- * trace timer resumes it (and returns what it waits for, for the trace).
- * From a suspension on, rq belongs to whoever resumes it. */
 struct framing {
 	int content_length, transfer_encoding;
 };
@@ -117,6 +114,9 @@ static int framing_conflict(struct MHD_Connection *conn)
 	return f.content_length > 1 || (f.content_length && f.transfer_encoding);
 }
 
+/* Answers rq (and returns NULL), or suspends it until a worker or the
+ * trace timer resumes it (and returns what it waits for, for the trace).
+ * From a suspension on, rq belongs to whoever resumes it. */
 const struct trace_desc *srv_dispatch(struct request *rq, const char *url, const char *method)
 {
 	if (framing_conflict(rq->conn)) {
