@@ -106,12 +106,19 @@ static struct MHD_Response *hit_response(struct request *rq)
 	struct MHD_Response *r = atomic_load_explicit(&b->kept, memory_order_acquire);
 	if (r)
 		return r;
-	int fd = fcntl(b->fd, F_DUPFD_CLOEXEC, 0);
-	if (fd < 0)
-		return NULL;
-	if (!(r = MHD_create_response_from_fd64(b->len, fd))) {
-		close(fd);
-		return NULL;
+	if (b->fd < 0) {
+		/* On the heap: sent from the blob's own bytes, which outlive the
+		 * response (it is freed with the blob). */
+		if (!(r = MHD_create_response_from_buffer(b->len, b->data, MHD_RESPMEM_PERSISTENT)))
+			return NULL;
+	} else {
+		int fd = fcntl(b->fd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			return NULL;
+		if (!(r = MHD_create_response_from_fd64(b->len, fd))) {
+			close(fd);
+			return NULL;
+		}
 	}
 	add_headers(r, rq);
 	struct MHD_Response *kept = blob_keep(b, r, destroy_response);
@@ -124,7 +131,7 @@ enum MHD_Result srv_queue_answer(struct request *rq)
 {
 	struct MHD_Response *resp;
 
-	if (rq->hit && rq->png->fd >= 0 && !rq->close &&
+	if (rq->hit && !rq->close &&
 	    !atomic_load_explicit(&rq->srv->draining, memory_order_relaxed) &&
 	    (resp = hit_response(rq))) {
 		rq->bytes = rq->png->len;

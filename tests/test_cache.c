@@ -1,7 +1,9 @@
 /* test_cache.c - the LRU picture cache: bounds in bytes, recency, replace,
- * references that outlive eviction, capacity 0. */
+ * references that outlive eviction, capacity 0, what an entry costs; blobs:
+ * settled on the heap or sealed, within the fd budget. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,11 +21,11 @@ Test(cache, evicts_least_recently_used_within_bytes)
 {
 	struct cache *c;
 	struct cache_stats st;
-	cr_assert(eq(int, cache_create(&c, 3500), 0));
+	cr_assert(eq(int, cache_create(&c, 350000), 0));
 	for (int i = 0; i < 3; i++) {
 		char key[8];
 		snprintf(key, sizeof key, "k%d", i);
-		struct blob *b = make(1000, i);
+		struct blob *b = make(100000, i);
 		cache_put(c, key, b);
 		blob_unref(b);
 	}
@@ -31,8 +33,8 @@ Test(cache, evicts_least_recently_used_within_bytes)
 	cr_assert(not(eq(ptr, b, NULL)));
 	cr_assert(eq(u8, b->data[0], 0));
 	blob_unref(b);
-	b = make(1000, 9);
-	cache_put(c, "k3", b); /* past 3500 bytes: k1 goes */
+	b = make(100000, 9);
+	cache_put(c, "k3", b); /* past 350000 bytes: k1 goes */
 	blob_unref(b);
 	cr_assert(eq(ptr, cache_get(c, "k1"), NULL));
 	for (const char *const *k = (const char *const[]){"k0", "k2", "k3", NULL}; *k; k++) {
@@ -43,7 +45,7 @@ Test(cache, evicts_least_recently_used_within_bytes)
 	cache_stats(c, &st);
 	cr_assert(eq(u64, st.evictions, 1));
 	cr_assert(eq(sz, st.entries, 3));
-	cr_assert(le(sz, st.bytes, 3500));
+	cr_assert(le(sz, st.bytes, 350000));
 	cr_assert(eq(u64, st.misses, 1));
 	cache_destroy(c);
 }
@@ -51,19 +53,19 @@ Test(cache, evicts_least_recently_used_within_bytes)
 Test(cache, replace_and_references_outlive_eviction)
 {
 	struct cache *c;
-	cr_assert(eq(int, cache_create(&c, 1500), 0));
-	struct blob *a = make(1000, 1), *b = make(1000, 2);
+	cr_assert(eq(int, cache_create(&c, 150000), 0));
+	struct blob *a = make(100000, 1), *b = make(100000, 2);
 	cache_put(c, "k", a);
 	struct blob *held = cache_get(c, "k");
 	cache_put(c, "k", b); /* replaces; 'held' stays valid */
-	cr_assert(eq(u8, held->data[999], 1));
+	cr_assert(eq(u8, held->data[99999], 1));
 	struct blob *now = cache_get(c, "k");
 	cr_assert(eq(u8, now->data[0], 2));
 	blob_unref(now);
 	blob_unref(held);
 	blob_unref(a);
 	blob_unref(b);
-	struct blob *big = make(2000, 3); /* larger than the cache: not kept */
+	struct blob *big = make(200000, 3); /* larger than the cache: not kept */
 	cache_put(c, "big", big);
 	blob_unref(big);
 	cr_assert(eq(ptr, cache_get(c, "big"), NULL));
@@ -87,7 +89,7 @@ Test(cache, capacity_zero_is_off)
 Test(cache, many_keys_grow_the_table)
 {
 	struct cache *c;
-	cr_assert(eq(int, cache_create(&c, 1 << 20), 0));
+	cr_assert(eq(int, cache_create(&c, 4 << 20), 0));
 	for (int i = 0; i < 1000; i++) {
 		char key[16];
 		snprintf(key, sizeof key, "key-%d", i);
@@ -104,4 +106,49 @@ Test(cache, many_keys_grow_the_table)
 		blob_unref(b);
 	}
 	cache_destroy(c);
+}
+
+/* 1-byte pictures cost what they hold, not one byte: a 1 MiB cache keeps
+ * under a thousand of them (it kept a million, holding 1.1 GB and 20,000
+ * fds, when cost was the PNG's length). */
+Test(cache, tiny_blobs_cost_what_they_hold)
+{
+	struct cache *c;
+	struct cache_stats st;
+	cr_assert(eq(int, cache_create(&c, 1 << 20), 0));
+	for (int i = 0; i < 5000; i++) {
+		char key[16];
+		snprintf(key, sizeof key, "k%d", i);
+		struct blob *b = make(1, i);
+		blob_settle(b);
+		cache_put(c, key, b);
+		blob_unref(b);
+	}
+	cache_stats(c, &st);
+	cr_assert(lt(sz, st.entries, 1000));
+	cr_assert(gt(sz, st.entries, 500));
+	cr_assert(le(sz, st.bytes, (size_t)1 << 20));
+	cache_destroy(c);
+}
+
+Test(blob, settle_seals_big_ones_within_the_fd_budget)
+{
+	struct blob *small = make(100, 1), *big = make(BLOB_SEAL_MIN, 2), *big2 = make(BLOB_SEAL_MIN, 3);
+	unsigned before = blob_sealed_now();
+	cr_assert(eq(int, blob_settle(small), 0));
+	cr_assert(eq(int, small->fd, -1));
+	blob_set_fd_budget(before + 1);
+	cr_assert(eq(int, blob_settle(big), 1));
+	cr_assert(ge(int, big->fd, 0));
+	cr_assert(eq(u32, blob_sealed_now(), before + 1));
+	cr_assert(eq(int, blob_settle(big2), 0)); /* the budget is spent: on the heap */
+	cr_assert(eq(int, big2->fd, -1));
+	cr_assert(eq(u8, big->data[BLOB_SEAL_MIN - 1], 2));
+	cr_assert(eq(u8, big2->data[BLOB_SEAL_MIN - 1], 3));
+	cr_assert(gt(sz, blob_footprint(big), BLOB_SEAL_MIN));
+	blob_unref(big);
+	cr_assert(eq(u32, blob_sealed_now(), before));
+	blob_unref(big2);
+	blob_unref(small);
+	blob_set_fd_budget(UINT_MAX);
 }
