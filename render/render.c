@@ -138,6 +138,9 @@ struct task {
 	unsigned spawn;     /* render_start: further jobs the first job submits */
 	uint64_t tag;       /* render_start: the flow id of the tracer's spans */
 	uint64_t t_first;   /* trace clock when the first job began (0: not traced) */
+	const atomic_int *cancel, *cancel_all; /* render_start: render_req's */
+	uint32_t span;      /* most pixels between two checks of them */
+	atomic_uint skipped; /* units skipped once cancelled */
 	struct pool *pool;
 	void (*finish)(struct task *t);
 
@@ -225,6 +228,26 @@ static void task_fini(struct task *t)
 	t->row_iters = NULL;
 }
 
+static int task_cancelled(const struct task *t)
+{
+	return (t->cancel && atomic_load_explicit(t->cancel, memory_order_relaxed)) ||
+	       (t->cancel_all && atomic_load_explicit(t->cancel_all, memory_order_relaxed));
+}
+
+/* Row y of a cancellable task, in spans of t->span pixels with a check
+ * before each (the kernels give the same bits however a row is split). */
+static uint64_t task_row(struct task *t, uint32_t y)
+{
+	if (!t->cancel && !t->cancel_all)
+		return render_rows(t->pic, &t->args, t->k, &t->img, y, y + 1);
+	uint64_t iters = 0;
+	for (uint32_t x = 0; x < t->img.w && !task_cancelled(t); x += t->span) {
+		uint32_t n = t->img.w - x < t->span ? t->img.w - x : t->span;
+		iters += render_span(t->pic, &t->args, t->k, &t->img, y, x, n);
+	}
+	return iters;
+}
+
 /* Renders unit u of t; returns its iterations. */
 static uint64_t task_unit(struct task *t, uint32_t u)
 {
@@ -233,7 +256,7 @@ static uint64_t task_unit(struct task *t, uint32_t u)
 		return render_span(t->pic, &t->args, t->k, &t->img, y, x, 1);
 	}
 	if (!t->src)
-		return render_rows(t->pic, &t->args, t->k, &t->img, u, u + 1);
+		return task_row(t, u);
 
 	uint64_t iters = 0;
 	uint32_t i0 = u * t->unit_rows, i1 = i0 + t->unit_rows;
@@ -241,7 +264,7 @@ static uint64_t task_unit(struct task *t, uint32_t u)
 		i1 = t->nsrc;
 	for (uint32_t i = i0; i < i1; i++) {
 		uint32_t y = t->src[i];
-		t->row_iters[y] = render_rows(t->pic, &t->args, t->k, &t->img, y, y + 1);
+		t->row_iters[y] = task_row(t, y);
 		iters += t->row_iters[y];
 	}
 	return iters;
@@ -326,6 +349,16 @@ static void job_claim(void *arg, uintptr_t first)
 		uint32_t u = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed);
 		if (u >= t->units)
 			break;
+		if (task_cancelled(t)) {
+			/* Claims every unit left at once, rendering none: the
+			 * picture completes (cancelled) as soon as the units being
+			 * rendered now are. */
+			uint32_t rest = atomic_exchange_explicit(&t->next, t->units, memory_order_relaxed);
+			uint32_t mine = 1 + (rest < t->units ? t->units - rest : 0);
+			atomic_fetch_add_explicit(&t->skipped, mine, memory_order_relaxed);
+			units += mine;
+			break;
+		}
 		iters += task_unit(t, u);
 		units++;
 	}
@@ -404,11 +437,15 @@ out:
  * last job has ended (task_units_done). */
 static void finish_done(struct task *t)
 {
+	unsigned skipped = atomic_load_explicit(&t->skipped, memory_order_relaxed);
 	struct render_stats st = {
 		.iterations = atomic_load_explicit(&t->iters, memory_order_relaxed),
 		.jobs = atomic_load_explicit(&t->jobs, memory_order_relaxed),
 		.t_first = t->t_first,
 		.t_done = t->t_first ? trace_now() : 0,
+		/* a unit being rendered when the flag was set may be cut short too */
+		.cancelled = skipped > 0 || task_cancelled(t),
+		.done_share = t->units ? (double)(t->units - skipped) / t->units : 1,
 	};
 	struct image img = t->img;
 
@@ -426,7 +463,12 @@ int render_start(struct pool *pool, const struct render_req *r)
 	*t = (struct task){
 		.pic = &t->pic_copy, .k = r->kernel, .mode = r->mode, .pool = pool,
 		.finish = finish_done, .done = r->done, .ctx = r->ctx, .jobs = 1, .tag = r->tag,
+		.cancel = r->cancel, .cancel_all = r->cancel_all,
 	};
+	/* A check every 2^26 iterations or so, at most KERNEL_SPAN_MAX pixels
+	 * and at least 8 apart (a vector's worth). */
+	uint64_t span = (1u << 26) / (r->pic->max_iter ? r->pic->max_iter : 1);
+	t->span = span > KERNEL_SPAN_MAX ? KERNEL_SPAN_MAX : span < 8 ? 8 : (uint32_t)span;
 	t->pic_copy = *r->pic;
 	if (image_alloc(&t->img, r->pic->w, r->pic->h, picture_channels(r->pic)) < 0)
 		goto err_task;

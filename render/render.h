@@ -31,6 +31,9 @@
  *                 workers, a row for row, bands for auto; seq is one job),
  *                 and the job that finishes last calls done on its worker.
  *
+ * render_start's pictures can be cancelled (render_req.cancel): the units
+ * not yet rendered are skipped, within about 2^26 iterations of the flag.
+ *
  * Traced (trace/trace.h): every job as a span with its units, iterations
  * and queue wait; render_image's whole render on the caller (and each row
  * in seq mode); auto's mirror copy.
@@ -42,6 +45,7 @@
 #ifndef MW_RENDER_H
 #define MW_RENDER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -73,6 +77,10 @@ struct render_stats {
 	/* render_start, on the trace clock (trace/trace.h) when the tracer
 	 * was armed as the first job began, else 0: that start, and the end */
 	uint64_t t_first, t_done;
+	/* render_start: cancelled before every unit was rendered (the pixels
+	 * are then not the picture), and the share of units rendered, 0..1 */
+	int cancelled;
+	double done_share;
 };
 
 /* Renders checked picture pic with kernel k into img (allocated by the
@@ -94,6 +102,12 @@ struct render_req {
 	uint64_t tag;              /* nonzero: the jobs' spans are steps of this trace flow */
 	render_done_fn *done;
 	void *ctx;
+	/* Checked between units and between spans of KERNEL_SPAN_MAX pixels
+	 * or fewer (so a check comes within about 2^26 iterations): when
+	 * either is nonzero, the units left are skipped and done is called
+	 * with stats->cancelled. NULL: never. They must stay valid until done
+	 * is called. */
+	const atomic_int *cancel, *cancel_all;
 };
 
 /* Starts rendering r->pic on pool without blocking. Returns 0 (done will

@@ -91,8 +91,14 @@ enum admission_verdict admission_admit(struct admission *a, double cost, uint64_
 
 void admission_done(struct admission *a, const struct admission_ticket *t, double now)
 {
+	admission_done_share(a, t, now, 1);
+}
+
+void admission_done_share(struct admission *a, const struct admission_ticket *t, double now,
+			  double share)
+{
 	pthread_mutex_lock(&a->lock);
-	a->busy_u += t->cost;
+	a->busy_u += t->cost * (share >= 0 && share <= 1 ? share : 1);
 	double dt = now - a->mark;
 	if (dt > 0) {
 		double w = 1 - exp(-dt / ADMISSION_RATE_TAU);

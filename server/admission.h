@@ -78,6 +78,12 @@ enum admission_verdict admission_admit(struct admission *a, double cost, uint64_
  * backlog and the busy time since the last event is measured. */
 void admission_done(struct admission *a, const struct admission_ticket *t, double now);
 
+/* As admission_done for a picture of which only share (0..1) was rendered
+ * (a cancelled one): all its cost leaves the backlog, and the busy time is
+ * measured against share of it. */
+void admission_done_share(struct admission *a, const struct admission_ticket *t, double now,
+			  double share);
+
 /* An admitted picture that never started (the job queue refused it): its
  * cost leaves the backlog and nothing is measured. */
 void admission_cancel(struct admission *a, const struct admission_ticket *t);

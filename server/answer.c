@@ -61,7 +61,7 @@ void srv_answer_png(struct request *rq, struct blob *png, const char *cache)
 void srv_busy(struct request *rq, const char *why, unsigned retry)
 {
 	rq->span = &TD_REJECT;
-	metrics_rejected(rq->srv->metrics);
+	metrics_count(rq->srv->metrics, COUNT_REJECTED);
 	srv_answer_text(rq, 503, why);
 	if (retry) {
 		snprintf(rq->retry, sizeof rq->retry, "%u", retry);
@@ -69,9 +69,20 @@ void srv_busy(struct request *rq, const char *why, unsigned retry)
 	}
 }
 
+void srv_suspend(struct request *rq)
+{
+	rq->state = ST_RENDERING;
+	atomic_fetch_add_explicit(&rq->srv->suspended, 1, memory_order_relaxed);
+	MHD_suspend_connection(rq->conn);
+	rq->watch_fd = http_watch(rq->thread, rq->conn, rq);
+}
+
 void srv_resume(struct request *rq)
 {
 	struct server *s = rq->srv; /* read before: rq may go with the resume */
+	/* Unwatched first: once resumed, rq may be freed on its thread. */
+	http_unwatch(rq->thread, rq->watch_fd);
+	rq->watch_fd = -1;
 	http_resume(rq->thread, rq->conn);
 	atomic_fetch_sub_explicit(&s->suspended, 1, memory_order_release);
 }
@@ -135,6 +146,7 @@ enum MHD_Result srv_queue_answer(struct request *rq)
 	    !atomic_load_explicit(&rq->srv->draining, memory_order_relaxed) &&
 	    (resp = hit_response(rq))) {
 		rq->bytes = rq->png->len;
+		srv_deadline_send(rq, rq->bytes);
 		return MHD_queue_response(rq->conn, rq->status, resp);
 	}
 
@@ -170,6 +182,12 @@ enum MHD_Result srv_queue_answer(struct request *rq)
 	}
 	if (!resp)
 		return MHD_NO;
+	srv_deadline_send(rq, rq->bytes);
+	if (!rq->hit && rq->route == ROUTE_MANDELBROT && rq->status == 200) {
+		/* a body that is not the cache's: held until it is sent */
+		rq->sending = rq->bytes;
+		atomic_fetch_add_explicit(&rq->srv->sending, rq->sending, memory_order_relaxed);
+	}
 	add_headers(resp, rq);
 	if (rq->close || atomic_load_explicit(&rq->srv->draining, memory_order_relaxed))
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");

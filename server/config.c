@@ -54,6 +54,14 @@ static const struct option options[] = {
 	U32("max-conns", "MANDELWEB_MAX_CONNS", max_conns, 1, 1000000, "open connections"),
 	U32("timeout", "MANDELWEB_TIMEOUT", timeout, 1, 86400,
 	    "seconds before an idle or stalled connection is closed"),
+	U32("header-timeout", "MANDELWEB_HEADER_TIMEOUT", header_timeout, 1, 3600,
+	    "seconds a request's headers may take, from the connection or its request line; past it, closed (408)"),
+	U32("send-timeout", "MANDELWEB_SEND_TIMEOUT", send_timeout, 1, 3600,
+	    "seconds an answer may take beyond its length at --min-send-rate; past it, closed (408)"),
+	U32("min-send-rate", "MANDELWEB_MIN_SEND_RATE", min_send_rate, 1, 1 << 20,
+	    "KiB a second a client must read an answer at, on average"),
+	U32("max-send-mb", "MANDELWEB_MAX_SEND_MB", max_send_mb, 1, 1 << 20,
+	    "MiB of answers being sent to clients; past it, uncached pictures are 503"),
 	U32("drain", "MANDELWEB_DRAIN", drain, 0, 3600,
 	    "seconds shutdown waits for accepted requests to be sent"),
 	{"access-log", "MANDELWEB_ACCESS_LOG", K_BOOL, offsetof(struct config, access_log), 0, 0, 1,
@@ -202,6 +210,15 @@ int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
 		.http_nice = 0,
 		.max_conns = 4096,
 		.timeout = 30,
+		/* nginx's client_header_timeout is 60 s and send_timeout 60 s
+		 * between two writes; here a request's headers are a few hundred
+		 * bytes and an answer's pace is measured over all of it: 10 s, and
+		 * 10 s beyond a 13 MB PNG's 820 s at 16 KiB/s (a slow phone
+		 * reads 100 KiB/s and more). */
+		.header_timeout = 10,
+		.send_timeout = 10,
+		.min_send_rate = 16,
+		.max_send_mb = 256,
 		.drain = 10,
 		.access_log = 1,
 		.single_flight = 1,

@@ -26,6 +26,10 @@ struct config {
 	uint32_t http_nice;     /* their nice value above the workers' */
 	uint32_t max_conns;     /* open connections */
 	uint32_t timeout;       /* seconds an idle connection may stay */
+	uint32_t header_timeout; /* seconds a request's headers may take */
+	uint32_t send_timeout;  /* seconds an answer may take, beyond its bytes at min_send_rate */
+	uint32_t min_send_rate; /* KiB a second a client must read an answer at */
+	uint32_t max_send_mb;   /* body bytes queued to clients; past it, renders are 503 */
 	uint32_t drain;         /* seconds shutdown waits for responses */
 	int access_log;         /* one line per request on stderr */
 	int single_flight;      /* identical misses in flight share a render */

@@ -13,14 +13,37 @@
 struct flight {
 	struct flight *next;
 	struct flight_waiter *head, **tail;
+	atomic_int *cancel; /* the leader's render's */
+	int listed;         /* in the table (not yet finished or abandoned) */
+	int leader_gone;
 	char key[QUERY_KEY_MAX];
 };
 
 struct flights {
 	pthread_mutex_t lock;
 	struct flight *list;
-	uint64_t shared;
+	uint64_t shared, abandoned;
 };
+
+static void unlist(struct flights *f, struct flight *fl)
+{
+	for (struct flight **p = &f->list; *p; p = &(*p)->next) {
+		if (*p == fl) {
+			*p = fl->next;
+			break;
+		}
+	}
+	fl->listed = 0;
+}
+
+/* Nobody waits for fl any more: its render is cancelled. Under the lock. */
+static void abandon(struct flights *f, struct flight *fl)
+{
+	if (fl->listed)
+		unlist(f, fl);
+	f->abandoned++;
+	atomic_store_explicit(fl->cancel, 1, memory_order_relaxed);
+}
 
 int flights_create(struct flights **out)
 {
@@ -45,11 +68,12 @@ void flights_destroy(struct flights *f)
 	free(f);
 }
 
-int flight_join(struct flights *f, const char *key, struct flight_waiter *w)
+int flight_join(struct flights *f, const char *key, struct flight_waiter *w, atomic_int *cancel)
 {
 	int rc = 0;
 
 	w->next = NULL;
+	w->fl = NULL;
 	pthread_mutex_lock(&f->lock);
 	struct flight *fl = f->list;
 	while (fl && strcmp(fl->key, key) != 0)
@@ -57,14 +81,19 @@ int flight_join(struct flights *f, const char *key, struct flight_waiter *w)
 	if (fl) {
 		*fl->tail = w;
 		fl->tail = &w->next;
+		w->fl = fl;
 		f->shared++;
 		rc = 1;
 	} else if ((fl = malloc(sizeof *fl))) {
 		fl->head = NULL;
 		fl->tail = &fl->head;
+		fl->cancel = cancel;
+		fl->listed = 1;
+		fl->leader_gone = 0;
 		strcpy(fl->key, key);
 		fl->next = f->list;
 		f->list = fl;
+		w->fl = fl;
 	} else {
 		rc = -ENOMEM;
 	}
@@ -72,22 +101,67 @@ int flight_join(struct flights *f, const char *key, struct flight_waiter *w)
 	return rc;
 }
 
-struct flight_waiter *flight_finish(struct flights *f, const char *key)
+struct flight_waiter *flight_finish(struct flights *f, struct flight_waiter *leader)
 {
 	struct flight_waiter *w = NULL;
 
 	pthread_mutex_lock(&f->lock);
-	for (struct flight **p = &f->list; *p; p = &(*p)->next) {
-		if (strcmp((*p)->key, key) == 0) {
-			struct flight *fl = *p;
-			*p = fl->next;
-			w = fl->head;
-			free(fl);
-			break;
-		}
+	struct flight *fl = leader->fl;
+	if (fl) {
+		if (fl->listed)
+			unlist(f, fl);
+		w = fl->head;
+		for (struct flight_waiter *x = w; x; x = x->next)
+			x->fl = NULL; /* answered by the caller now: flight_leave says 0 */
+		leader->fl = NULL;
+		free(fl);
 	}
 	pthread_mutex_unlock(&f->lock);
 	return w;
+}
+
+void flight_leader_gone(struct flights *f, struct flight_waiter *leader)
+{
+	pthread_mutex_lock(&f->lock);
+	struct flight *fl = leader->fl;
+	if (fl) {
+		fl->leader_gone = 1;
+		if (!fl->head)
+			abandon(f, fl);
+	}
+	pthread_mutex_unlock(&f->lock);
+}
+
+int flight_leave(struct flights *f, struct flight_waiter *w)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&f->lock);
+	struct flight *fl = w->fl;
+	if (fl) {
+		struct flight_waiter **p = &fl->head;
+		while (*p && *p != w)
+			p = &(*p)->next;
+		if (*p) {
+			*p = w->next;
+			if (fl->tail == &w->next)
+				fl->tail = p;
+			rc = 1;
+		}
+		w->fl = NULL;
+		if (fl->leader_gone && !fl->head)
+			abandon(f, fl);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+uint64_t flights_abandoned(struct flights *f)
+{
+	pthread_mutex_lock(&f->lock);
+	uint64_t n = f->abandoned;
+	pthread_mutex_unlock(&f->lock);
+	return n;
 }
 
 uint64_t flights_shared(struct flights *f)

@@ -1,6 +1,10 @@
 /*
  * http.c - see http.h.
  *
+ * Hang-ups of suspended connections: a second epoll of our own per thread
+ * (watch_fd) holds their sockets, for EPOLLRDHUP only, so a pipelined
+ * request's bytes wake nothing; it is polled beside the daemon's.
+ *
  * Each thread's loop: poll(2) on its daemon's epoll descriptor and its own
  * eventfd, for as long as MHD_get_timeout allows (no timeout: as long as
  * it takes), then MHD_run, which handles everything ready without
@@ -18,6 +22,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -28,7 +33,7 @@
 struct http_thread {
 	struct http *h;
 	struct MHD_Daemon *d;
-	int listen_fd, wake_fd;
+	int listen_fd, wake_fd, watch_fd;
 	unsigned index;
 	pthread_t tid;
 	int started;
@@ -38,6 +43,9 @@ struct http_thread {
 struct http {
 	atomic_int quiesce, stop;
 	int nice;
+	void (*tick)(void *cls, struct http_thread *t);
+	void (*gone)(void *cls, void *token);
+	void *cls;
 	unsigned n;
 	struct http_thread t[HTTP_THREADS_MAX];
 };
@@ -49,11 +57,52 @@ struct http_thread *http_self(void)
 	return self;
 }
 
+unsigned http_index(const struct http_thread *t)
+{
+	return t->index;
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+}
+
 static void wake(struct http_thread *t)
 {
 	uint64_t one = 1;
 	ssize_t rc = write(t->wake_fd, &one, sizeof one);
 	(void)rc; /* an eventfd only fails to count past 2^64 - 2 */
+}
+
+int http_watch(struct http_thread *t, struct MHD_Connection *conn, void *token)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!ci || t->watch_fd < 0)
+		return -1;
+	/* Level-triggered, one shot: a client that hung up before this is
+	 * seen at once; each is said once. */
+	struct epoll_event ev = {.events = EPOLLRDHUP | EPOLLONESHOT, .data.ptr = token};
+	if (epoll_ctl(t->watch_fd, EPOLL_CTL_ADD, ci->connect_fd, &ev) < 0)
+		return -1;
+	return ci->connect_fd;
+}
+
+void http_unwatch(struct http_thread *t, int fd)
+{
+	if (fd >= 0)
+		epoll_ctl(t->watch_fd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+/* Says every hang-up of a watched connection. */
+static void hangups(struct http_thread *t)
+{
+	struct epoll_event ev[64];
+	int n = epoll_wait(t->watch_fd, ev, 64, 0);
+	for (int i = 0; i < n; i++)
+		t->h->gone(t->h->cls, ev[i].data.ptr);
 }
 
 static void *loop(void *arg)
@@ -76,8 +125,10 @@ static void *loop(void *arg)
 	if (h->nice)
 		setpriority(PRIO_PROCESS, (id_t)gettid(), getpriority(PRIO_PROCESS, 0) + h->nice);
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(t->d, MHD_DAEMON_INFO_EPOLL_FD);
-	struct pollfd p[2] = {{.fd = di ? di->epoll_fd : -1, .events = POLLIN},
-			      {.fd = t->wake_fd, .events = POLLIN}};
+	struct pollfd p[3] = {{.fd = di ? di->epoll_fd : -1, .events = POLLIN},
+			      {.fd = t->wake_fd, .events = POLLIN},
+			      {.fd = t->watch_fd, .events = POLLIN}};
+	long next_tick = now_ms() + HTTP_TICK_MS;
 	while (!atomic_load_explicit(&h->stop, memory_order_acquire)) {
 		if (atomic_load_explicit(&h->quiesce, memory_order_acquire) &&
 		    !atomic_load_explicit(&t->quiesced, memory_order_relaxed)) {
@@ -89,10 +140,24 @@ static void *loop(void *arg)
 		int timeout = -1;
 		if (MHD_get_timeout(t->d, &ms) == MHD_YES)
 			timeout = ms > INT_MAX ? INT_MAX : (int)ms;
-		if (poll(p, 2, timeout) > 0 && (p[1].revents & POLLIN)) {
-			uint64_t n;
-			ssize_t rc = read(t->wake_fd, &n, sizeof n);
-			(void)rc;
+		if (h->tick) {
+			long left = next_tick - now_ms();
+			if (left <= 0) {
+				h->tick(h->cls, t);
+				next_tick = now_ms() + HTTP_TICK_MS;
+				left = HTTP_TICK_MS;
+			}
+			if (timeout < 0 || timeout > left)
+				timeout = (int)left;
+		}
+		if (poll(p, 3, timeout) > 0) {
+			if (p[1].revents & POLLIN) {
+				uint64_t n;
+				ssize_t rc = read(t->wake_fd, &n, sizeof n);
+				(void)rc;
+			}
+			if (p[2].revents & POLLIN)
+				hangups(t);
 		}
 		MHD_run(t->d);
 	}
@@ -146,12 +211,15 @@ int http_start(struct http **out, const struct http_opts *o, unsigned *port, FIL
 		return -EINVAL;
 	}
 	h->nice = o->nice;
+	h->gone = o->gone;
+	h->tick = o->tick;
+	h->cls = o->cls;
 	memcpy(&ss, o->addr, o->addr_len);
 	for (unsigned i = 0; i < o->threads; i++) {
 		struct http_thread *t = &h->t[i];
 		t->h = h;
 		t->index = i;
-		t->listen_fd = t->wake_fd = -1;
+		t->listen_fd = t->wake_fd = t->watch_fd = -1;
 		h->n = i + 1;
 		if ((t->listen_fd = listener((struct sockaddr *)&ss, o->addr_len, o->threads > 1)) < 0) {
 			rc = t->listen_fd;
@@ -164,7 +232,8 @@ int http_start(struct http **out, const struct http_opts *o, unsigned *port, FIL
 			*port = port_of(&ss);
 			set_port(&ss, *port);
 		}
-		if ((t->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+		if ((t->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 ||
+		    (o->gone && (t->watch_fd = epoll_create1(EPOLL_CLOEXEC)) < 0)) {
 			rc = -errno;
 			goto fail;
 		}
@@ -173,6 +242,8 @@ int http_start(struct http **out, const struct http_opts *o, unsigned *port, FIL
 			MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO |
 				(ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 			0, NULL, NULL, o->handler, o->cls,
+			/* first, or MHD prints what comes before it itself */
+			MHD_OPTION_EXTERNAL_LOGGER, o->logger, o->cls,
 			MHD_OPTION_LISTEN_SOCKET, (MHD_socket)t->listen_fd,
 			MHD_OPTION_CONNECTION_LIMIT, share ? share : 1u,
 			MHD_OPTION_CONNECTION_TIMEOUT, o->timeout,
@@ -259,6 +330,8 @@ void http_stop(struct http *h)
 			close(t->listen_fd);
 		if (t->wake_fd >= 0)
 			close(t->wake_fd);
+		if (t->watch_fd >= 0)
+			close(t->watch_fd);
 	}
 	free(h);
 }

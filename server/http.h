@@ -29,10 +29,14 @@
 #define MW_SERVER_HTTP_H
 
 #include <microhttpd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <sys/socket.h>
 
 #define HTTP_THREADS_MAX 64
+#define HTTP_TICK_MS 250
+
+struct http_thread;
 
 struct http_opts {
 	const struct sockaddr *addr; /* where to listen; port 0: any free port */
@@ -45,6 +49,14 @@ struct http_opts {
 	void *(*uri_log)(void *cls, const char *uri, struct MHD_Connection *conn);
 	MHD_RequestCompletedCallback completed;
 	MHD_NotifyConnectionCallback connection;
+	/* A watched connection's client has hung up (http_watch), on the
+	 * connection's HTTP thread: token is what http_watch was given. */
+	void (*gone)(void *cls, void *token);
+	/* Every HTTP_TICK_MS or so on each thread, between runs of its daemon
+	 * (the server's deadlines); NULL: none. */
+	void (*tick)(void *cls, struct http_thread *t);
+	/* libmicrohttpd's log lines (MHD_OPTION_EXTERNAL_LOGGER) */
+	void (*logger)(void *cls, const char *fmt, va_list ap);
 	void *cls;                   /* passed to every callback */
 };
 
@@ -58,10 +70,28 @@ int http_start(struct http **out, const struct http_opts *o, unsigned *port, FIL
  * remembers at its start, to resume it later. */
 struct http_thread *http_self(void);
 
+/* 0 .. threads-1: which thread t is. */
+unsigned http_index(const struct http_thread *t);
+
 /* MHD_resume_connection, then wakes thread t (the one the connection was
  * suspended on) so that it runs its daemon: in external mode a resume is
  * only noticed by the next MHD_run. From any thread. */
 void http_resume(struct http_thread *t, struct MHD_Connection *conn);
+
+/* Watches a connection libmicrohttpd no longer polls (suspended): when its
+ * client hangs up (EPOLLRDHUP, EPOLLHUP or EPOLLERR: a close, a reset, or
+ * a shutdown of its sending side, as nginx's check for a broken
+ * connection takes it) the options' gone(cls, token) runs on t, once.
+ * Returns the socket watched (for http_unwatch), or -1 when it cannot
+ * be (nothing will be said; the request runs to its end as before). On
+ * the HTTP thread t only. */
+int http_watch(struct http_thread *t, struct MHD_Connection *conn, void *token);
+
+/* Stops watching fd (from http_watch) on t; after it returns, gone will
+ * not be called for it (unless it is running now, on t: a caller that is
+ * not t must own what the token points to until its resume is handled,
+ * which is on t, after any such call). From any thread; -1 is ignored. */
+void http_unwatch(struct http_thread *t, int fd);
 
 /* Stops accepting new connections (every daemon quiesced by its own
  * thread) and closes the listening sockets, so a new client is refused at

@@ -5,7 +5,8 @@
  * struct request (one HTTP request, from its URI to the completed
  * callback, which alone frees it), the trace event descriptions, and the
  * helpers the route files answer with (srv_ prefix). Files:
- *   server.c            libmicrohttpd callbacks and the life cycle
+ *   server.c            the request callbacks and the life cycle
+ *   conn.c              connections, their deadlines, a request's end
  *   http.c              the HTTP threads, each driving a daemon (http.h)
  *   answer.c            answers: text, page, PNG, 503; queueing a response
  *   routes.c            routing, the viewer, /help, /healthz, /metrics
@@ -22,6 +23,7 @@
 #define MW_SERVER_INTERNAL_H
 
 #include <microhttpd.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -55,24 +57,35 @@ struct server {
 	struct metrics *metrics;
 	const struct kernel *kernel;
 	struct pngenc_opts png;
+	double px_factor;      /* a pixel's cost, rendered alone (px, workers modes): calibrate */
 	unsigned port;
 	atomic_uint inflight;  /* admitted pictures not yet encoded (a gauge) */
 	atomic_uint suspended; /* connections a worker has yet to resume (drain) */
 	atomic_uint active;   /* requests between URI and completion */
 	atomic_int draining;
+	atomic_int abort;      /* drain's deadline passed: every render is cancelled */
 	atomic_uint conns;
 	atomic_uint_fast64_t next_id;
 	struct debug_acl acl;
 	struct tracing *tracing;
 	struct viewer viewer;
+	struct conn *conn_list[HTTP_THREADS_MAX]; /* each HTTP thread's connections */
+	atomic_uint_fast64_t sending; /* body bytes queued to clients, not completed */
 };
 
 enum state { ST_NEW, ST_RENDERING, ST_READY };
 
-/* A connection's own state (libmicrohttpd's socket context): the request
- * it has started and not completed, if any. */
+/* A connection's own state (libmicrohttpd's socket context), touched only
+ * by its HTTP thread: the request it has started and not completed, if
+ * any, and the deadline it is held to (conn.c). */
 struct conn {
+	struct conn *prev, *next; /* its HTTP thread's list (struct server.conns) */
 	struct request *pending;
+	int fd;
+	double deadline;          /* srv_now() seconds; 0: none */
+	enum count why;           /* COUNT_HEADER_DEADLINE or COUNT_SEND_DEADLINE */
+	int expired;              /* closed by its deadline */
+	unsigned lib_status;      /* libmicrohttpd answered it with this error itself */
 };
 
 struct request {
@@ -88,6 +101,10 @@ struct request {
 	struct admission_ticket ticket; /* what admission charged it */
 	struct flight_waiter follow;   /* in its leader's list, while it follows one */
 	int leads;                     /* leads a flight: answers its followers */
+	int follows;                   /* follows one (in follow) */
+	int watch_fd;                  /* its socket while suspended and watched (http_watch), or -1 */
+	atomic_int cancel;             /* its render's: set when nobody waits for it any more */
+	atomic_int gone;               /* its client hung up while it was suspended */
 	int flow;                      /* admitted: its trace flow ends when it responds */
 	int hit;                       /* answered from the cache: a kept response (answer.c) */
 	int close;                     /* Connection: close after this answer */
@@ -102,6 +119,8 @@ struct request {
 	char *text;           /* or a malloc'd text body */
 	size_t text_len;
 	uint64_t bytes;
+	uint64_t acked0;      /* the socket's acknowledged bytes when the answer was queued */
+	uint64_t sending;     /* what it added to struct server.sending */
 	char method[12];
 	char etag[QUERY_ETAG_MAX];
 	char key[QUERY_KEY_MAX];
@@ -109,7 +128,7 @@ struct request {
 };
 
 /* Trace event descriptions (server.c); what each records is there. */
-extern const struct trace_desc TD_ANSWER, TD_HIT, TD_ADMIT, TD_FOLLOW, TD_REJECT, TD_ARM, TD_RESPOND, TD_ENCODE, TD_REQUEST, TD_QUEUED, TD_RENDERING, TD_ENCODING, TD_SENDING, TD_INFLIGHT, TD_CONNS;
+extern const struct trace_desc TD_ANSWER, TD_HIT, TD_ADMIT, TD_FOLLOW, TD_REJECT, TD_ARM, TD_RESPOND, TD_ENCODE, TD_REQUEST, TD_QUEUED, TD_RENDERING, TD_ENCODING, TD_SENDING, TD_INFLIGHT, TD_CONNS, TD_CANCELLED;
 
 double srv_now(void); /* CLOCK_MONOTONIC, seconds */
 
@@ -125,7 +144,37 @@ void srv_busy(struct request *rq, const char *why, unsigned retry);
  * HTTP thread, then drops 'suspended', so drain never stops the daemon with
  * a connection suspended. rq may be gone once this returns. From any thread. */
 void srv_resume(struct request *rq);
+/* Suspends rq's connection (on its HTTP thread) and watches it for a
+ * hang-up (srv_gone); the one way a request is suspended. */
+void srv_suspend(struct request *rq);
+/* A suspended request's client hung up (http.h's gone), on its thread. */
+void srv_gone(void *cls, void *token);
 enum MHD_Result srv_queue_answer(struct request *rq);
+
+/* conn.c: connections, their deadlines, a request's end. The
+ * libmicrohttpd callbacks (NOTIFY_CONNECTION, NOTIFY_COMPLETED,
+ * EXTERNAL_LOGGER) and http.h's tick. */
+void srv_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+		    enum MHD_ConnectionNotificationCode code);
+void srv_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+		   enum MHD_RequestTerminationCode why);
+void srv_library_log(void *cls, const char *fmt, va_list ap);
+void srv_tick(void *cls, struct http_thread *t);
+/* The deadline of rq's connection: its headers' (from now) or, once an
+ * answer of bytes is queued, its send's. */
+void srv_deadline_headers(struct request *rq);
+void srv_deadline_none(struct request *rq);
+void srv_deadline_send(struct request *rq, uint64_t bytes);
+
+/* What a picture costs in the mode asked, in pixel-iterations: *work, the
+ * CPU it takes (--max-cost bounds it): w*h*iter, and in px and workers
+ * modes w*h*(iter*px_factor + SRV_JOB_COST), a job a pixel; returned, what
+ * admission charges for the wall time, work times workers over the threads
+ * it may use (seq: one; jobs=N: N). Measured, one worker, avx2, 64x62 at
+ * 10^6 iterations near the cusp: auto 3.75 s, px 22.9 s (6.1x), which
+ * auto's charge let through as 0.68 s on two AVX-512 cores. */
+#define SRV_JOB_COST 2000 /* about a microsecond of a worker's hand-off, in pixel-iterations */
+double srv_charge(const struct server *s, const struct query *q, double *work);
 
 /* The route handlers: NULL when rq is answered, or the trace description
  * of what it was suspended for (it then belongs to whoever resumes it). */

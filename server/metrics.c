@@ -12,7 +12,8 @@
 #include "server/metrics.h"
 #include "server/version.h"
 
-static const unsigned statuses[] = {200, 304, 400, 403, 404, 405, 409, 444, 500, 503};
+static const unsigned statuses[] = {200, 304, 400, 403, 404, 405, 408, 409, 413, 414,
+				    431, 444, 499, 500, 503, 505};
 #define NSTATUS (sizeof statuses / sizeof statuses[0])
 #define STATUS_OTHER NSTATUS
 
@@ -31,7 +32,19 @@ struct metrics {
 	atomic_uint_fast64_t bytes[ROUTE_COUNT];
 	struct hist request[ROUTE_COUNT];
 	struct hist other[HIST_COUNT]; /* HIST_RENDER, HIST_ENCODE */
-	atomic_uint_fast64_t rejected, conns_opened, conns_closed;
+	atomic_uint_fast64_t counts[COUNT_N], conns_opened, conns_closed;
+};
+
+static const char *const count_names[COUNT_N][2] = {
+	[COUNT_REJECTED] = {"mandelweb_rejected_total", "Requests refused with 503 by admission control."},
+	[COUNT_CANCELLED] = {"mandelweb_renders_cancelled_total",
+			     "Renders stopped before the end: every client waiting for them had gone, or shutdown's drain ended."},
+	[COUNT_HEADER_DEADLINE] = {"mandelweb_header_deadline_total",
+				   "Connections closed because a request's headers took longer than --header-timeout (408 in the log)."},
+	[COUNT_SEND_DEADLINE] = {"mandelweb_send_deadline_total",
+				 "Connections closed because an answer was read slower than --min-send-rate allows (408 in the log)."},
+	[COUNT_LIBRARY_REPLY] = {"mandelweb_library_replies_total",
+				 "Error answers libmicrohttpd gave itself (malformed or oversized requests)."},
 };
 
 static const char *const route_names[ROUTE_COUNT] = {
@@ -82,9 +95,9 @@ void metrics_observe(struct metrics *m, enum histogram h, double seconds)
 	hist_observe(&m->other[h], seconds);
 }
 
-void metrics_rejected(struct metrics *m)
+void metrics_count(struct metrics *m, enum count c)
 {
-	atomic_fetch_add_explicit(&m->rejected, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&m->counts[c], 1, memory_order_relaxed);
 }
 
 void metrics_connection(struct metrics *m, int opened)
@@ -168,8 +181,8 @@ void metrics_write(struct metrics *m, const struct metrics_gauges *g, FILE *f)
 	      "# TYPE mandelweb_encode_duration_seconds histogram\n", f);
 	hist_write(f, "mandelweb_encode_duration_seconds", "", &m->other[HIST_ENCODE]);
 
-	counter(f, "mandelweb_rejected_total", "Requests refused with 503 by admission control.",
-		load(&m->rejected));
+	for (int c = 0; c < COUNT_N; c++)
+		counter(f, count_names[c][0], count_names[c][1], load(&m->counts[c]));
 	counter(f, "mandelweb_connections_opened_total", "TCP connections accepted.",
 		load(&m->conns_opened));
 	gauge(f, "mandelweb_connections", "TCP connections open now.",
@@ -208,4 +221,10 @@ void metrics_write(struct metrics *m, const struct metrics_gauges *g, FILE *f)
 	gauge(f, "mandelweb_cache_bytes", "Bytes held by the cache.", (double)g->cache.bytes);
 	gauge(f, "mandelweb_cache_capacity_bytes", "Bound of the cache.", (double)g->cache.capacity);
 	gauge(f, "mandelweb_cache_entries", "Pictures in the cache.", (double)g->cache.entries);
+	gauge(f, "mandelweb_memfds", "Sealed bodies held (each one file descriptor), cached or being sent.",
+	      g->memfds);
+	gauge(f, "mandelweb_sending_bytes", "Body bytes of answers queued to clients, not yet sent.",
+	      (double)g->sending);
+	gauge(f, "mandelweb_sending_bytes_max", "Bound of mandelweb_sending_bytes (--max-send-mb): past it, new renders are 503.",
+	      (double)g->sending_max);
 }

@@ -24,6 +24,16 @@ enum route { ROUTE_VIEWER, ROUTE_HELP, ROUTE_MANDELBROT, ROUTE_HEALTHZ, ROUTE_RE
 
 enum histogram { HIST_REQUEST, HIST_RENDER, HIST_ENCODE, HIST_COUNT };
 
+/* Events counted, each a mandelweb_<name>_total counter (metrics.c). */
+enum count {
+	COUNT_REJECTED,         /* a 503 from admission control */
+	COUNT_CANCELLED,        /* a render stopped: nobody waited for it, or shutdown */
+	COUNT_HEADER_DEADLINE,  /* a connection closed: its headers came too slowly */
+	COUNT_SEND_DEADLINE,    /* a connection closed: it read its answer too slowly */
+	COUNT_LIBRARY_REPLY,    /* libmicrohttpd answered an error itself (400, 413, 414, 431, 505) */
+	COUNT_N
+};
+
 struct metrics;
 
 struct metrics_gauges {
@@ -41,6 +51,8 @@ struct metrics_gauges {
 	uint64_t admission_bytes; /* pixel memory of admitted pictures */
 	uint64_t render_bytes_max;
 	uint64_t shared;          /* requests answered from another's render */
+	unsigned memfds;          /* sealed bodies held (blob.h) */
+	uint64_t sending, sending_max; /* body bytes queued to clients, and the bound */
 };
 
 int metrics_create(struct metrics **out); /* 0 or -ENOMEM */
@@ -53,7 +65,7 @@ void metrics_request(struct metrics *m, enum route r, unsigned status, uint64_t 
 		     double seconds);
 /* A render (admission to pixels, queue wait included) or an encode. */
 void metrics_observe(struct metrics *m, enum histogram h, double seconds);
-void metrics_rejected(struct metrics *m); /* a 503 from admission control */
+void metrics_count(struct metrics *m, enum count c);
 void metrics_connection(struct metrics *m, int opened); /* 1: opened, 0: closed */
 
 /* Writes the exposition to f. */

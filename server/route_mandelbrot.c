@@ -2,6 +2,7 @@
  * admit, suspend, render on the pool, encode on the worker, resume. See
  * internal.h. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,7 @@ static struct request *follower_of(struct flight_waiter *w)
 static void hand_back(struct server *s, struct request *rq)
 {
 	if (rq->leads) {
-		struct flight_waiter *w = flight_finish(s->flights, rq->key);
+		struct flight_waiter *w = flight_finish(s->flights, &rq->follow);
 		while (w) {
 			struct request *f = follower_of(w);
 			w = w->next; /* before f may go */
@@ -39,11 +40,12 @@ static void hand_back(struct server *s, struct request *rq)
 	srv_resume(rq);
 }
 
-/* An admitted picture is done with: rendered, or (started 0) never started. */
-static void release(struct server *s, struct request *rq, int started)
+/* An admitted picture is done with: rendered (share: the part of it that
+ * was, when cancelled), or (started 0) never started. */
+static void release(struct server *s, struct request *rq, int started, double share)
 {
 	if (started)
-		admission_done(s->admission, &rq->ticket, srv_now());
+		admission_done_share(s->admission, &rq->ticket, srv_now(), share);
 	else
 		admission_cancel(s->admission, &rq->ticket);
 	unsigned left = atomic_fetch_sub_explicit(&s->inflight, 1, memory_order_relaxed) - 1;
@@ -60,6 +62,21 @@ static void rendered(void *ctx, struct image *img, const struct render_stats *st
 	double t1 = srv_now();
 	uint64_t e0 = trace_begin();
 
+	if (st->cancelled) {
+		/* Nobody waits for it (its clients hung up), or the drain's
+		 * deadline passed: no encode, no cache. */
+		image_free(img);
+		metrics_count(s->metrics, COUNT_CANCELLED);
+		if (rq->tr_admit)
+			trace_async(&TD_CANCELLED, rq->id, rq->tr_admit, trace_now(), 0, 0, 0, 0);
+		if (atomic_load_explicit(&s->abort, memory_order_relaxed))
+			srv_busy(rq, "draining: this instance shut down before the picture was done\n", 1);
+		else
+			srv_answer_text(rq, 499, "client closed the connection\n");
+		release(s, rq, 1, st->done_share);
+		hand_back(s, rq);
+		return;
+	}
 	metrics_observe(s->metrics, HIST_RENDER, t1 - rq->t_admit);
 	int rc = pngenc_encode(img, &s->png, &buf, err, sizeof err);
 	image_free(img);
@@ -83,8 +100,29 @@ static void rendered(void *ctx, struct image *img, const struct render_stats *st
 	}
 	/* Released before the resume, so the client's next request cannot
 	 * race us and find the work still charged. */
-	release(s, rq, 1);
+	release(s, rq, 1, 1);
 	hand_back(s, rq);
+}
+
+void srv_gone(void *cls, void *token)
+{
+	struct server *s = cls;
+	struct request *rq = token;
+	(void)s;
+
+	atomic_store_explicit(&rq->gone, 1, memory_order_relaxed);
+	if (rq->route != ROUTE_MANDELBROT)
+		return; /* a trace window: its timer ends it as before */
+	if (rq->follows) {
+		if (flight_leave(s->flights, &rq->follow)) {
+			srv_answer_text(rq, 499, "client closed the connection\n");
+			srv_resume(rq);
+		}
+	} else if (rq->leads) {
+		flight_leader_gone(s->flights, &rq->follow);
+	} else {
+		atomic_store_explicit(&rq->cancel, 1, memory_order_relaxed);
+	}
 }
 
 struct args {
@@ -108,6 +146,22 @@ static enum MHD_Result each_arg(void *cls, enum MHD_ValueKind kind, const char *
 	return a->rc == 0 ? MHD_YES : MHD_NO;
 }
 
+double srv_charge(const struct server *s, const struct query *q, double *work)
+{
+	const struct picture *p = &q->pic;
+	double px = (double)p->w * p->h, c = px * p->max_iter;
+	unsigned workers = pool_workers(s->pool), par = workers;
+
+	if (q->mode == MODE_PX || q->mode == MODE_WORKERS)
+		c = c * s->px_factor + px * SRV_JOB_COST;
+	if (q->mode == MODE_SEQ)
+		par = 1;
+	else if (q->jobs && q->jobs < workers)
+		par = q->jobs;
+	*work = c;
+	return c * workers / par;
+}
+
 /* Returns NULL when rq is answered, or the trace name of what it was
  * suspended for (see dispatch). */
 const struct trace_desc *srv_mandelbrot(struct request *rq)
@@ -121,6 +175,16 @@ const struct trace_desc *srv_mandelbrot(struct request *rq)
 		a.rc = query_finish(&a.q, s->cfg.max_cost, a.why, sizeof a.why);
 	if (a.rc < 0) {
 		strcat(a.why, "\n");
+		srv_answer_text(rq, 400, a.why);
+		srv_add_header(rq, "Cache-Control", "no-store");
+		return NULL;
+	}
+	double work, charge = srv_charge(s, &a.q, &work);
+	if (work > (double)s->cfg.max_cost) {
+		snprintf(a.why, sizeof a.why,
+			 "mode=%s costs w*h*(iter*%.1f + %u) = %.4g pixel-iterations here (a job a pixel), "
+			 "above this server's budget of %" PRIu64 ": use mode=auto, or lower w, h or iter\n",
+			 render_mode_name(a.q.mode), s->px_factor, SRV_JOB_COST, work, s->cfg.max_cost);
 		srv_answer_text(rq, 400, a.why);
 		srv_add_header(rq, "Cache-Control", "no-store");
 		return NULL;
@@ -146,21 +210,24 @@ const struct trace_desc *srv_mandelbrot(struct request *rq)
 		srv_busy(rq, "draining: this instance is shutting down\n", 1);
 		return NULL;
 	}
+	if (atomic_load_explicit(&s->sending, memory_order_relaxed) > (uint64_t)s->cfg.max_send_mb << 20) {
+		srv_busy(rq, "busy: answers being sent to slow clients hold the memory --max-send-mb allows; retry after Retry-After\n", 1);
+		return NULL;
+	}
 	/* Suspended before anything can resume it: a leader may finish the
 	 * moment this request follows it. */
-	rq->state = ST_RENDERING;
-	atomic_fetch_add_explicit(&s->suspended, 1, memory_order_relaxed);
-	MHD_suspend_connection(rq->conn);
-	int led = s->cfg.single_flight ? flight_join(s->flights, rq->key, &rq->follow) : -1;
-	if (led == 1)
+	srv_suspend(rq);
+	int led = s->cfg.single_flight ? flight_join(s->flights, rq->key, &rq->follow, &rq->cancel) : -1;
+	if (led == 1) {
+		rq->follows = 1;
 		return &TD_FOLLOW;
+	}
 	rq->leads = led == 0;
 
 	/* Admission by predicted wait (admission.h). */
 	const struct picture *p = &a.q.pic;
-	double cost = (double)p->w * p->h * p->max_iter;
 	uint64_t bytes = (uint64_t)p->w * p->h * picture_channels(p);
-	enum admission_verdict v = admission_admit(s->admission, cost, bytes, srv_now(), &rq->ticket);
+	enum admission_verdict v = admission_admit(s->admission, charge, bytes, srv_now(), &rq->ticket);
 	if (v != ADMIT_OK) {
 		char why[WHY_MAX];
 		snprintf(why, sizeof why, "%s (predicted wait %.2f s, --max-wait %g s)\n",
@@ -177,11 +244,12 @@ const struct trace_desc *srv_mandelbrot(struct request *rq)
 	struct render_req r = {
 		.pic = p, .kernel = s->kernel, .mode = a.q.mode, .jobs = a.q.jobs,
 		.done = rendered, .ctx = rq, .tag = rq->id,
+		.cancel = &rq->cancel, .cancel_all = &s->abort,
 	};
 	int rc = render_start(s->pool, &r);
 	if (rc == 0)
 		return &TD_ADMIT;
-	release(s, rq, 0);
+	release(s, rq, 0, 0);
 	if (rc == -ENOMEM)
 		srv_answer_text(rq, 500, "out of memory\n");
 	else

@@ -74,9 +74,7 @@ const struct trace_desc *srv_trace_page(struct request *rq)
 		trace_ready(rq);
 		return NULL;
 	}
-	rq->state = ST_RENDERING;
-	atomic_fetch_add_explicit(&s->suspended, 1, memory_order_relaxed);
-	MHD_suspend_connection(rq->conn);
+	srv_suspend(rq);
 	tracing_after(s->tracing, ns, rq);
 	if (atomic_load_explicit(&s->draining, memory_order_acquire))
 		tracing_hurry(s->tracing); /* drain began meanwhile: do not make it wait */

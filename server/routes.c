@@ -39,6 +39,9 @@ static void metrics_page(struct request *rq)
 		.kernel = s->kernel->name,
 		.render_bytes_max = (uint64_t)s->cfg.max_render_mb << 20,
 		.shared = flights_shared(s->flights),
+		.memfds = blob_sealed_now(),
+		.sending = atomic_load_explicit(&s->sending, memory_order_relaxed),
+		.sending_max = (uint64_t)s->cfg.max_send_mb << 20,
 	};
 	struct admission_stats as;
 	admission_stats(s->admission, &as);

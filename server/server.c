@@ -32,7 +32,7 @@
  *   on the worker that finished: 'encode png' {bytes, request} (a step)
  *   async, one track a request: 'request' {method, route, status, bytes}
  *     from the URI to completion, and in it 'queued', 'render', 'encode',
- *     'send'
+ *     'send', or 'render cancelled' (admission to the cancelled end)
  *   counters: requests in flight, connections open (and the pool's)
  */
 #include <arpa/inet.h>
@@ -66,6 +66,7 @@ const struct trace_desc TD_QUEUED = {"queued", "http", {0}, 0};
 const struct trace_desc TD_RENDERING = {"render", "http", {"jobs", "iterations"}, 0};
 const struct trace_desc TD_ENCODING = {"encode", "http", {0}, 0};
 const struct trace_desc TD_SENDING = {"send", "http", {0}, 0};
+const struct trace_desc TD_CANCELLED = {"render cancelled", "http", {0}, 0};
 const struct trace_desc TD_INFLIGHT = {"requests", "http", {"in flight"}, 0};
 const struct trace_desc TD_CONNS = {"connections", "http", {"open"}, 0};
 
@@ -81,6 +82,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	if (rq->state == ST_NEW && !rq->conn) {
 		rq->conn = conn; /* uri_logged, on this thread, has named it */
 		snprintf(rq->method, sizeof rq->method, "%s", method);
+		srv_deadline_none(rq); /* its headers are in */
 		return MHD_YES;
 	}
 	if (*upload_size) {
@@ -124,113 +126,57 @@ static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *conn)
 	if (rq->cn)
 		rq->cn->pending = rq;
 	rq->srv = s;
+	srv_deadline_headers(rq);
 	rq->thread = http_self();
 	rq->t0 = srv_now();
 	rq->tr0 = trace_begin();
 	rq->id = atomic_fetch_add_explicit(&s->next_id, 1, memory_order_relaxed) + 1;
 	rq->span = &TD_ANSWER;
 	rq->route = ROUTE_OTHER; /* until dispatched */
+	rq->watch_fd = -1;
 	memcpy(rq->uri, uri, len + 1);
 	strcpy(rq->method, "-");
 	atomic_fetch_add_explicit(&s->active, 1, memory_order_relaxed);
 	return rq;
 }
 
-/* A request's end, answered or not: traced, counted, logged, freed (the
- * one place a request is freed). */
-static void finish(struct server *s, struct MHD_Connection *conn, struct request *rq)
-{
-	if (rq->cn)
-		rq->cn->pending = NULL;
-	/* A rejected request's span on the HTTP thread already is all of it;
-	 * leaving out its async slice halves what a flood of 503s records. */
-	if (rq->tr0 && rq->span != &TD_REJECT && trace_on()) {
-		static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"};
-		const char *m = "other";
-		for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
-			if (strcmp(rq->method, methods[i]) == 0)
-				m = methods[i];
-		uint64_t now = trace_now();
-		trace_async(&TD_SENDING, rq->id, rq->tr_respond, now, 0, 0, 0, 0);
-		trace_async(&TD_REQUEST, rq->id, rq->tr0, now, TRACE_STR(m),
-			    TRACE_STR(route_name(rq->route)), rq->status, (int64_t)rq->bytes);
-	}
-	double dt = srv_now() - rq->t0;
-	metrics_request(s->metrics, rq->route, rq->status, rq->bytes, dt);
-	if (s->cfg.access_log) {
-		const union MHD_ConnectionInfo *ci =
-			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-		accesslog_write(STDERR_FILENO, ci ? ci->client_addr : NULL, rq->method, rq->uri,
-				rq->status, rq->bytes, dt);
-	}
-	blob_unref(rq->png);
-	trace_capture_free(rq->capture); /* never got as far as a response */
-	free(rq->text);
-	free(rq);
-	atomic_fetch_sub_explicit(&s->active, 1, memory_order_release);
-}
-
-static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-		      enum MHD_RequestTerminationCode why)
-{
-	struct request *rq = *con_cls;
-	(void)why;
-
-	if (!rq)
-		return;
-	finish(cls, conn, rq);
-	*con_cls = NULL;
-}
-
-static void connection_event(void *cls, struct MHD_Connection *conn, void **socket_ctx,
-			     enum MHD_ConnectionNotificationCode code)
-{
-	struct server *s = cls;
-	int opened = code == MHD_CONNECTION_NOTIFY_STARTED;
-	if (opened) {
-		*socket_ctx = calloc(1, sizeof(struct conn)); /* NULL: not tracked */
-	} else if (*socket_ctx) {
-		/* A request libmicrohttpd gave up on without completing it (0.9.75:
-		 * a query of ~1000 '&' fills the connection's memory pool while
-		 * the arguments are parsed; it says 431 in its log, sends nothing
-		 * and closes at the timeout): logged and counted as 444, nginx's
-		 * "closed without an answer", and freed, where it used to leak and
-		 * hold the drain for its whole length. */
-		struct conn *c = *socket_ctx;
-		if (c->pending) {
-			c->pending->status = 444;
-			finish(s, conn, c->pending);
-		}
-		free(c);
-		*socket_ctx = NULL;
-	}
-	metrics_connection(s->metrics, opened);
-	unsigned n = opened ? atomic_fetch_add_explicit(&s->conns, 1, memory_order_relaxed) + 1
-			    : atomic_fetch_sub_explicit(&s->conns, 1, memory_order_relaxed) - 1;
-	trace_counter(&TD_CONNS, n);
-}
-
 /* Pixel-iterations a second one worker drains, measured once at start:
  * the default view at 128x128 on this thread with the serving kernel
  * (16.4 M pixel-iterations: about 1 ms with avx2, 16 ms with scalar).
- * Admission starts from it, times the workers, and measures from then on. */
-static double calibrate(const struct kernel *k)
+ * Admission starts from it, times the workers, and measures from then on.
+ * Also the same picture a pixel at a time, as px and workers modes render
+ * (one job, one kernel call a pixel: a vector kernel then computes one
+ * lane of its block): how many times dearer a pixel is that way
+ * (*px_factor, at least 1). The best of 3 each: the first pays for page
+ * faults. */
+static double calibrate(const struct kernel *k, double *px_factor)
 {
 	struct picture pic = picture_default(128, 128);
-	struct image img;
-	double best = 0;
+	struct kernel_args a;
+	struct kernel_out *out = malloc(sizeof *out);
+	double best = 0, best_px = 0;
 
-	if (image_alloc(&img, pic.w, pic.h, picture_channels(&pic)) < 0)
+	picture_kernel_args(&pic, &a);
+	*px_factor = 8;
+	if (!out)
 		return 1e9;
-	for (int i = 0; i < 3; i++) { /* the best of 3: the first pays for page faults */
-		double t0 = srv_now();
-		render_image(NULL, &pic, k, MODE_SEQ, &img, NULL);
-		double dt = srv_now() - t0;
-		double rate = (double)pic.w * pic.h * pic.max_iter / (dt > 1e-6 ? dt : 1e-6);
-		if (rate > best)
-			best = rate;
+	for (int i = 0; i < 3; i++) {
+		for (int one = 0; one < 2; one++) {
+			double t0 = srv_now();
+			for (uint32_t y = 0; y < pic.h; y++)
+				for (uint32_t x = 0; x < pic.w; x += one ? 1 : pic.w)
+					k->fn(&a, y, x, one ? 1 : pic.w, out);
+			double dt = srv_now() - t0;
+			double rate = (double)pic.w * pic.h * pic.max_iter / (dt > 1e-6 ? dt : 1e-6);
+			double *b = one ? &best_px : &best;
+			if (rate > *b)
+				*b = rate;
+		}
 	}
-	image_free(&img);
+	free(out);
+	*px_factor = best_px > 0 && best / best_px > 1 ? best / best_px : 1;
+	if (*px_factor > 64)
+		*px_factor = 64;
 	return best;
 }
 
@@ -313,7 +259,7 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 	    (rc = tracing_create(&s->tracing, srv_trace_fired)) < 0)
 		goto err_parts;
 	struct admission_cfg ac = {
-		.max_wait = c->max_wait, .rate0 = calibrate(s->kernel) * c->workers,
+		.max_wait = c->max_wait, .rate0 = calibrate(s->kernel, &s->px_factor) * c->workers,
 		.max_bytes = (uint64_t)c->max_render_mb << 20, .max_pictures = c->max_inflight,
 	};
 	if ((rc = admission_create(&s->admission, &ac)) < 0 || (rc = flights_create(&s->flights)) < 0)
@@ -326,8 +272,9 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 	struct http_opts ho = {
 		.addr = (struct sockaddr *)&ss, .addr_len = ss_len, .threads = c->http_threads,
 		.nice = (int)c->http_nice, .max_conns = c->max_conns, .timeout = c->timeout,
-		.handler = handler, .uri_log = uri_logged, .completed = completed,
-		.connection = connection_event, .cls = s,
+		.handler = handler, .uri_log = uri_logged, .completed = srv_completed,
+		.connection = srv_connection, .gone = srv_gone, .tick = srv_tick,
+		.logger = srv_library_log, .cls = s,
 	};
 	if ((rc = http_start(&s->http, &ho, &s->port, err)) < 0) {
 		fprintf(err, "mandelweb: cannot serve on %s port %u (in use, or not an address here)\n",
@@ -335,9 +282,9 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 		goto err_pool;
 	}
 	char runs[128];
-	fprintf(err, "mandelweb %s: kernel %s (%s; this %s CPU runs: %s)\n", MANDELWEB_VERSION,
-		s->kernel->name, strcmp(c->kernel, "auto") ? "chosen" : "auto", kernel_arch,
-		kernel_names(runs, sizeof runs, true));
+	fprintf(err, "mandelweb %s: kernel %s (%s; this %s CPU runs: %s); a pixel rendered alone (px, workers modes) costs %.1fx\n",
+		MANDELWEB_VERSION, s->kernel->name, strcmp(c->kernel, "auto") ? "chosen" : "auto",
+		kernel_arch, kernel_names(runs, sizeof runs, true), s->px_factor);
 	*out = s;
 	return 0;
 
@@ -371,12 +318,17 @@ void server_drain(struct server *s)
 	atomic_store(&s->draining, 1);
 	tracing_hurry(s->tracing); /* a trace window ends now; its body still streams */
 	http_quiesce(s->http);
-	/* Renders are bounded by the cost budget; they always finish. */
-	while (atomic_load_explicit(&s->suspended, memory_order_acquire) > 0)
+	/* Renders in flight finish, until the deadline: then they are
+	 * cancelled (within about 100 ms, render.h) and their clients get a
+	 * 503; answers being sent go on until it, then server_stop closes
+	 * their connections. So the process ends within --drain and a little. */
+	double deadline = srv_now() + s->cfg.drain;
+	while (atomic_load_explicit(&s->suspended, memory_order_acquire) > 0) {
+		if (srv_now() >= deadline && !atomic_load_explicit(&s->abort, memory_order_relaxed))
+			atomic_store_explicit(&s->abort, 1, memory_order_relaxed);
 		nap_ms(2);
-	for (long waited = 0; waited < (long)s->cfg.drain * 1000 &&
-			      atomic_load_explicit(&s->active, memory_order_acquire) > 0;
-	     waited += 2)
+	}
+	while (srv_now() < deadline && atomic_load_explicit(&s->active, memory_order_acquire) > 0)
 		nap_ms(2);
 }
 

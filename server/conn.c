@@ -1,0 +1,224 @@
+/*
+ * conn.c - see internal.h: a connection's life and deadlines, and the end
+ * of every request (the one place a request is freed).
+ *
+ * Deadlines, on the connection's HTTP thread (srv_tick, every
+ * HTTP_TICK_MS): a new connection's first request must have all its
+ * headers within --header-timeout, and so must a kept-alive connection's
+ * next one from its request line (before the line, an idle connection is
+ * --timeout's); an answer must be read within --send-timeout plus its
+ * length at --min-send-rate. libmicrohttpd's own timeout counts idle time
+ * only: a client sending a header line every few seconds, or reading a
+ * byte at a time, never trips it (slowloris). Past a deadline the socket
+ * is shut down (shutdown(2)): libmicrohttpd sees the connection end at
+ * its next read or write and closes it; the log says 408.
+ *
+ * The status a request is logged and counted with is what its client
+ * got: 499 (nginx's) when it hung up before the whole answer was sent,
+ * 408 when a deadline closed it, 444 when it was closed with no answer at
+ * all, and libmicrohttpd's own error replies (400, 413, 414, 431, 505)
+ * with their code, read from the library's log line (srv_library_log).
+ * For a 499 or 408, bytes is what the client's TCP acknowledged of the
+ * answer, headers included, at most the body's length.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "server/accesslog.h"
+#include "server/internal.h"
+#include "server/sock.h"
+
+/* The error status libmicrohttpd said it answered with last on this
+ * thread: its log line comes as it queues the reply, on the connection's
+ * HTTP thread, before that connection's request ends. */
+static _Thread_local unsigned library_status;
+
+void srv_library_log(void *cls, const char *fmt, va_list ap)
+{
+	struct server *s = cls;
+	static const char reply[] = "Error processing request (HTTP response code is %u";
+	if (strncmp(fmt, reply, sizeof reply - 1) == 0) {
+		va_list copy;
+		va_copy(copy, ap);
+		library_status = va_arg(copy, unsigned);
+		va_end(copy);
+		metrics_count(s->metrics, COUNT_LIBRARY_REPLY);
+	}
+	vfprintf(stderr, fmt, ap);
+}
+
+static struct conn *conn_of(struct request *rq)
+{
+	return rq->cn;
+}
+
+void srv_deadline_headers(struct request *rq)
+{
+	struct conn *c = conn_of(rq);
+	if (c && !c->deadline) {
+		c->deadline = srv_now() + rq->srv->cfg.header_timeout;
+		c->why = COUNT_HEADER_DEADLINE;
+	}
+}
+
+void srv_deadline_none(struct request *rq)
+{
+	struct conn *c = conn_of(rq);
+	if (c)
+		c->deadline = 0;
+}
+
+void srv_deadline_send(struct request *rq, uint64_t bytes)
+{
+	struct conn *c = conn_of(rq);
+	const struct config *cfg = &rq->srv->cfg;
+	if (c) {
+		c->deadline = srv_now() + cfg->send_timeout + (double)bytes / (cfg->min_send_rate * 1024.0);
+		c->why = COUNT_SEND_DEADLINE;
+		rq->acked0 = sock_bytes_acked(c->fd);
+	}
+}
+
+void srv_tick(void *cls, struct http_thread *t)
+{
+	struct server *s = cls;
+	double now = srv_now();
+	for (struct conn *c = s->conn_list[http_index(t)]; c; c = c->next) {
+		if (c->deadline && now > c->deadline && !c->expired) {
+			c->expired = 1;
+			metrics_count(s->metrics, c->why);
+			shutdown(c->fd, SHUT_RDWR);
+		}
+	}
+}
+
+/* What the client really got of rq, now that it ends (see the top). */
+static void settle(struct request *rq, enum MHD_RequestTerminationCode why)
+{
+	struct conn *c = conn_of(rq);
+	int cut = why != MHD_REQUEST_TERMINATED_COMPLETED_OK;
+	if (rq->status == 0 && library_status) {
+		rq->status = library_status;
+		cut = 0;
+	} else if (c && c->expired) {
+		rq->status = 408;
+	} else if (atomic_load_explicit(&rq->gone, memory_order_relaxed)) {
+		rq->status = 499;
+		cut = 1; /* what it was sent went nowhere, or part of the way */
+	} else if (cut && why == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED) {
+		rq->status = 408;
+	} else if (cut && rq->status && why != MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN) {
+		rq->status = 499;
+	}
+	library_status = 0;
+	if (cut && rq->bytes) {
+		uint64_t now = c ? sock_bytes_acked(c->fd) : SOCK_UNKNOWN;
+		uint64_t got = now != SOCK_UNKNOWN && rq->acked0 != SOCK_UNKNOWN && now >= rq->acked0
+				       ? now - rq->acked0 : 0;
+		if (got < rq->bytes)
+			rq->bytes = got;
+	}
+}
+
+/* A request's end, answered or not: traced, counted, logged, freed (the
+ * one place a request is freed). */
+static void finish(struct server *s, struct MHD_Connection *conn, struct request *rq)
+{
+	if (rq->cn)
+		rq->cn->pending = NULL;
+	if (rq->sending)
+		atomic_fetch_sub_explicit(&s->sending, rq->sending, memory_order_relaxed);
+	/* A rejected request's span on the HTTP thread already is all of it;
+	 * leaving out its async slice halves what a flood of 503s records. */
+	if (rq->tr0 && rq->span != &TD_REJECT && trace_on()) {
+		static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"};
+		const char *m = "other";
+		for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+			if (strcmp(rq->method, methods[i]) == 0)
+				m = methods[i];
+		uint64_t now = trace_now();
+		trace_async(&TD_SENDING, rq->id, rq->tr_respond, now, 0, 0, 0, 0);
+		trace_async(&TD_REQUEST, rq->id, rq->tr0, now, TRACE_STR(m),
+			    TRACE_STR(route_name(rq->route)), rq->status, (int64_t)rq->bytes);
+	}
+	double dt = srv_now() - rq->t0;
+	metrics_request(s->metrics, rq->route, rq->status, rq->bytes, dt);
+	if (s->cfg.access_log) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		accesslog_write(STDERR_FILENO, ci ? ci->client_addr : NULL, rq->method, rq->uri,
+				rq->status, rq->bytes, dt);
+	}
+	blob_unref(rq->png);
+	trace_capture_free(rq->capture); /* never got as far as a response */
+	free(rq->text);
+	free(rq);
+	atomic_fetch_sub_explicit(&s->active, 1, memory_order_release);
+}
+
+void srv_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+		   enum MHD_RequestTerminationCode why)
+{
+	struct request *rq = *con_cls;
+
+	if (!rq)
+		return;
+	settle(rq, why);
+	srv_deadline_none(rq);
+	finish(cls, conn, rq);
+	*con_cls = NULL;
+}
+
+void srv_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+		    enum MHD_ConnectionNotificationCode code)
+{
+	struct server *s = cls;
+	struct http_thread *t = http_self();
+	int opened = code == MHD_CONNECTION_NOTIFY_STARTED;
+	if (opened) {
+		struct conn *c = calloc(1, sizeof *c); /* NULL: not tracked */
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (c && t) {
+			c->fd = ci ? ci->connect_fd : -1;
+			c->deadline = srv_now() + s->cfg.header_timeout;
+			c->why = COUNT_HEADER_DEADLINE;
+			struct conn **head = &s->conn_list[http_index(t)];
+			c->next = *head;
+			if (*head)
+				(*head)->prev = c;
+			*head = c;
+		}
+		*socket_ctx = c;
+	} else if (*socket_ctx) {
+		/* A request libmicrohttpd gave up on without completing it (0.9.75:
+		 * a query of ~1000 '&' fills the connection's memory pool while
+		 * the arguments are parsed; it says 431 in its log, sends nothing
+		 * and closes at the timeout): logged and counted as 444, nginx's
+		 * "closed without an answer" (408 when its deadline closed it),
+		 * and freed, where it used to leak and hold the drain for its
+		 * whole length. */
+		struct conn *c = *socket_ctx;
+		if (c->pending) {
+			library_status = 0; /* it sent nothing of what it said */
+			c->pending->status = c->expired ? 408 : 444;
+			finish(s, conn, c->pending);
+		}
+		if (t) {
+			if (c->prev)
+				c->prev->next = c->next;
+			else
+				s->conn_list[http_index(t)] = c->next;
+			if (c->next)
+				c->next->prev = c->prev;
+		}
+		free(c);
+		*socket_ctx = NULL;
+	}
+	metrics_connection(s->metrics, opened);
+	unsigned n = opened ? atomic_fetch_add_explicit(&s->conns, 1, memory_order_relaxed) + 1
+			    : atomic_fetch_sub_explicit(&s->conns, 1, memory_order_relaxed) - 1;
+	trace_counter(&TD_CONNS, n);
+}
