@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "server/accesslog.h"
@@ -94,12 +95,37 @@ void srv_tick(void *cls, struct http_thread *t)
 	}
 }
 
+void srv_answer_raw(struct request *rq, unsigned status, const char *reason, const char *body)
+{
+	struct conn *c = conn_of(rq);
+	char head[256];
+	size_t blen = strlen(body);
+	int n = snprintf(head, sizeof head,
+			 "HTTP/1.1 %u %s\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n"
+			 "Cache-Control: no-store\r\nContent-Length: %zu\r\n\r\n",
+			 status, reason, blen);
+	rq->raw = 1;
+	rq->status = status;
+	rq->bytes = 0;
+	if (!c || c->fd < 0 || n < 0 || (size_t)n >= sizeof head)
+		return;
+	/* A fresh connection's send buffer takes a few hundred bytes at once;
+	 * if it does not, the client gets less, and the log says so. */
+	struct iovec iov[2] = {{head, (size_t)n}, {(void *)body, blen}};
+	ssize_t sent = writev(c->fd, iov, 2);
+	if (sent > n)
+		rq->bytes = (uint64_t)sent - (uint64_t)n;
+	shutdown(c->fd, SHUT_WR);
+}
+
 /* What the client really got of rq, now that it ends (see the top). */
 static void settle(struct request *rq, enum MHD_RequestTerminationCode why)
 {
 	struct conn *c = conn_of(rq);
 	int cut = why != MHD_REQUEST_TERMINATED_COMPLETED_OK;
-	if (rq->status == 0 && library_status) {
+	if (rq->raw) {
+		return; /* as srv_answer_raw sent it */
+	} else if (rq->status == 0 && library_status) {
 		rq->status = library_status;
 		cut = 0;
 	} else if (c && c->expired) {
@@ -158,6 +184,16 @@ static void finish(struct server *s, struct MHD_Connection *conn, struct request
 	atomic_fetch_sub_explicit(&s->active, 1, memory_order_release);
 }
 
+static void log_library_reply(struct server *s, struct MHD_Connection *conn, unsigned status)
+{
+	metrics_request(s->metrics, ROUTE_OTHER, status, 0, 0);
+	if (s->cfg.access_log) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		accesslog_write(STDERR_FILENO, ci ? ci->client_addr : NULL, "-", "-", status, 0, 0);
+	}
+}
+
 void srv_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		   enum MHD_RequestTerminationCode why)
 {
@@ -203,8 +239,15 @@ void srv_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
 		struct conn *c = *socket_ctx;
 		if (c->pending) {
 			library_status = 0; /* it sent nothing of what it said */
-			c->pending->status = c->expired ? 408 : 444;
+			if (!c->pending->raw)
+				c->pending->status = c->expired ? 408 : 444;
 			finish(s, conn, c->pending);
+		} else if (library_status) {
+			/* The library answered before any request began (a bad
+			 * request line, HTTP/0.9, a version it does not speak, a
+			 * URI past its buffer): a line with what it said. */
+			log_library_reply(s, conn, library_status);
+			library_status = 0;
 		}
 		if (t) {
 			if (c->prev)

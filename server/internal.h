@@ -108,6 +108,7 @@ struct request {
 	int flow;                      /* admitted: its trace flow ends when it responds */
 	int hit;                       /* answered from the cache: a kept response (answer.c) */
 	int close;                     /* Connection: close after this answer */
+	int raw;                       /* answered on the socket (srv_answer_raw) */
 	char retry[12];
 	enum route route;
 	enum state state;
@@ -160,6 +161,11 @@ void srv_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		   enum MHD_RequestTerminationCode why);
 void srv_library_log(void *cls, const char *fmt, va_list ap);
 void srv_tick(void *cls, struct http_thread *t);
+/* Answers rq on its socket directly, before libmicrohttpd has written or
+ * parsed anything of it (uri_logged), and closes the connection after it
+ * (rq->raw: the handler then refuses to answer again). For what the
+ * library cannot be trusted to answer: a query of too many parameters. */
+void srv_answer_raw(struct request *rq, unsigned status, const char *reason, const char *body);
 /* The deadline of rq's connection: its headers' (from now) or, once an
  * answer of bytes is queued, its send's. */
 void srv_deadline_headers(struct request *rq);

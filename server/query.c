@@ -76,6 +76,17 @@ int query_add(struct query *q, const char *key, const char *value, unsigned max_
 	return picture_set(&q->pic, key, value, why, why_len);
 }
 
+unsigned query_count_args(const char *uri)
+{
+	const char *q = strchr(uri, '?');
+	unsigned n = 0;
+	if (!q)
+		return 0;
+	for (n = 1; *q; q++)
+		n += *q == '&';
+	return n;
+}
+
 int query_finish(const struct query *q, uint64_t max_cost, char *why, size_t why_len)
 {
 	if (picture_check(&q->pic, why, why_len) < 0)

@@ -22,6 +22,13 @@
 #define QUERY_KEY_MAX 160 /* bytes of a canonical key, NUL included */
 #define QUERY_ETAG_MAX 23 /* quote, "mw1-", 16 hex digits, quote, NUL */
 #define QUERY_DEFAULT_SIDE 512
+/* Most parameters a query may have (each '&'-separated part counts): the
+ * pictures take a dozen. More is a 414, answered before libmicrohttpd
+ * parses them: 0.9.75 keeps a record of each in the connection's 32 KiB
+ * pool, and ~1000 of them fill it; it then answers nothing at all. */
+#define QUERY_ARGS_MAX 64
+/* The '&'-separated parts of uri's query (0 without one). */
+unsigned query_count_args(const char *uri);
 
 struct query {
 	struct picture pic;   /* default: the workshop's 512x512 */

@@ -77,8 +77,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	struct request *rq = *con_cls;
 	(void)cls, (void)version, (void)upload;
 
-	if (!rq)
-		return MHD_NO; /* out of memory in uri_logged */
+	if (!rq || rq->raw)
+		return MHD_NO; /* out of memory in uri_logged, or answered there: close */
 	if (rq->state == ST_NEW && !rq->conn) {
 		rq->conn = conn; /* uri_logged, on this thread, has named it */
 		snprintf(rq->method, sizeof rq->method, "%s", method);
@@ -137,6 +137,9 @@ static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *conn)
 	memcpy(rq->uri, uri, len + 1);
 	strcpy(rq->method, "-");
 	atomic_fetch_add_explicit(&s->active, 1, memory_order_relaxed);
+	if (query_count_args(uri) > QUERY_ARGS_MAX)
+		srv_answer_raw(rq, 414, "URI Too Long",
+			       "too many query parameters: at most 64 (a picture takes a dozen)\n");
 	return rq;
 }
 

@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include "tests/harness.h"
 
@@ -241,4 +242,36 @@ long mw_raw(const struct mw *m, const char *req, size_t len, char *out, size_t o
 	out[got] = '\0';
 	close(fd);
 	return got;
+}
+
+int mw_connect(const struct mw *m, int rcvbuf)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)m->port)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && rcvbuf > 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+double mw_scrape(const struct mw *m, const char *sample)
+{
+	struct mw_resp r;
+	double v = -1;
+	if (mw_get(m, "/metrics", &r) == 0 && r.status == 200)
+		v = mw_metric(r.body, sample);
+	mw_resp_free(&r);
+	return v;
+}
+
+double mw_now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
 }

@@ -67,6 +67,16 @@ void *mw_fetch_main(void *fetch);
 long mw_raw(const struct mw *m, const char *req, size_t len, char *out, size_t out_len,
 	    int *closed);
 
+/* A new loopback connection to m (rcvbuf > 0: SO_RCVBUF set before the
+ * connect, to read slowly); the socket, or -1. */
+int mw_connect(const struct mw *m, int rcvbuf);
+
+/* One sample of m's /metrics now ("name" or "name{labels}"), or -1. */
+double mw_scrape(const struct mw *m, const char *sample);
+
+/* Seconds on CLOCK_MONOTONIC. */
+double mw_now(void);
+
 /* The value of one sample ("name" or "name{labels}") in a /metrics text,
  * or -1 when it is not there. */
 double mw_metric(const char *text, const char *sample);
