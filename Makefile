@@ -9,6 +9,7 @@
 #                        Nehalem, qemu64) and an arm64 cross build (qemu-aarch64)
 #   make CROSS=aarch64-linux-gnu bin   a cross build, in build/aarch64-linux-gnu/
 #   make bench           benchmarks, one `name value unit` line each
+#   make fuzz            libFuzzer harnesses of every parser, FUZZ_SECONDS each (clang)
 #   make loadtest        hey and wrk on loopback: capacity, admission, cached vs nginx, a flood
 #   make docker-test     build the Dockerfile's image and serve from it (docker, or
 #                        podman + a debootstrap base where no engine runs)
@@ -85,7 +86,7 @@ TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o)
 CPU_TEST_OBJ := $(CPU_TEST_SRC:%.c=$(B)/%.o)
 
 PROGRAMS := $(BIN)/mandelbrot $(BIN)/mandelweb
-.PHONY: all bin test test-cpus bench loadtest run deps clean install help docker-test
+.PHONY: all bin test test-cpus bench loadtest run deps clean install help docker-test fuzz fuzz-run
 all: $(PROGRAMS)
 # What a cross build can make: the CLI (the server's libraries are not
 # cross-installed).
@@ -138,7 +139,7 @@ $(B)/tests/unit: $(TEST_OBJ) $(B)/server.a $(B)/render.a $(B)/trace.a
 $(B)/tests/cpu: $(CPU_TEST_OBJ) $(B)/render.a $(B)/trace.a
 	$(CC) $(ALL_LDFLAGS) $^ $(TEST_LIBS) $(PNG_LIBS) -lm -o $@
 
-$(B)/tests/stress: $(B)/tests/stress.o $(B)/render.a $(B)/trace.a
+$(B)/tests/stress: $(B)/tests/stress.o $(B)/server/flight.o $(B)/render.a $(B)/trace.a
 	$(CC) $(ALL_LDFLAGS) $^ $(PNG_LIBS) -lm -o $@
 
 $(BIN)/bench_render: $(B)/scripts/bench_render.o $(B)/render.a $(B)/trace.a
@@ -187,6 +188,25 @@ bench: $(BIN)/bench_render $(BIN)/bench_trace $(BIN)/bench_pool $(PROGRAMS)
 # the arm64 cross compiler and libraries, and cross-builds with CROSS=.
 test-cpus: $(B)/tests/cpu $(BIN)/mandelbrot
 	scripts/test-cpus $(B)/tests/cpu $(BIN)
+
+# libFuzzer harnesses (tests/fuzz), built with Debian's clang under ASan and
+# UBSan in build/fuzzer-no-link-address-undefined, each run for FUZZ_SECONDS
+# from its committed seed corpus (tests/fuzz/corpus/NAME; what it finds new
+# stays in build/). A crash is a failure, with its input saved beside it.
+FUZZ_TARGETS := query picture config acl trace_query json png
+FUZZ_SECONDS ?= 30
+fuzz:
+	@scripts/install-deps clang libclang-rt-dev
+	$(MAKE) CC=clang SAN=fuzzer-no-link,address,undefined \
+		CFLAGS="-O1 -g -Wno-unknown-warning-option" fuzz-run
+
+.SECONDARY: $(FUZZ_TARGETS:%=$(B)/tests/fuzz/fuzz_%.o)
+fuzz-run: $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
+	scripts/fuzz $(B)/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+$(B)/fuzz/fuzz_%: $(B)/tests/fuzz/fuzz_%.o $(B)/server.a $(B)/render.a $(B)/trace.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer $^ $(MHD_LIBS) $(PNG_LIBS) -lm -o $@
 
 # Load tests on loopback (hey, wrk, nginx as the yardstick); LOADTEST_ARGS=-d 10.
 loadtest: $(PROGRAMS)

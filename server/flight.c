@@ -42,7 +42,8 @@ static void abandon(struct flights *f, struct flight *fl)
 	if (fl->listed)
 		unlist(f, fl);
 	f->abandoned++;
-	atomic_store_explicit(fl->cancel, 1, memory_order_relaxed);
+	if (fl->cancel)
+		atomic_store_explicit(fl->cancel, 1, memory_order_relaxed);
 }
 
 int flights_create(struct flights **out)

@@ -130,22 +130,14 @@ unsigned tracing_retry_after(struct tracing *t)
 	return s;
 }
 
-struct parse {
-	const char *seconds, *last;
-	int bad;
-	char key[32];
-};
-
-static enum MHD_Result each_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-				size_t key_size, const char *value, size_t value_size)
+int tracing_query_add(struct tracing_query *p, const char *key, size_t key_size, const char *value,
+		      size_t value_size)
 {
-	struct parse *p = cls;
 	if (!query_arg_whole(key, key_size, value, value_size)) {
 		p->bad = 3;
 		return MHD_NO;
 	}
 	const char **slot = !strcmp(key, "seconds") ? &p->seconds : !strcmp(key, "last") ? &p->last : NULL;
-	(void)kind;
 	if (!slot || *slot) {
 		p->bad = slot ? 2 : 1;
 		snprintf(p->key, sizeof p->key, "%s", key);
@@ -153,6 +145,13 @@ static enum MHD_Result each_arg(void *cls, enum MHD_ValueKind kind, const char *
 	}
 	*slot = value ? value : "";
 	return MHD_YES;
+}
+
+static enum MHD_Result each_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+				size_t key_size, const char *value, size_t value_size)
+{
+	(void)kind;
+	return tracing_query_add(cls, key, key_size, value, value_size) ? MHD_YES : MHD_NO;
 }
 
 static int seconds_of(const char *v, unsigned max_s, uint64_t *ns)
@@ -169,9 +168,16 @@ static int seconds_of(const char *v, unsigned max_s, uint64_t *ns)
 int tracing_parse(struct MHD_Connection *conn, unsigned max_s, int flight, uint64_t *ns, int *last,
 		  char *why, size_t len)
 {
-	struct parse p = {0};
+	struct tracing_query p = {0};
 
 	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, each_arg, &p);
+	return tracing_query_finish(&p, max_s, flight, ns, last, why, len);
+}
+
+int tracing_query_finish(const struct tracing_query *q, unsigned max_s, int flight, uint64_t *ns,
+			 int *last, char *why, size_t len)
+{
+	const struct tracing_query p = *q;
 	if (p.bad == 3) {
 		snprintf(why, len, "%s", QUERY_NUL_WHY);
 		return -EINVAL;

@@ -25,6 +25,20 @@ struct tracing;
 int tracing_create(struct tracing **out, void (*fire)(void *ctx));
 void tracing_destroy(struct tracing *t); /* stops the thread; NULL is a no-op */
 
+/* The query of /debug/trace, parameter by parameter, without a connection
+ * (tracing_parse feeds it from one; the fuzzer from bytes). */
+struct tracing_query {
+	const char *seconds, *last; /* the values given (pointers into the caller's) */
+	int bad;                    /* 1: unknown name, 2: given twice, 3: a NUL */
+	char key[32];
+};
+/* MHD_YES to go on, MHD_NO once it is bad (as MHD_KeyValueIteratorN). */
+int tracing_query_add(struct tracing_query *q, const char *key, size_t key_size, const char *value,
+		      size_t value_size);
+/* As tracing_parse, once every parameter has been added. */
+int tracing_query_finish(const struct tracing_query *q, unsigned max_s, int flight, uint64_t *ns,
+			 int *last, char *why, size_t len);
+
 /* Reads seconds= or last= (nothing else, once each): 0 with *ns the window
  * and *last set for last=, or -EINVAL with a one-line reason in why.
  * seconds: a decimal number in 0.001..max_s (default 1); last: the same,

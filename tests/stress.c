@@ -1,5 +1,6 @@
 /*
- * stress.c - concurrency stress of the pool and the render modes, as a
+ * stress.c - concurrency stress of the pool, the render modes, render
+ * cancellation and the server's single flight, as a
  * plain program (no Criterion): Criterion cannot start under
  * ThreadSanitizer (Snaipe/Criterion#274, its arena collides with TSan's
  * shadow memory), so this is what `make test SAN=thread` runs, and every
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "render/render.h"
+#include "server/flight.h"
 #include "trace/capture.h"
 #include "trace/trace.h"
 
@@ -216,6 +218,154 @@ static void start_case(unsigned workers, unsigned cap)
 		      atomic_load(&s.bad) == 0, what);
 }
 
+/* render_start with cancel flags set from other threads at any moment:
+ * every picture's done is called exactly once, a picture whose flag was
+ * never set is whole and right, and one cancelled says so (or is whole). */
+struct cancelled_pic {
+	atomic_int cancel, done, was_cancelled, whole_ok;
+	const struct image *ref;
+};
+
+static void cancel_done(void *ctx, struct image *img, const struct render_stats *st)
+{
+	struct cancelled_pic *c = ctx;
+	atomic_store(&c->was_cancelled, st->cancelled);
+	atomic_store(&c->whole_ok, !st->cancelled &&
+					   memcmp(img->px, c->ref->px, c->ref->stride * c->ref->h) == 0);
+	image_free(img);
+	atomic_fetch_add(&c->done, 1);
+}
+
+#define CANCEL_PICS 64
+static struct cancelled_pic cpics[CANCEL_PICS];
+
+static void *canceller(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < CANCEL_PICS; i += 2) {
+		for (volatile int spin = 0; spin < 2000 * (i % 7); spin++)
+			;
+		atomic_store_explicit(&cpics[i].cancel, 1, memory_order_relaxed);
+	}
+	return NULL;
+}
+
+static void cancel_case(enum render_mode mode)
+{
+	struct picture pic = picture_default(61, 29);
+	struct image ref;
+	struct pool *p;
+	pthread_t t;
+	atomic_int all;
+	char what[96];
+	int started = 0, once = 1, right = 1, cancelled = 0;
+
+	image_alloc(&ref, pic.w, pic.h, 1);
+	render_image(NULL, &pic, kernel_find("scalar"), MODE_SEQ, &ref, NULL);
+	atomic_init(&all, 0);
+	if (pool_create(&p, 3, 4096, "stress", NULL) != 0) {
+		check(0, "pool_create");
+		return;
+	}
+	for (int i = 0; i < CANCEL_PICS; i++) {
+		atomic_init(&cpics[i].cancel, 0);
+		atomic_init(&cpics[i].done, 0);
+		cpics[i].ref = &ref;
+	}
+	pthread_create(&t, NULL, canceller, NULL);
+	for (int i = 0; i < CANCEL_PICS; i++) {
+		struct render_req r = {.pic = &pic, .kernel = kernel_find("scalar"), .mode = mode,
+				       .done = cancel_done, .ctx = &cpics[i],
+				       .cancel = &cpics[i].cancel, .cancel_all = &all};
+		started += render_start(p, &r) == 0;
+	}
+	pthread_join(t, NULL);
+	pool_destroy(p);
+	for (int i = 0; i < CANCEL_PICS; i++) {
+		once &= atomic_load(&cpics[i].done) == 1;
+		if (i % 2)
+			right &= atomic_load(&cpics[i].whole_ok);
+		else
+			right &= atomic_load(&cpics[i].was_cancelled) || atomic_load(&cpics[i].whole_ok);
+		cancelled += atomic_load(&cpics[i].was_cancelled);
+	}
+	image_free(&ref);
+	snprintf(what, sizeof what, "render_start %s, half cancelled meanwhile (%d were)",
+		 render_mode_name(mode), cancelled);
+	check(started == CANCEL_PICS && once && right, what);
+}
+
+/* Single flight under threads: leaders finish or hang up while followers
+ * join and hang up: every follower is handed back exactly once (by its
+ * leader's finish or by its own leave), and a flight's cancel flag is set
+ * only when its leader and every follower had gone. */
+#define FL_FOLLOWERS 6
+struct fl_case {
+	struct flights *f;
+	struct flight_waiter leader, follower[FL_FOLLOWERS];
+	atomic_int cancel, joined[FL_FOLLOWERS], left[FL_FOLLOWERS], handed[FL_FOLLOWERS];
+	atomic_int leader_gone;
+	int round;
+};
+
+static void *fl_follow(void *arg)
+{
+	struct fl_case *c = arg;
+	for (int i = 0; i < FL_FOLLOWERS; i++) {
+		int rc = flight_join(c->f, "k", &c->follower[i], NULL);
+		atomic_store(&c->joined[i], rc == 1 ? 1 : rc == 0 ? 2 : 3);
+		if (rc == 0) { /* the leader finished first: this one leads; drop it */
+			flight_finish(c->f, &c->follower[i]);
+			continue;
+		}
+		if ((i + c->round) % 2 && flight_leave(c->f, &c->follower[i]))
+			atomic_store(&c->left[i], 1);
+	}
+	return NULL;
+}
+
+static void flight_case(int round)
+{
+	struct fl_case c = {.round = round};
+	pthread_t t;
+	char what[96];
+	int ok = 1;
+
+	if (flights_create(&c.f) < 0) {
+		check(0, "flights_create");
+		return;
+	}
+	atomic_init(&c.cancel, 0);
+	ok &= flight_join(c.f, "k", &c.leader, &c.cancel) == 0;
+	pthread_create(&t, NULL, fl_follow, &c);
+	if (round % 3 == 0) { /* the leader hangs up; its render may be cancelled */
+		flight_leader_gone(c.f, &c.leader);
+		atomic_store(&c.leader_gone, 1);
+	}
+	pthread_join(t, NULL);
+	int cancelled_before_finish = atomic_load(&c.cancel);
+	struct flight_waiter *w = flight_finish(c.f, &c.leader);
+	for (; w; w = w->next)
+		for (int i = 0; i < FL_FOLLOWERS; i++)
+			if (w == &c.follower[i])
+				atomic_fetch_add(&c.handed[i], 1);
+	int followers_left = 1;
+	for (int i = 0; i < FL_FOLLOWERS; i++) {
+		if (atomic_load(&c.joined[i]) != 1)
+			continue; /* led its own flight, or joined none */
+		ok &= atomic_load(&c.left[i]) + atomic_load(&c.handed[i]) == 1;
+		followers_left &= atomic_load(&c.left[i]);
+	}
+	/* Cancelled means the leader had gone and no follower waited. */
+	if (cancelled_before_finish)
+		ok &= atomic_load(&c.leader_gone) && followers_left;
+	flights_destroy(c.f);
+	if (round == 0 || !ok) {
+		snprintf(what, sizeof what, "single flight join/leave/gone/finish from 2 threads (round %d)", round);
+		check(ok, what);
+	}
+}
+
 /* The tracer under load: the flight recorder on with small rings (they
  * wrap all the time) while renders run, and a reader taking captures
  * throughout, each read to its end. Under TSan this checks the rings'
@@ -279,6 +429,11 @@ int main(void)
 		shared_pool_case(3, caps[c]);
 		start_case(2, caps[c] + 1);
 	}
+	cancel_case(MODE_AUTO);
+	cancel_case(MODE_PX);
+	cancel_case(MODE_SEQ);
+	for (int round = 0; round < 300; round++)
+		flight_case(round);
 	traced_case();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed != 0;
