@@ -109,6 +109,7 @@ struct request {
 	int hit;                       /* answered from the cache: a kept response (answer.c) */
 	int close;                     /* Connection: close after this answer */
 	int raw;                       /* answered on the socket (srv_answer_raw) */
+	int http11;                    /* HTTP/1.1 (not 1.0) */
 	char retry[12];
 	enum route route;
 	enum state state;

@@ -128,6 +128,14 @@ const struct trace_desc *srv_dispatch(struct request *rq, const char *url, const
 		rq->close = 1;
 		return NULL;
 	}
+	/* RFC 9112 3.2: an HTTP/1.1 request without Host is a 400. Checked
+	 * here, with MHD_OPTION_STRICT_FOR_CLIENT 0: libmicrohttpd 0.9.75's own
+	 * 400 for it (level 1) sent its status line and headers twice. */
+	if (rq->http11 && !MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST)) {
+		srv_answer_text(rq, 400, "bad request: HTTP/1.1 needs a Host header\n");
+		rq->close = 1;
+		return NULL;
+	}
 	/* The decoded url ends at a %00; the path as sent must not hold one
 	 * (/healthz%00 is no route). */
 	size_t path_len = strcspn(rq->uri, "?");

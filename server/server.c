@@ -75,13 +75,14 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 			       size_t *upload_size, void **con_cls)
 {
 	struct request *rq = *con_cls;
-	(void)cls, (void)version, (void)upload;
+	(void)cls, (void)upload;
 
 	if (!rq || rq->raw)
 		return MHD_NO; /* out of memory in uri_logged, or answered there: close */
 	if (rq->state == ST_NEW && !rq->conn) {
 		rq->conn = conn; /* uri_logged, on this thread, has named it */
 		snprintf(rq->method, sizeof rq->method, "%s", method);
+		rq->http11 = strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
 		srv_deadline_none(rq); /* its headers are in */
 		return MHD_YES;
 	}

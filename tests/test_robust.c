@@ -344,3 +344,22 @@ Test(robust, the_librarys_own_replies_are_logged_and_a_huge_query_answered, .tim
 	cr_expect(eq(int, count(log, "&&& 414 64 "), 1), "%s", log);
 	free(log);
 }
+
+/* HTTP/1.1 without Host: one 400, once (libmicrohttpd's own sent its
+ * status line and headers twice), and the connection closed. */
+Test(robust, http11_without_host_is_one_400, .timeout = 60)
+{
+	char out[4096];
+	int closed;
+	start(NULL);
+	const char *req = "GET /healthz HTTP/1.1\r\n\r\n";
+	cr_assert(gt(long, mw_raw(&srv, req, strlen(req), out, sizeof out, &closed), 0L));
+	cr_expect(eq(int, strncmp(out, "HTTP/1.1 400", 12), 0), "%s", out);
+	cr_expect(eq(int, count(out, "\r\nContent-Length"), 1), "%s", out);
+	cr_expect(not(eq(ptr, strstr(out, "needs a Host header"), NULL)), "%s", out);
+	cr_expect(eq(int, closed, 1));
+	const char *v10 = "GET /healthz HTTP/1.0\r\n\r\n"; /* 1.0 needs none */
+	cr_assert(gt(long, mw_raw(&srv, v10, strlen(v10), out, sizeof out, &closed), 0L));
+	cr_expect(eq(int, strncmp(out, "HTTP/1.0 200", 12) == 0 || strncmp(out, "HTTP/1.1 200", 12) == 0, 1), "%s", out);
+	stop_ok();
+}
