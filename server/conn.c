@@ -118,6 +118,26 @@ void srv_answer_raw(struct request *rq, unsigned status, const char *reason, con
 	shutdown(c->fd, SHUT_WR);
 }
 
+int srv_full(void *cls, struct http_thread *t)
+{
+	struct server *s = cls;
+	struct conn *idle = NULL;
+	/* nginx's way (ngx_drain_connections): the connection idle longest,
+	 * kept alive between requests or not yet sending one, makes room. One
+	 * whose request has begun is never closed for this. */
+	for (struct conn *c = s->conn_list[http_index(t)]; c; c = c->next)
+		if (!c->pending && !c->expired && (!idle || c->since < idle->since))
+			idle = c;
+	if (!idle) {
+		metrics_count(s->metrics, COUNT_CONN_REFUSED);
+		return 0;
+	}
+	idle->expired = 1;
+	metrics_count(s->metrics, COUNT_EVICTED);
+	shutdown(idle->fd, SHUT_RDWR);
+	return 1;
+}
+
 /* What the client really got of rq, now that it ends (see the top). */
 static void settle(struct request *rq, enum MHD_RequestTerminationCode why)
 {
@@ -203,6 +223,8 @@ void srv_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		return;
 	settle(rq, why);
 	srv_deadline_none(rq);
+	if (rq->cn)
+		rq->cn->since = srv_now();
 	finish(cls, conn, rq);
 	*con_cls = NULL;
 }
@@ -219,7 +241,8 @@ void srv_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
 			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 		if (c && t) {
 			c->fd = ci ? ci->connect_fd : -1;
-			c->deadline = srv_now() + s->cfg.header_timeout;
+			c->since = srv_now();
+			c->deadline = c->since + s->cfg.header_timeout;
 			c->why = COUNT_HEADER_DEADLINE;
 			struct conn **head = &s->conn_list[http_index(t)];
 			c->next = *head;

@@ -30,11 +30,24 @@
 
 #include "server/http.h"
 
+/* A refused connection, closed once its client has read the 503 (a close
+ * with the client's request unread would reset the connection, and the
+ * client lose the answer): its request drained until it closes, or
+ * LINGER_MS pass. */
+#define LINGER_MAX 64
+#define LINGER_MS 2000
+struct refused {
+	int fd;
+	long until;
+};
+
 struct http_thread {
 	struct http *h;
+	struct refused linger[LINGER_MAX];
+	unsigned nlinger;
 	struct MHD_Daemon *d;
 	int listen_fd, wake_fd, watch_fd;
-	unsigned index;
+	unsigned index, share;
 	pthread_t tid;
 	int started;
 	atomic_int quiesced;
@@ -44,6 +57,7 @@ struct http {
 	atomic_int quiesce, stop;
 	int nice;
 	void (*tick)(void *cls, struct http_thread *t);
+	int (*full)(void *cls, struct http_thread *t);
 	void (*gone)(void *cls, void *token);
 	void *cls;
 	unsigned n;
@@ -96,6 +110,58 @@ void http_unwatch(struct http_thread *t, int fd)
 		epoll_ctl(t->watch_fd, EPOLL_CTL_DEL, fd, NULL);
 }
 
+/* At the limit with a client waiting: room made (1), or a fast refusal. */
+static int over_limit(struct http_thread *t)
+{
+	struct http *h = t->h;
+	if (h->full && h->full(h->cls, t))
+		return 1;
+	int fd = accept4(t->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return 0;
+#define BUSY_BODY "busy: --max-conns connections are open; retry after Retry-After\n"
+	static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
+				   "Retry-After: 1\r\nContent-Type: text/plain; charset=utf-8\r\n"
+				   "Content-Length: 64\r\n\r\n" BUSY_BODY;
+	_Static_assert(sizeof BUSY_BODY - 1 == 64, "Content-Length above");
+	ssize_t rc = send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL);
+	(void)rc; /* a fresh socket's buffer takes it; if not, the client sees a close */
+	shutdown(fd, SHUT_WR);
+	if (t->nlinger < LINGER_MAX)
+		t->linger[t->nlinger++] = (struct refused){fd, now_ms() + LINGER_MS};
+	else
+		close(fd);
+	return 0;
+}
+
+/* Closes each refused connection whose client has closed, or whose time
+ * is up, after reading what it sent. */
+static void lingering(struct http_thread *t)
+{
+	long now = now_ms();
+	for (unsigned i = 0; i < t->nlinger;) {
+		struct refused *l = &t->linger[i];
+		char buf[1024];
+		ssize_t n;
+		while ((n = recv(l->fd, buf, sizeof buf, MSG_DONTWAIT)) > 0)
+			;
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) || now > l->until) {
+			close(l->fd);
+			*l = t->linger[--t->nlinger];
+		} else {
+			i++;
+		}
+	}
+}
+
+/* Whether t's daemon holds its share of connections (it then stops
+ * accepting). */
+static int at_limit(struct http_thread *t)
+{
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(t->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	return di && di->num_connections >= t->share;
+}
+
 /* Says every hang-up of a watched connection. */
 static void hangups(struct http_thread *t)
 {
@@ -125,10 +191,12 @@ static void *loop(void *arg)
 	if (h->nice)
 		setpriority(PRIO_PROCESS, (id_t)gettid(), getpriority(PRIO_PROCESS, 0) + h->nice);
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(t->d, MHD_DAEMON_INFO_EPOLL_FD);
-	struct pollfd p[3] = {{.fd = di ? di->epoll_fd : -1, .events = POLLIN},
+	struct pollfd p[4] = {{.fd = di ? di->epoll_fd : -1, .events = POLLIN},
 			      {.fd = t->wake_fd, .events = POLLIN},
-			      {.fd = t->watch_fd, .events = POLLIN}};
+			      {.fd = t->watch_fd, .events = POLLIN},
+			      {.fd = -1, .events = POLLIN}};
 	long next_tick = now_ms() + HTTP_TICK_MS;
+	int hurry = 0;
 	while (!atomic_load_explicit(&h->stop, memory_order_acquire)) {
 		if (atomic_load_explicit(&h->quiesce, memory_order_acquire) &&
 		    !atomic_load_explicit(&t->quiesced, memory_order_relaxed)) {
@@ -150,7 +218,18 @@ static void *loop(void *arg)
 			if (timeout < 0 || timeout > left)
 				timeout = (int)left;
 		}
-		if (poll(p, 3, timeout) > 0) {
+		/* The listening socket is watched here only at the limit. */
+		int quiet = atomic_load_explicit(&t->quiesced, memory_order_relaxed);
+		p[3].fd = !quiet && at_limit(t) ? t->listen_fd : -1;
+		if (t->nlinger) {
+			lingering(t);
+			if (t->nlinger && (timeout < 0 || timeout > 50))
+				timeout = 50;
+		}
+		if (hurry) /* room was made: the daemon closes it, then accepts, now */
+			timeout = 0;
+		hurry = hurry ? hurry - 1 : 0;
+		if (poll(p, 4, timeout) > 0) {
 			if (p[1].revents & POLLIN) {
 				uint64_t n;
 				ssize_t rc = read(t->wake_fd, &n, sizeof n);
@@ -158,6 +237,8 @@ static void *loop(void *arg)
 			}
 			if (p[2].revents & POLLIN)
 				hangups(t);
+			if (p[3].revents & POLLIN)
+				hurry = over_limit(t) ? 2 : 0;
 		}
 		MHD_run(t->d);
 	}
@@ -213,6 +294,7 @@ int http_start(struct http **out, const struct http_opts *o, unsigned *port, FIL
 	h->nice = o->nice;
 	h->gone = o->gone;
 	h->tick = o->tick;
+	h->full = o->full;
 	h->cls = o->cls;
 	memcpy(&ss, o->addr, o->addr_len);
 	for (unsigned i = 0; i < o->threads; i++) {
@@ -238,6 +320,7 @@ int http_start(struct http **out, const struct http_opts *o, unsigned *port, FIL
 			goto fail;
 		}
 		unsigned share = o->max_conns / o->threads + (i < o->max_conns % o->threads);
+		t->share = share ? share : 1;
 		t->d = MHD_start_daemon(
 			MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO |
 				(ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
@@ -245,7 +328,7 @@ int http_start(struct http **out, const struct http_opts *o, unsigned *port, FIL
 			/* first, or MHD prints what comes before it itself */
 			MHD_OPTION_EXTERNAL_LOGGER, o->logger, o->cls,
 			MHD_OPTION_LISTEN_SOCKET, (MHD_socket)t->listen_fd,
-			MHD_OPTION_CONNECTION_LIMIT, share ? share : 1u,
+			MHD_OPTION_CONNECTION_LIMIT, t->share,
 			MHD_OPTION_CONNECTION_TIMEOUT, o->timeout,
 			/* else MHD copies file bodies through pread + send */
 			MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
@@ -332,6 +415,8 @@ void http_stop(struct http *h)
 			close(t->wake_fd);
 		if (t->watch_fd >= 0)
 			close(t->watch_fd);
+		for (unsigned k = 0; k < t->nlinger; k++)
+			close(t->linger[k].fd);
 	}
 	free(h);
 }

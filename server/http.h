@@ -55,6 +55,12 @@ struct http_opts {
 	/* Every HTTP_TICK_MS or so on each thread, between runs of its daemon
 	 * (the server's deadlines); NULL: none. */
 	void (*tick)(void *cls, struct http_thread *t);
+	/* A client is waiting to connect to t while its daemon is at its
+	 * share of max_conns (libmicrohttpd then leaves the listening socket
+	 * alone, and the client would wait in the backlog): 1 when the callee
+	 * closed a connection to make room (it is accepted next), 0 to have it
+	 * refused at once: accepted, answered 503 with Retry-After, closed. */
+	int (*full)(void *cls, struct http_thread *t);
 	/* libmicrohttpd's log lines (MHD_OPTION_EXTERNAL_LOGGER) */
 	void (*logger)(void *cls, const char *fmt, va_list ap);
 	void *cls;                   /* passed to every callback */

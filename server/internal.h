@@ -83,6 +83,7 @@ struct conn {
 	struct request *pending;
 	int fd;
 	double deadline;          /* srv_now() seconds; 0: none */
+	double since;             /* opened, or its last request completed */
 	enum count why;           /* COUNT_HEADER_DEADLINE or COUNT_SEND_DEADLINE */
 	int expired;              /* closed by its deadline */
 	unsigned lib_status;      /* libmicrohttpd answered it with this error itself */
@@ -162,6 +163,7 @@ void srv_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		   enum MHD_RequestTerminationCode why);
 void srv_library_log(void *cls, const char *fmt, va_list ap);
 void srv_tick(void *cls, struct http_thread *t);
+int srv_full(void *cls, struct http_thread *t);
 /* Answers rq on its socket directly, before libmicrohttpd has written or
  * parsed anything of it (uri_logged), and closes the connection after it
  * (rq->raw: the handler then refuses to answer again). For what the

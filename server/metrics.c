@@ -43,6 +43,10 @@ static const char *const count_names[COUNT_N][2] = {
 				   "Connections closed because a request's headers took longer than --header-timeout (408 in the log)."},
 	[COUNT_SEND_DEADLINE] = {"mandelweb_send_deadline_total",
 				 "Connections closed because an answer was read slower than --min-send-rate allows (408 in the log)."},
+	[COUNT_EVICTED] = {"mandelweb_connections_evicted_total",
+			   "Idle connections (kept alive, or not yet sending a request) closed at --max-conns to let a new client in."},
+	[COUNT_CONN_REFUSED] = {"mandelweb_connections_refused_total",
+				"New connections answered 503 and closed at --max-conns (none idle to close)."},
 	[COUNT_LIBRARY_REPLY] = {"mandelweb_library_replies_total",
 				 "Error answers libmicrohttpd gave itself (malformed or oversized requests)."},
 };

@@ -31,6 +31,8 @@ enum count {
 	COUNT_HEADER_DEADLINE,  /* a connection closed: its headers came too slowly */
 	COUNT_SEND_DEADLINE,    /* a connection closed: it read its answer too slowly */
 	COUNT_LIBRARY_REPLY,    /* libmicrohttpd answered an error itself (400, 413, 414, 431, 505) */
+	COUNT_EVICTED,          /* an idle connection closed at --max-conns to let a new one in */
+	COUNT_CONN_REFUSED,     /* a new connection refused at --max-conns (503, closed) */
 	COUNT_N
 };
 

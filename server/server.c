@@ -277,7 +277,7 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 		.addr = (struct sockaddr *)&ss, .addr_len = ss_len, .threads = c->http_threads,
 		.nice = (int)c->http_nice, .max_conns = c->max_conns, .timeout = c->timeout,
 		.handler = handler, .uri_log = uri_logged, .completed = srv_completed,
-		.connection = srv_connection, .gone = srv_gone, .tick = srv_tick,
+		.connection = srv_connection, .gone = srv_gone, .tick = srv_tick, .full = srv_full,
 		.logger = srv_library_log, .cls = s,
 	};
 	if ((rc = http_start(&s->http, &ho, &s->port, err)) < 0) {

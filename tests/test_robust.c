@@ -336,7 +336,7 @@ Test(robust, the_librarys_own_replies_are_logged_and_a_huge_query_answered, .tim
 	cr_expect(not(eq(ptr, strstr(out, "too many query parameters"), NULL)), "%s", out);
 	cr_expect(eq(int, closed, 1));
 	cr_expect(eq(dbl, wait_metric("mandelweb_http_requests_total{route=\"other\",status=\"505\"}", 1, 5), 1));
-	cr_expect(eq(dbl, mw_scrape(&srv, "mandelweb_http_requests_total{route=\"other\",status=\"414\"}"), 1));
+	cr_expect(eq(dbl, wait_metric("mandelweb_http_requests_total{route=\"other\",status=\"414\"}", 1, 5), 1));
 	cr_expect(ge(dbl, mw_scrape(&srv, "mandelweb_library_replies_total"), 1));
 	stop_ok();
 	char *log = mw_log(&srv);
@@ -361,5 +361,47 @@ Test(robust, http11_without_host_is_one_400, .timeout = 60)
 	const char *v10 = "GET /healthz HTTP/1.0\r\n\r\n"; /* 1.0 needs none */
 	cr_assert(gt(long, mw_raw(&srv, v10, strlen(v10), out, sizeof out, &closed), 0L));
 	cr_expect(eq(int, strncmp(out, "HTTP/1.0 200", 12) == 0 || strncmp(out, "HTTP/1.1 200", 12) == 0, 1), "%s", out);
+	stop_ok();
+}
+
+/* At --max-conns a new client is let in by closing the connection idle
+ * longest, or, when every one has a request under way, refused at once
+ * with a 503: never left waiting in the backlog (it waited for the idle
+ * ones' timeout). */
+Test(robust, at_max_conns_a_new_client_is_served_or_refused_at_once, .timeout = 60)
+{
+	struct mw_resp r;
+	int idle[4], busy[4];
+	start((const char *const[]){"--max-conns", "4", NULL});
+	for (int i = 0; i < 4; i++)
+		cr_assert(ge(int, idle[i] = mw_connect(&srv, 0), 0));
+	usleep(200000);
+	double t0 = mw_now();
+	cr_assert(eq(int, mw_get(&srv, "/healthz", &r), 0));
+	cr_expect(eq(long, r.status, 200));
+	cr_expect(lt(dbl, mw_now() - t0, 2.0), "%.2f s", mw_now() - t0);
+	mw_resp_free(&r);
+	for (int i = 0; i < 4; i++)
+		close(idle[i]);
+	usleep(200000);
+	for (int i = 0; i < 4; i++) {
+		busy[i] = mw_connect(&srv, 0);
+		cr_assert(ge(int, busy[i], 0));
+		const char *part = "GET /healthz HTTP/1.1\r\nHost: t\r\n"; /* headers under way */
+		cr_assert(eq(long, (long)write(busy[i], part, strlen(part)), (long)strlen(part)));
+	}
+	usleep(300000);
+	t0 = mw_now();
+	cr_assert(eq(int, mw_get(&srv, "/healthz", &r), 0));
+	cr_expect(eq(long, r.status, 503));
+	cr_expect(not(eq(ptr, strstr(r.body ? r.body : "", "--max-conns"), NULL)));
+	cr_expect(eq(str, r.retry_after, "1"));
+	cr_expect(lt(dbl, mw_now() - t0, 2.0), "%.2f s", mw_now() - t0);
+	mw_resp_free(&r);
+	for (int i = 0; i < 4; i++)
+		close(busy[i]);
+	usleep(200000);
+	cr_expect(ge(dbl, mw_scrape(&srv, "mandelweb_connections_evicted_total"), 1));
+	cr_expect(ge(dbl, mw_scrape(&srv, "mandelweb_connections_refused_total"), 1));
 	stop_ok();
 }
