@@ -405,3 +405,27 @@ Test(robust, at_max_conns_a_new_client_is_served_or_refused_at_once, .timeout = 
 	cr_expect(ge(dbl, mw_scrape(&srv, "mandelweb_connections_refused_total"), 1));
 	stop_ok();
 }
+
+/* A client that arms a 30 s trace window and hangs up ends the window:
+ * the next one gets the tracer at once, not a 409 for 30 s. */
+Test(robust, a_trace_window_nobody_waits_for_ends_at_once, .timeout = 60)
+{
+	struct mw_resp r;
+	start(NULL);
+	int fd = send_get("/debug/trace?seconds=30");
+	cr_assert(eq(dbl, wait_metric("mandelweb_trace_capture", 1, 10), 1));
+	close(fd);
+	double t0 = mw_now();
+	long st = 0;
+	while (mw_now() - t0 < 10) {
+		cr_assert(eq(int, mw_get(&srv, "/debug/trace?seconds=0.01", &r), 0));
+		st = r.status;
+		mw_resp_free(&r);
+		if (st == 200)
+			break;
+		usleep(50000);
+	}
+	cr_expect(eq(long, st, 200));
+	cr_expect(lt(dbl, mw_now() - t0, 3.0), "%.2f s", mw_now() - t0);
+	stop_ok();
+}
