@@ -86,7 +86,7 @@ TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o)
 CPU_TEST_OBJ := $(CPU_TEST_SRC:%.c=$(B)/%.o)
 
 PROGRAMS := $(BIN)/mandelbrot $(BIN)/mandelweb
-.PHONY: all bin test test-cpus bench loadtest run deps clean install help docker-test fuzz fuzz-run
+.PHONY: all bin test test-cpus bench loadtest run deps clean install help docker-test fuzz fuzz-run no-criterion-gt
 all: $(PROGRAMS)
 # What a cross build can make: the CLI (the server's libraries are not
 # cross-installed).
@@ -133,7 +133,9 @@ $(BIN)/mandelbrot: $(B)/render/mandelbrot.o $(B)/render.a $(B)/trace.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) $^ $(PNG_LIBS) -lm -o $@
 
-$(B)/tests/unit: $(TEST_OBJ) $(B)/server.a $(B)/render.a $(B)/trace.a
+# Criterion 2.4.1's gt(T, a, b) tests a >= b (it is written !lt, so
+# gt(int, 0, 0) passes): a > b is written lt(T, b, a), and gt may not be used.
+$(B)/tests/unit: $(TEST_OBJ) $(B)/server.a $(B)/render.a $(B)/trace.a | no-criterion-gt
 	$(CC) $(ALL_LDFLAGS) $^ $(TEST_LIBS) $(MHD_LIBS) $(PNG_LIBS) -lm -o $@
 
 $(B)/tests/cpu: $(CPU_TEST_OBJ) $(B)/render.a $(B)/trace.a
@@ -188,6 +190,10 @@ bench: $(BIN)/bench_render $(BIN)/bench_trace $(BIN)/bench_pool $(PROGRAMS)
 # the arm64 cross compiler and libraries, and cross-builds with CROSS=.
 test-cpus: $(B)/tests/cpu $(BIN)/mandelbrot
 	scripts/test-cpus $(B)/tests/cpu $(BIN)
+
+no-criterion-gt:
+	@! grep -nE '(^|[^A-Za-z0-9_])gt\(' tests/*.c || \
+		{ echo "Criterion 2.4.1's gt() is >=: write a > b as lt(T, b, a)" >&2; exit 1; }
 
 # libFuzzer harnesses (tests/fuzz), built with Debian's clang under ASan and
 # UBSan in build/fuzzer-no-link-address-undefined, each run for FUZZ_SECONDS

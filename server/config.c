@@ -287,3 +287,16 @@ int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
 		c->queue = c->max_inflight * c->workers;
 	return 0;
 }
+
+uint64_t config_memory_ceiling(const struct config *c)
+{
+	const uint64_t mib = 1u << 20;
+	uint64_t render = (uint64_t)c->max_render_mb * mib;
+	return 24 * mib                                   /* code, libraries, stacks, calibration */
+	       + (uint64_t)c->cache_mb * mib              /* the cache, as it counts itself */
+	       + render                                   /* pixels of admitted pictures */
+	       + render + render / 64                     /* their PNGs (at most zlib's bound of them) */
+	       + (uint64_t)c->max_send_mb * mib           /* answers being sent, admitted past */
+	       + (uint64_t)c->max_conns * 34 * 1024       /* a connection: libmicrohttpd's 32 KiB pool, ours */
+	       + (uint64_t)(c->workers + c->http_threads + 2) * c->trace_ring * 64; /* rings, once traced */
+}

@@ -41,6 +41,11 @@ struct config {
 	char debug_token[128];  /* or a bearer token that may; "" for none */
 };
 
+/* The most memory the process may hold with these settings, in bytes: the
+ * README's formula (Limits), which the tests hold it to under floods.
+ * workers: the number resolved at start. */
+uint64_t config_memory_ceiling(const struct config *c);
+
 /* Fills c from defaults, then the environment, then argv. Returns 0, 1
  * after printing --help (or --kernel list) to out, or 2 after printing a reason and the usage
  * to err. */

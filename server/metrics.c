@@ -225,6 +225,8 @@ void metrics_write(struct metrics *m, const struct metrics_gauges *g, FILE *f)
 	gauge(f, "mandelweb_cache_bytes", "Bytes held by the cache.", (double)g->cache.bytes);
 	gauge(f, "mandelweb_cache_capacity_bytes", "Bound of the cache.", (double)g->cache.capacity);
 	gauge(f, "mandelweb_cache_entries", "Pictures in the cache.", (double)g->cache.entries);
+	gauge(f, "mandelweb_memory_ceiling_bytes", "The most memory these settings let the process hold (README, Limits).",
+	      (double)g->memory_ceiling);
 	gauge(f, "mandelweb_memfds", "Sealed bodies held (each one file descriptor), cached or being sent.",
 	      g->memfds);
 	gauge(f, "mandelweb_sending_bytes", "Body bytes of answers queued to clients, not yet sent.",

@@ -54,6 +54,7 @@ struct metrics_gauges {
 	uint64_t render_bytes_max;
 	uint64_t shared;          /* requests answered from another's render */
 	unsigned memfds;          /* sealed bodies held (blob.h) */
+	uint64_t memory_ceiling;  /* config_memory_ceiling */
 	uint64_t sending, sending_max; /* body bytes queued to clients, and the bound */
 };
 

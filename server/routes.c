@@ -40,6 +40,7 @@ static void metrics_page(struct request *rq)
 		.render_bytes_max = (uint64_t)s->cfg.max_render_mb << 20,
 		.shared = flights_shared(s->flights),
 		.memfds = blob_sealed_now(),
+		.memory_ceiling = config_memory_ceiling(&s->cfg),
 		.sending = atomic_load_explicit(&s->sending, memory_order_relaxed),
 		.sending_max = (uint64_t)s->cfg.max_send_mb << 20,
 	};

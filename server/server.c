@@ -286,9 +286,10 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 		goto err_pool;
 	}
 	char runs[128];
-	fprintf(err, "mandelweb %s: kernel %s (%s; this %s CPU runs: %s); a pixel rendered alone (px, workers modes) costs %.1fx\n",
+	fprintf(err, "mandelweb %s: kernel %s (%s; this %s CPU runs: %s); a pixel rendered alone (px, workers modes) costs %.1fx; memory ceiling %llu MiB\n",
 		MANDELWEB_VERSION, s->kernel->name, strcmp(c->kernel, "auto") ? "chosen" : "auto",
-		kernel_arch, kernel_names(runs, sizeof runs, true), s->px_factor);
+		kernel_arch, kernel_names(runs, sizeof runs, true), s->px_factor,
+		(unsigned long long)(config_memory_ceiling(c) >> 20));
 	*out = s;
 	return 0;
 
