@@ -152,9 +152,12 @@ enum MHD_Result srv_queue_answer(struct request *rq)
 
 	int fd = rq->png && rq->png->fd >= 0 ? fcntl(rq->png->fd, F_DUPFD_CLOEXEC, 0) : -1;
 	if (rq->capture) {
-		resp = tracing_response(rq->capture);
-		if (resp)
+		rq->bytes = 0;
+		resp = tracing_response(rq->capture, &rq->bytes);
+		if (resp) {
 			rq->capture = NULL; /* the response frees it, even mid-stream */
+			rq->capture_sent = 1;
+		}
 	} else if (fd >= 0) {
 		/* sendfile(2) from the sealed memfd: the kernel sends the pages
 		 * without copying them into the socket (measured: the copy was
@@ -182,7 +185,10 @@ enum MHD_Result srv_queue_answer(struct request *rq)
 	}
 	if (!resp)
 		return MHD_NO;
-	srv_deadline_send(rq, rq->bytes);
+	if (rq->capture_sent)
+		srv_deadline_stream(rq, &rq->bytes);
+	else
+		srv_deadline_send(rq, rq->bytes);
 	if (!rq->hit && rq->route == ROUTE_MANDELBROT && rq->status == 200) {
 		/* a body that is not the cache's: held until it is sent */
 		rq->sending = rq->bytes;

@@ -67,8 +67,10 @@ void srv_deadline_headers(struct request *rq)
 void srv_deadline_none(struct request *rq)
 {
 	struct conn *c = conn_of(rq);
-	if (c)
+	if (c) {
 		c->deadline = 0;
+		c->sent = NULL;
+	}
 }
 
 void srv_deadline_send(struct request *rq, uint64_t bytes)
@@ -82,11 +84,24 @@ void srv_deadline_send(struct request *rq, uint64_t bytes)
 	}
 }
 
+void srv_deadline_stream(struct request *rq, const uint64_t *sent)
+{
+	struct conn *c = conn_of(rq);
+	srv_deadline_send(rq, 0);
+	if (c) {
+		c->sent = sent;
+		c->t_send = srv_now();
+	}
+}
+
 void srv_tick(void *cls, struct http_thread *t)
 {
 	struct server *s = cls;
 	double now = srv_now();
 	for (struct conn *c = s->conn_list[http_index(t)]; c; c = c->next) {
+		if (c->sent && c->deadline && c->why == COUNT_SEND_DEADLINE)
+			c->deadline = c->t_send + s->cfg.send_timeout +
+				      (double)*c->sent / (s->cfg.min_send_rate * 1024.0);
 		if (c->deadline && now > c->deadline && !c->expired) {
 			c->expired = 1;
 			metrics_count(s->metrics, c->why);

@@ -86,6 +86,8 @@ struct conn {
 	double since;             /* opened, or its last request completed */
 	enum count why;           /* COUNT_HEADER_DEADLINE or COUNT_SEND_DEADLINE */
 	int expired;              /* closed by its deadline */
+	const uint64_t *sent;     /* a streamed body's bytes so far (srv_deadline_stream), or NULL */
+	double t_send;            /* when that body was queued */
 	unsigned lib_status;      /* libmicrohttpd answered it with this error itself */
 };
 
@@ -111,6 +113,7 @@ struct request {
 	int close;                     /* Connection: close after this answer */
 	int raw;                       /* answered on the socket (srv_answer_raw) */
 	int http11;                    /* HTTP/1.1 (not 1.0) */
+	int capture_sent;              /* its body is a trace, streamed (bytes counts it) */
 	char retry[12];
 	enum route route;
 	enum state state;
@@ -174,6 +177,9 @@ void srv_answer_raw(struct request *rq, unsigned status, const char *reason, con
 void srv_deadline_headers(struct request *rq);
 void srv_deadline_none(struct request *rq);
 void srv_deadline_send(struct request *rq, uint64_t bytes);
+/* For a streamed body of unknown length: the deadline moves with *sent,
+ * the bytes handed out so far. */
+void srv_deadline_stream(struct request *rq, const uint64_t *sent);
 
 /* What a picture costs in the mode asked, in pixel-iterations: *work, the
  * CPU it takes (--max-cost bounds it): w*h*iter, and in px and workers

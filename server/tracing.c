@@ -209,21 +209,38 @@ int tracing_query_finish(const struct tracing_query *q, unsigned max_s, int flig
 	return 0;
 }
 
+/* The body being streamed, and where the bytes sent so far are counted. */
+struct stream {
+	struct trace_capture *c;
+	uint64_t *sent;
+};
+
 static ssize_t stream(void *cls, uint64_t pos, char *buf, size_t max)
 {
+	struct stream *st = cls;
 	(void)pos;
-	size_t n = trace_capture_read(cls, buf, max);
+	size_t n = trace_capture_read(st->c, buf, max);
+	*st->sent += n;
 	/* Never 0 before the end: MHD would spin (NOTES-libmicrohttpd.md). */
 	return n ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
 }
 
 static void stream_free(void *cls)
 {
-	trace_capture_free(cls);
+	struct stream *st = cls;
+	trace_capture_free(st->c);
+	free(st);
 }
 
-struct MHD_Response *tracing_response(struct trace_capture *c)
+struct MHD_Response *tracing_response(struct trace_capture *c, uint64_t *sent)
 {
-	return MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream, c,
-						 stream_free);
+	struct stream *st = malloc(sizeof *st);
+	if (!st)
+		return NULL;
+	*st = (struct stream){c, sent};
+	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK,
+								   stream, st, stream_free);
+	if (!r)
+		free(st);
+	return r;
 }

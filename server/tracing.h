@@ -55,8 +55,10 @@ unsigned tracing_retry_after(struct tracing *t);
 
 /* A chunked response that streams the capture's JSON as MHD asks for it;
  * it owns c from now on and frees it (ending the session) when the
- * response is destroyed, also when the client goes away mid-stream. NULL
- * when out of memory (c is then still the caller's). */
-struct MHD_Response *tracing_response(struct trace_capture *c);
+ * response is destroyed, also when the client goes away mid-stream. The
+ * bytes handed to MHD are added to *sent as they are (the access log's
+ * count; *sent must outlive the sending, not the response). NULL when out
+ * of memory (c is then still the caller's). */
+struct MHD_Response *tracing_response(struct trace_capture *c, uint64_t *sent);
 
 #endif

@@ -539,3 +539,20 @@ Test(robust, memory_stays_under_the_ceiling_under_floods, .timeout = 180)
 		peak / 1048576.0, ceiling / 1048576.0, ok, busy, sending / 1048576.0, sending);
 	stop_ok();
 }
+
+/* A streamed trace is logged with the bytes sent (it was logged as 0). */
+Test(robust, a_trace_is_logged_with_its_bytes, .timeout = 60)
+{
+	struct mw_resp r;
+	start(NULL);
+	cr_assert(eq(int, mw_get(&srv, "/debug/trace?seconds=0.05", &r), 0));
+	cr_assert(eq(long, r.status, 200));
+	char want[96];
+	snprintf(want, sizeof want, "/debug/trace?seconds=0.05 200 %zu ", r.len);
+	cr_expect(lt(sz, (size_t)100, r.len));
+	mw_resp_free(&r);
+	stop_ok();
+	char *log = mw_log(&srv);
+	cr_expect(not(eq(ptr, strstr(log, want), NULL)), "no '%s' in:\n%s", want, log);
+	free(log);
+}
