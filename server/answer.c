@@ -77,6 +77,18 @@ void srv_suspend(struct request *rq)
 	rq->watch_fd = http_watch(rq->thread, rq->conn, rq);
 }
 
+void srv_gone(void *cls, void *token)
+{
+	struct request *rq = token;
+	(void)cls;
+
+	atomic_store_explicit(&rq->gone, 1, memory_order_relaxed);
+	if (rq->route == ROUTE_MANDELBROT)
+		srv_mandelbrot_gone(rq);
+	else if (rq->route == ROUTE_TRACE)
+		srv_trace_gone(rq);
+}
+
 void srv_resume(struct request *rq)
 {
 	struct server *s = rq->srv; /* read before: rq may go with the resume */

@@ -50,14 +50,9 @@ void srv_library_log(void *cls, const char *fmt, va_list ap)
 	vfprintf(stderr, fmt, ap);
 }
 
-static struct conn *conn_of(struct request *rq)
-{
-	return rq->cn;
-}
-
 void srv_deadline_headers(struct request *rq)
 {
-	struct conn *c = conn_of(rq);
+	struct conn *c = rq->cn;
 	if (c && !c->deadline) {
 		c->deadline = srv_now() + rq->srv->cfg.header_timeout;
 		c->why = COUNT_HEADER_DEADLINE;
@@ -66,7 +61,7 @@ void srv_deadline_headers(struct request *rq)
 
 void srv_deadline_none(struct request *rq)
 {
-	struct conn *c = conn_of(rq);
+	struct conn *c = rq->cn;
 	if (c) {
 		c->deadline = 0;
 		c->sent = NULL;
@@ -75,7 +70,7 @@ void srv_deadline_none(struct request *rq)
 
 void srv_deadline_send(struct request *rq, uint64_t bytes)
 {
-	struct conn *c = conn_of(rq);
+	struct conn *c = rq->cn;
 	const struct config *cfg = &rq->srv->cfg;
 	if (c) {
 		c->deadline = srv_now() + cfg->send_timeout + (double)bytes / (cfg->min_send_rate * 1024.0);
@@ -86,7 +81,7 @@ void srv_deadline_send(struct request *rq, uint64_t bytes)
 
 void srv_deadline_stream(struct request *rq, const uint64_t *sent)
 {
-	struct conn *c = conn_of(rq);
+	struct conn *c = rq->cn;
 	srv_deadline_send(rq, 0);
 	if (c) {
 		c->sent = sent;
@@ -112,7 +107,7 @@ void srv_tick(void *cls, struct http_thread *t)
 
 void srv_answer_raw(struct request *rq, unsigned status, const char *reason, const char *body)
 {
-	struct conn *c = conn_of(rq);
+	struct conn *c = rq->cn;
 	char head[256];
 	size_t blen = strlen(body);
 	int n = snprintf(head, sizeof head,
@@ -156,7 +151,7 @@ int srv_full(void *cls, struct http_thread *t)
 /* What the client really got of rq, now that it ends (see the top). */
 static void settle(struct request *rq, enum MHD_RequestTerminationCode why)
 {
-	struct conn *c = conn_of(rq);
+	struct conn *c = rq->cn;
 	int cut = why != MHD_REQUEST_TERMINATED_COMPLETED_OK;
 	if (rq->raw) {
 		return; /* as srv_answer_raw sent it */

@@ -197,6 +197,9 @@ const struct trace_desc *srv_dispatch(struct request *rq, const char *url, const
 const struct trace_desc *srv_mandelbrot(struct request *rq);
 const struct trace_desc *srv_trace_page(struct request *rq);
 void srv_trace_fired(void *ctx); /* the trace timer: a window ended */
+/* srv_gone's, per route: a suspended request's client hung up. */
+void srv_mandelbrot_gone(struct request *rq);
+void srv_trace_gone(struct request *rq);
 int srv_debug_ok(const struct request *rq); /* may this peer use /debug/? */
 
 #endif

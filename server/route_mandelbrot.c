@@ -104,21 +104,10 @@ static void rendered(void *ctx, struct image *img, const struct render_stats *st
 	hand_back(s, rq);
 }
 
-void srv_gone(void *cls, void *token)
+void srv_mandelbrot_gone(struct request *rq)
 {
-	struct server *s = cls;
-	struct request *rq = token;
+	struct server *s = rq->srv;
 
-	atomic_store_explicit(&rq->gone, 1, memory_order_relaxed);
-	if (rq->route == ROUTE_TRACE) {
-		/* Nobody will read the window: it ends now (its timer resumes
-		 * it, the send fails, the capture is freed), so the next client
-		 * gets the tracer without waiting for a 409's Retry-After. */
-		tracing_hurry(s->tracing);
-		return;
-	}
-	if (rq->route != ROUTE_MANDELBROT)
-		return;
 	if (rq->follows) {
 		if (flight_leave(s->flights, &rq->follow)) {
 			srv_answer_text(rq, 499, "client closed the connection\n");

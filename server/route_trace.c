@@ -26,6 +26,14 @@ void srv_trace_fired(void *ctx)
 	srv_resume(rq);
 }
 
+void srv_trace_gone(struct request *rq)
+{
+	/* Nobody will read the window: it ends now (its timer resumes it, the
+	 * send fails, the capture is freed), so the next client gets the
+	 * tracer without waiting for a 409's Retry-After. */
+	tracing_hurry(rq->srv->tracing);
+}
+
 /* Whether this request's peer (or its token) may use /debug/. */
 int srv_debug_ok(const struct request *rq)
 {

@@ -211,8 +211,9 @@ static void fd_plan(struct config *c, FILE *err)
 		fprintf(err, "mandelweb: %llu file descriptors (ulimit -n): --max-conns %u, not %u\n",
 			(unsigned long long)nofile, c->max_conns, was);
 	}
-	uint64_t budget = nofile - FD_RESERVE - (uint64_t)c->max_conns * 2;
-	blob_set_fd_budget(nofile > FD_RESERVE + (uint64_t)c->max_conns * 2 ? (unsigned)(budget < UINT32_MAX ? budget : UINT32_MAX) : 0);
+	uint64_t held = FD_RESERVE + (uint64_t)c->max_conns * 2;
+	uint64_t budget = nofile > held ? nofile - held : 0;
+	blob_set_fd_budget(budget < UINT32_MAX ? (unsigned)budget : UINT32_MAX);
 }
 
 int server_start(struct server **out, const struct config *c, FILE *err)

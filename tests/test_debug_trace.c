@@ -23,13 +23,6 @@ static void start(const char *const *args)
 	cr_assert(eq(int, mw_start(&srv, args), 0), "mandelweb did not start");
 }
 
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
-
 static void nap_ms(long ms)
 {
 	struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
@@ -373,8 +366,8 @@ Test(trace_e2e, a_client_that_hangs_up_mid_stream_frees_the_trace, .timeout = 12
 	/* The session was freed: a new window opens (after at most a moment
 	 * for the server to notice the closed socket). */
 	long st = 0;
-	double t0 = now_s();
-	while (now_s() - t0 < 10) {
+	double t0 = mw_now();
+	while (mw_now() - t0 < 10) {
 		cr_assert(eq(int, mw_get(&srv, "/debug/trace?seconds=0.01", &r), 0));
 		st = r.status;
 		mw_resp_free(&r);
@@ -398,9 +391,9 @@ Test(trace_e2e, the_flight_recorder_answers_the_last_seconds_at_once, .timeout =
 		cr_assert(eq(int, mw_get(&srv, path, &r), 0));
 		mw_resp_free(&r);
 	}
-	double t0 = now_s();
+	double t0 = mw_now();
 	cr_assert(eq(int, mw_get(&srv, "/debug/trace?last=2", &r), 0));
-	cr_expect(lt(dbl, now_s() - t0, 1.0), "last= must not wait for a window");
+	cr_expect(lt(dbl, mw_now() - t0, 1.0), "last= must not wait for a window");
 	cr_assert(eq(long, r.status, 200));
 	json_t *doc = parse(r.body, r.len);
 	check_well_formed(doc);
@@ -424,10 +417,10 @@ Test(trace_e2e, sigterm_during_a_window_sends_it_at_once, .timeout = 60)
 	start(NULL);
 	pthread_create(&th, NULL, mw_fetch_main, &tr);
 	wait_armed();
-	double t0 = now_s();
+	double t0 = mw_now();
 	cr_expect(eq(int, mw_stop(&srv, SIGTERM), 0));
 	pthread_join(th, NULL);
-	cr_expect(lt(dbl, now_s() - t0, 5.0));
+	cr_expect(lt(dbl, mw_now() - t0, 5.0));
 	cr_assert(eq(int, tr.rc, 0));
 	cr_expect(eq(long, tr.r.status, 200));
 	cr_expect(eq(str, tr.r.connection, "close"));

@@ -67,6 +67,24 @@ static int count(const char *hay, const char *needle)
 	return n;
 }
 
+/* GET path answers status. */
+static void expect_get(const char *path, long status)
+{
+	struct mw_resp r;
+	cr_assert(eq(int, mw_get(&srv, path, &r), 0), "%s", path);
+	cr_expect(eq(long, r.status, status), "%s", path);
+	mw_resp_free(&r);
+}
+
+/* Stops the server (exit 0 expected), then expects needle n times in its log. */
+static void stop_expect_log(const char *needle, int n)
+{
+	stop_ok();
+	char *log = mw_log(&srv);
+	cr_expect(eq(int, count(log, needle), n), "'%s' in:\n%s", needle, log);
+	free(log);
+}
+
 /* Whether the server has closed fd (read gives 0 or an error), reading
  * whatever it sent first; waits up to limit seconds. */
 static int closed_within(int fd, double limit)
@@ -99,14 +117,8 @@ Test(robust, a_render_whose_client_hangs_up_is_cancelled, .timeout = 120)
 	cr_expect(eq(dbl, mw_scrape(&srv, "mandelweb_admission_backlog"), 0));
 	cr_expect(eq(dbl, mw_scrape(&srv, "mandelweb_http_requests_total{route=\"/mandelbrot\",status=\"499\"}"), 1));
 	/* The worker is free again: the next picture is not refused. */
-	struct mw_resp r;
-	cr_assert(eq(int, mw_get(&srv, "/mandelbrot?w=32&h=32", &r), 0));
-	cr_expect(eq(long, r.status, 200));
-	mw_resp_free(&r);
-	stop_ok();
-	char *log = mw_log(&srv);
-	cr_expect(eq(int, count(log, "zoom=1e13 499 0 "), 1), "%s", log);
-	free(log);
+	expect_get("/mandelbrot?w=32&h=32", 200);
+	stop_expect_log("zoom=1e13 499 0 ", 1);
 }
 
 /* Single flight: the render goes on while anyone waits for it, and stops
@@ -149,12 +161,8 @@ Test(robust, px_and_workers_modes_are_charged_per_pixel, .timeout = 60)
 			  r.body);
 		mw_resp_free(&r);
 	}
-	cr_assert(eq(int, mw_get(&srv, "/mandelbrot?w=100&h=100&iter=1000&mode=auto", &r), 0));
-	cr_expect(eq(long, r.status, 200));
-	mw_resp_free(&r);
-	cr_assert(eq(int, mw_get(&srv, "/mandelbrot?w=100&h=100&iter=1000&mode=row", &r), 0));
-	cr_expect(eq(long, r.status, 200));
-	mw_resp_free(&r);
+	expect_get("/mandelbrot?w=100&h=100&iter=1000&mode=auto", 200);
+	expect_get("/mandelbrot?w=100&h=100&iter=1000&mode=row", 200);
 	stop_ok();
 }
 
@@ -185,14 +193,8 @@ Test(robust, slowloris_is_closed_at_the_header_deadline, .timeout = 60)
 	cr_expect(eq(int, closed_within(fd, 3.0), 1));
 	close(fd);
 	cr_expect(eq(dbl, wait_metric("mandelweb_header_deadline_total", 2, 2), 2));
-	struct mw_resp r;
-	cr_assert(eq(int, mw_get(&srv, "/healthz", &r), 0));
-	cr_expect(eq(long, r.status, 200));
-	mw_resp_free(&r);
-	stop_ok();
-	char *log = mw_log(&srv);
-	cr_expect(eq(int, count(log, "/healthz 408 0 "), 1), "%s", log);
-	free(log);
+	expect_get("/healthz", 200);
+	stop_expect_log("/healthz 408 0 ", 1);
 }
 
 /* A client that reads its answer slower than --min-send-rate is closed at
@@ -304,17 +306,9 @@ Test(robust, a_small_fd_limit_is_shared_out, .timeout = 120)
 	cr_expect(lt(dbl, 0, memfds));
 	cr_expect(le(dbl, memfds, 16));
 	cr_expect(le(int, open_fds(srv.pid), 64));
-	for (int i = 0; i < 5; i++) {
-		struct mw_resp r;
-		cr_assert(eq(int, mw_get(&srv, "/healthz", &r), 0));
-		cr_expect(eq(long, r.status, 200));
-		mw_resp_free(&r);
-	}
-	stop_ok();
-	char *log = mw_log(&srv);
-	cr_expect(not(eq(ptr, strstr(log, "64 file descriptors (ulimit -n): --max-conns 8, not 4096"), NULL)),
-		  "%s", log);
-	free(log);
+	for (int i = 0; i < 5; i++)
+		expect_get("/healthz", 200);
+	stop_expect_log("64 file descriptors (ulimit -n): --max-conns 8, not 4096", 1);
 }
 
 /* What libmicrohttpd answers itself is logged and counted with its status;
@@ -551,8 +545,5 @@ Test(robust, a_trace_is_logged_with_its_bytes, .timeout = 60)
 	snprintf(want, sizeof want, "/debug/trace?seconds=0.05 200 %zu ", r.len);
 	cr_expect(lt(sz, (size_t)100, r.len));
 	mw_resp_free(&r);
-	stop_ok();
-	char *log = mw_log(&srv);
-	cr_expect(not(eq(ptr, strstr(log, want), NULL)), "no '%s' in:\n%s", want, log);
-	free(log);
+	stop_expect_log(want, 1);
 }

@@ -20,7 +20,6 @@ struct fuzz_pieces {
 	char *buf;   /* the input, NUL-terminated, separators replaced by NUL */
 	size_t size; /* its length (without the final NUL) */
 	char *piece[FUZZ_PIECES_MAX];
-	size_t len[FUZZ_PIECES_MAX]; /* a piece may hold NULs of its own: none here */
 	unsigned n;
 };
 
@@ -39,7 +38,6 @@ static inline void fuzz_split(struct fuzz_pieces *p, const uint8_t *data, size_t
 	for (;;) {
 		p->piece[p->n] = s;
 		char *e = p->n + 1 < FUZZ_PIECES_MAX ? memchr(s, sep, (size_t)(p->buf + size - s)) : NULL;
-		p->len[p->n] = (size_t)((e ? e : p->buf + size) - s);
 		p->n++;
 		if (!e)
 			break;
