@@ -144,7 +144,20 @@ $(B)/tests/cpu: $(CPU_TEST_OBJ) $(B)/render.a $(B)/trace.a
 $(B)/tests/stress: $(B)/tests/stress.o $(B)/server/flight.o $(B)/render.a $(B)/trace.a
 	$(CC) $(ALL_LDFLAGS) $^ $(PNG_LIBS) -lm -o $@
 
-$(BIN)/bench_render: $(B)/scripts/bench_render.o $(B)/render.a $(B)/trace.a
+# The roofline loops, once per kernel of this build (scalar included), with
+# that kernel's flags: scripts/roofline.c.
+RL_BYTES_scalar := 8
+RL_BYTES_sse2 := 16
+RL_BYTES_avx2 := 32
+RL_BYTES_avx512 := 64
+RL_BYTES_neon := 16
+RL_BYTES_generic := 32
+ROOFLINE_OBJ := $(patsubst %,$(B)/scripts/roofline_%.o,scalar $(KERNELS))
+$(B)/scripts/roofline_%.o: scripts/roofline.c scripts/roofline.h | deps
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(KERNEL_OPT) $(ISA_$*) -DRL_NAME=$* -DRL_BYTES=$(RL_BYTES_$*) -c $< -o $@
+
+$(BIN)/bench_render: $(B)/scripts/bench_render.o $(B)/scripts/bench_roofline.o $(ROOFLINE_OBJ) $(B)/render.a $(B)/trace.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) $^ $(PNG_LIBS) -lm -o $@
 

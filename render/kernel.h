@@ -46,6 +46,9 @@ struct kernel_out {
 	uint32_t n[KERNEL_SPAN_MAX];  /* iterations run (max_iter: did not escape) */
 	double tr[KERNEL_SPAN_MAX];   /* final Tr = Zr * Zr */
 	double ti[KERNEL_SPAN_MAX];   /* final Ti = Zi * Zi */
+	/* Lane-iterations the kernel computed for these pixels: the sum of n
+	 * less what cycle detection skipped (for the roofline benchmark). */
+	uint64_t executed;
 };
 
 /* Ci of row py, exactly as every kernel computes it (render.c's mirrored
@@ -72,36 +75,14 @@ struct kernel {
 	kernel_fn *fn;
 	bool (*supported)(void); /* true when this CPU can run it */
 	const char *needs;       /* what the CPU must have, for people: "AVX2" */
+	/* Its inner loop's shape, for the roofline benchmark: doubles a
+	 * vector and vectors interleaved (1 and 1 for scalar). */
+	const unsigned *shape;
 };
 
-/*
- * Cycle detection schedule shared by the SIMD kernels (Brent's "teleporting
- * tortoise" with a measured schedule): the state is saved after iterations
- * 16, 32, 48, ... 256, then at intervals that double to stay between i/16
- * and i/8. On the default picture the kernels then run 31.6 M iterations
- * where powers of two (classic Brent) run 37.7 M and the plain loop 96.3 M;
- * on deep zooms the growing interval still finds long periods, as Brent's.
- */
+/* The shortest interval at which the SIMD kernels save the state for
+ * cycle detection (kernel_vec.h). */
 #define KERNEL_FIRST_SAVE 16
-
-/* The save point after save point s (or after 0). */
-static inline uint32_t kernel_next_save(uint32_t s)
-{
-	uint32_t t = KERNEL_FIRST_SAVE;
-	while (t * 16 <= s)
-		t *= 2;
-	return s + t;
-}
-
-/* The last save point strictly before k: where the state that iteration
- * k matched was saved. Walks the schedule: for the rare path only. */
-static inline uint32_t kernel_saved_before(uint32_t k)
-{
-	uint32_t s = 0;
-	while (kernel_next_save(s) < k)
-		s = kernel_next_save(s);
-	return s;
-}
 
 /* The one reference kernel: the formula above, nothing skipped. */
 kernel_fn kernel_scalar;

@@ -19,6 +19,7 @@ static bool always(void) { return true; }
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define KERNEL_ARCH "x86_64"
 kernel_fn kernel_avx512, kernel_avx2, kernel_sse2, kernel_generic;
+extern const unsigned kernel_avx512_shape[2], kernel_avx2_shape[2], kernel_sse2_shape[2];
 
 /* __builtin_cpu_supports also checks that the OS saves the wider registers.
  * It returns the feature's bit, not 0/1: the bool return converts it. */
@@ -36,6 +37,7 @@ static bool has_avx2(void)
 #elif defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__))
 #define KERNEL_ARCH "aarch64"
 kernel_fn kernel_neon, kernel_generic;
+extern const unsigned kernel_neon_shape[2];
 #elif defined(__GNUC__) || defined(__clang__)
 kernel_fn kernel_generic;
 #endif
@@ -43,20 +45,21 @@ kernel_fn kernel_generic;
 #ifndef KERNEL_ARCH
 #define KERNEL_ARCH "other"
 #endif
+extern const unsigned kernel_generic_shape[2], kernel_scalar_shape[2];
 const char kernel_arch[] = KERNEL_ARCH;
 
 static const struct kernel kernels[] = {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-	{"avx512", kernel_avx512, has_avx512, "AVX-512F and AVX-512DQ"},
-	{"avx2", kernel_avx2, has_avx2, "AVX2"},
-	{"sse2", kernel_sse2, always, "SSE2 (every x86-64)"},
+	{"avx512", kernel_avx512, has_avx512, "AVX-512F and AVX-512DQ", kernel_avx512_shape},
+	{"avx2", kernel_avx2, has_avx2, "AVX2", kernel_avx2_shape},
+	{"sse2", kernel_sse2, always, "SSE2 (every x86-64)", kernel_sse2_shape},
 #elif defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__))
-	{"neon", kernel_neon, always, "Advanced SIMD (every arm64)"},
+	{"neon", kernel_neon, always, "Advanced SIMD (every arm64)", kernel_neon_shape},
 #endif
 #if defined(__GNUC__) || defined(__clang__)
-	{"generic", kernel_generic, always, "nothing (portable vector code)"},
+	{"generic", kernel_generic, always, "nothing (portable vector code)", kernel_generic_shape},
 #endif
-	{"scalar", kernel_scalar, always, "nothing (the reference)"},
+	{"scalar", kernel_scalar, always, "nothing (the reference)", kernel_scalar_shape},
 };
 #define NKERNELS (sizeof kernels / sizeof kernels[0])
 

@@ -2,10 +2,13 @@
  * at a time, nothing skipped. Every other kernel is tested against it. */
 #include "render/kernel.h"
 
+const unsigned kernel_scalar_shape[2] = {1, 1};
+
 void kernel_scalar(const struct kernel_args *a, uint32_t py, uint32_t px0,
 		   uint32_t count, struct kernel_out *out)
 {
 	const double ci = kernel_ci(a, py);
+	uint64_t executed = 0;
 
 	for (uint32_t k = 0; k < count; k++) {
 		const double cr = (a->s * (double)(px0 + k)) / 1000 + a->x0;
@@ -21,5 +24,7 @@ void kernel_scalar(const struct kernel_args *a, uint32_t py, uint32_t px0,
 		out->n[k] = i;
 		out->tr[k] = tr;
 		out->ti[k] = ti;
+		executed += i;
 	}
+	out->executed = executed;
 }

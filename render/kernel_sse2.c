@@ -1,7 +1,5 @@
 /* kernel_sse2.c - kernel_vec.h on SSE2, the x86-64 baseline (2 doubles). */
-#include <emmintrin.h>
 #define KV_BYTES 16
 #define KV_ILV 3
 #define KV_FN kernel_sse2
-#define KV_ANY(m) (_mm_movemask_pd((__m128d)(m)) != 0)
 #include "render/kernel_vec.h"

@@ -1,35 +1,54 @@
 /*
  * kernel_vec.h - the SIMD kernel, written once with GCC/Clang vector
- * extensions and instantiated per instruction set by a two-line file
+ * extensions and instantiated per instruction set by a few-line file
  * (kernel_sse2.c, kernel_avx2.c, ...). Include it after defining:
  *   KV_BYTES  vector size in bytes (16, 32 or 64)
- *   KV_ILV    independent vectors interleaved per block, to hide the
- *             ~9-cycle dependency chain of one iteration (see README)
+ *   KV_ILV    independent vectors interleaved, to hide the ~10-cycle
+ *             dependency chain of one iteration (chosen by the roofline:
+ *             `make bench`, roofline_* lines)
  *   KV_FN     name of the kernel_fn to define
- *   KV_ANY(m) optional: nonzero when any 64-bit lane of mask m is set
+ *
+ * Lane refill. Each lane of KV_ILV vectors holds one pixel of the span; the
+ * iteration after a lane's pixel is finished (escaped, ran max_iter
+ * iterations, or its cycle is settled) the lane is written out and takes
+ * the next pixel, so lanes idle only in the span's tail. The block kernel
+ * this replaces kept every lane until its block's slowest pixel was done:
+ * 46% of the default picture's lane-iterations were idle.
+ *
+ * The hot loop (kernel_vec_loop.h) is the formula and two compares, nothing
+ * else: per vector, 3 multiplies and 5 adds (2*Zr as Zr + Zr, the same bits),
+ * "Tr + Ti > bailout" and "Zr equals the saved Zr", ORed into one mask.
+ * Nothing on the loop-carried chain is masked (a finished lane's values
+ * are read in the event path before it is refilled), and there is no
+ * per-lane counter: a lane's count is the span's iteration less the one its
+ * pixel began at, and max_iter is reached at a time known in advance (the
+ * smallest over the lanes, next_end). Everything else happens in
+ * kv_events, off the hot loop, once per finished pixel or so.
  *
  * How it stays bit-identical to kernel_scalar:
  *  - Same operations in the same order, no contraction (-ffp-contract=off).
- *  - A lane that escapes is frozen: its Zr, Zi keep their values (blend under
- *    the active mask), so Tr, Ti and the count stop where the scalar loop
- *    stops. A block leaves its loop as soon as no lane is active.
- *  - Cycle detection (Brent's teleporting tortoise, on the schedule of
- *    kernel_next_save): the state (Zr, Zi) after iteration j is saved at
- *    each save point, and each later state is compared with it. Tr and Ti
- *    are functions of Zr and Zi, so equal states have equal futures: if
+ *    "Tr + Ti > bailout" is written !(Tr + Ti <= bailout), as the scalar
+ *    loop's condition, so a NaN stops a lane as it stops the loop.
+ *  - A lane's results are read at the iteration its pixel finished.
+ *  - Cycle detection: every T iterations of the span (T = 16, doubled with
+ *    max_iter / 64) each lane's state (Zr, Zi) is saved, and each later
+ *    state is compared with it (Zr in the loop, Zi in kv_events). If
  *    s_k == s_j (j < k) and every state up to s_k passed the bailout test,
  *    the orbit cycles with period p = k - j (or a divisor) and never
  *    escapes, and the state after max_iter iterations is s_{k + r},
- *    r = (max_iter - k) mod p. The lane leaves the main loop at k and runs
- *    r more iterations in a second, short loop. Equality is '==': two
- *    states that differ only in the sign of a zero produce identical states
- *    one iteration later (the sign is lost in "+ Ci" and in squaring), and
- *    the outputs Tr, Ti are squares, so this cannot change a bit of the
- *    result. j is the last save point before k, a function of k alone
- *    (kernel_saved_before), so nothing per lane is stored for it.
+ *    r = (max_iter - k) mod p: the lane runs r more iterations (its compares
+ *    off) and is finished. Equality is '==': two states that differ only in
+ *    the sign of a zero give identical states one iteration later, and the
+ *    outputs Tr, Ti are squares. A lane refilled after a save has NaN as its
+ *    saved Zr until the next one, so it is only compared with its own past.
+ *    Periods longer than T are not found; those pixels run all max_iter
+ *    iterations, exactly, without the shortcut.
+ *  - An idle lane (the span has no pixel left for it) holds C = 0, Z = 0, a
+ *    fixed point that never escapes, with NaN saved: it raises no event.
  */
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "render/kernel.h"
 
@@ -37,9 +56,10 @@ typedef double kv_d __attribute__((vector_size(KV_BYTES)));
 typedef int64_t kv_l __attribute__((vector_size(KV_BYTES)));
 
 #define KV_W (KV_BYTES / 8)
-#define KV_BLOCK (KV_W * KV_ILV)
+#define KV_LANES (KV_W * KV_ILV)
 
-#ifndef KV_ANY
+#include "render/kernel_any.h"
+#ifdef KV_ANY_GENERIC
 static inline int kv_any_generic(kv_l m)
 {
 	int64_t acc = 0;
@@ -47,7 +67,14 @@ static inline int kv_any_generic(kv_l m)
 		acc |= m[j];
 	return acc != 0;
 }
-#define KV_ANY(m) kv_any_generic(m)
+
+static inline unsigned kv_bits_generic(kv_l m)
+{
+	unsigned b = 0;
+	for (int j = 0; j < KV_W; j++)
+		b |= (unsigned)(m[j] & 1) << j;
+	return b;
+}
 #endif
 
 /* m ? a : b, lane by lane (m is 0 or all ones). */
@@ -56,31 +83,173 @@ static inline kv_d kv_sel(kv_l m, kv_d a, kv_d b)
 	return (kv_d)(((kv_l)a & m) | ((kv_l)b & ~m));
 }
 
-/* kv_block: KV_ILV vectors at a time, for spans; kv_block1: one vector,
- * for a span that one vector holds (the px and workers modes render a
- * pixel a job, and a full block would compute KV_ILV - 1 idle vectors). */
-#define KVB_NAME kv_block
-#define KVB_ILV KV_ILV
-#include "render/kernel_vec_block.h"
+/* The save interval: periods up to T are found within 2T iterations. */
+static inline int64_t kv_period_max(uint32_t max_iter)
+{
+	int64_t T = KERNEL_FIRST_SAVE;
+	while (T * 64 < (int64_t)max_iter)
+		T *= 2;
+	return T;
+}
+
+/* Lane j of v, without making v addressable (it stays in a register). */
+static inline double kv_lane(kv_d v, unsigned j)
+{
+	double d[KV_W];
+	memcpy(d, &v, sizeof d);
+	return d[j];
+}
+
+/* Lane masks: lane j alone, and the lanes of bit set b. */
+static inline kv_l kv_lane_mask(unsigned j)
+{
+	kv_l iota;
+	for (int i = 0; i < KV_W; i++)
+		iota[i] = i;
+	return iota == (kv_l){0} + (int64_t)j;
+}
+
+/* A span in progress: what the event path needs. The hot loop keeps the
+ * vectors in registers and hands them over here when an event comes (an
+ * event path that indexed the loop's own vectors by a variable would pin
+ * them to memory, and the hot loop would store them every iteration). */
+struct kv_state {
+	const struct kernel_args *a;
+	struct kernel_out *out;
+	const double *crs; /* C's real part of each pixel of the span */
+	uint32_t count, next; /* next: first pixel of the span not yet taken */
+	unsigned ilv, live;   /* vectors in use; lanes holding a pixel */
+	int64_t it;           /* iterations of the span so far */
+	int64_t saved;        /* the iteration of the last save */
+	int64_t next_end;     /* the first iteration a lane reaches max_iter */
+	uint64_t executed;    /* lane-iterations of finished pixels */
+	kv_d cr[KV_ILV], zr[KV_ILV], zi[KV_ILV], tr[KV_ILV], ti[KV_ILV];
+	kv_d sr[KV_ILV], si[KV_ILV]; /* the saved state; NaN: none */
+	kv_l keep[KV_ILV]; /* lanes whose state a save keeps: a pixel, no jump yet */
+	int64_t start[KV_LANES]; /* the iteration a lane's count is relative to */
+	int64_t began[KV_LANES]; /* the iteration its pixel began at */
+	uint32_t idx[KV_LANES];  /* its pixel in the span; UINT32_MAX: idle */
+};
+
+/* Lane j of vector k takes the next pixel, or goes idle: Z = NaN, which
+ * never compares greater or equal, so an idle lane raises no event. */
+static void kv_take(struct kv_state *v, unsigned k, unsigned j)
+{
+	unsigned L = k * KV_W + j;
+	kv_l lm = kv_lane_mask(j);
+	const kv_d nan = (kv_d){0} + NAN;
+	kv_d z0 = {0};
+
+	if (v->next < v->count) {
+		uint32_t i = v->next++;
+		v->idx[L] = i;
+		v->start[L] = v->began[L] = v->it;
+		v->cr[k] = kv_sel(lm, (kv_d){0} + v->crs[i], v->cr[k]);
+		v->keep[k] |= lm;
+	} else {
+		z0 = nan;
+		v->keep[k] &= ~lm;
+		v->live -= v->idx[L] != UINT32_MAX;
+		v->idx[L] = UINT32_MAX;
+	}
+	v->zr[k] = kv_sel(lm, z0, v->zr[k]), v->zi[k] = kv_sel(lm, z0, v->zi[k]);
+	v->tr[k] = kv_sel(lm, z0, v->tr[k]), v->ti[k] = kv_sel(lm, z0, v->ti[k]);
+	v->sr[k] = kv_sel(lm, nan, v->sr[k]), v->si[k] = kv_sel(lm, nan, v->si[k]);
+}
+
+/* Lane j of vector k is done after n iterations: written out, refilled. */
+static void kv_finish(struct kv_state *v, unsigned k, unsigned j, uint32_t n)
+{
+	unsigned L = k * KV_W + j;
+	uint32_t i = v->idx[L];
+
+	v->out->n[i] = n;
+	v->out->tr[i] = kv_lane(v->tr[k], j);
+	v->out->ti[i] = kv_lane(v->ti[k], j);
+	v->executed += (uint64_t)(v->it - v->began[L]);
+	kv_take(v, k, j);
+}
+
+/* The event path: lanes that escaped, repeat their saved state, or
+ * reached max_iter are settled. */
+static void kv_events(struct kv_state *v)
+{
+	const uint32_t max_iter = v->a->max_iter;
+	const kv_d bail = (kv_d){0} + v->a->bailout;
+	const int64_t it = v->it;
+
+	for (unsigned k = 0; k < v->ilv; k++) {
+		unsigned esc = KV_BITS(v->tr[k] + v->ti[k] > bail);
+		unsigned cyc = KV_BITS((v->zr[k] == v->sr[k]) & (v->zi[k] == v->si[k])) & ~esc;
+		for (; cyc; cyc &= cyc - 1) {
+			unsigned j = (unsigned)__builtin_ctz(cyc), L = k * KV_W + j;
+			/* The period: since the save before this iteration's
+			 * compare (saves come after the events). */
+			uint32_t n = (uint32_t)(it - v->start[L]);
+			uint32_t r = (max_iter - n) % (uint32_t)(it - v->saved);
+			if (r == 0) {
+				kv_finish(v, k, j, max_iter);
+				continue;
+			}
+			kv_l lm = kv_lane_mask(j);
+			v->start[L] = it + r - (int64_t)max_iter;
+			v->sr[k] = kv_sel(lm, (kv_d){0} + NAN, v->sr[k]);
+			v->si[k] = kv_sel(lm, (kv_d){0} + NAN, v->si[k]);
+			v->keep[k] &= ~lm;
+		}
+		for (; esc; esc &= esc - 1) {
+			unsigned j = (unsigned)__builtin_ctz(esc);
+			kv_finish(v, k, j, (uint32_t)(it - v->start[k * KV_W + j]));
+		}
+	}
+	/* Lanes at max_iter are finished, and next_end is recomputed here
+	 * every time: left to go stale (its lane escaped), it would cost a
+	 * trip out of the hot loop for nothing. */
+	v->next_end = INT64_MAX;
+	for (unsigned L = 0; L < v->ilv * KV_W; L++) {
+		if (v->idx[L] == UINT32_MAX)
+			continue;
+		if (it - v->start[L] == (int64_t)max_iter)
+			kv_finish(v, L / KV_W, L % KV_W, max_iter);
+		if (v->idx[L] != UINT32_MAX && v->start[L] + (int64_t)max_iter < v->next_end)
+			v->next_end = v->start[L] + (int64_t)max_iter;
+	}
+}
+
+/* kv_loop: KV_ILV vectors, for spans; kv_loop1: one vector, for a span one
+ * vector holds (the px and workers modes render a pixel a job). */
+#define KVL_NAME kv_loop
+#define KVL_ILV KV_ILV
+#include "render/kernel_vec_loop.h"
 #if KV_ILV > 1
-#define KVB_NAME kv_block1
-#define KVB_ILV 1
-#include "render/kernel_vec_block.h"
+#define KVL_NAME kv_loop1
+#define KVL_ILV 1
+#include "render/kernel_vec_loop.h"
 #else
-#define kv_block1 kv_block
+#define kv_loop1 kv_loop
 #endif
+
+#define KV_CAT2(a, b) a##b
+#define KV_CAT(a, b) KV_CAT2(a, b)
+const unsigned KV_CAT(KV_FN, _shape)[2] = {KV_W, KV_ILV};
 
 void KV_FN(const struct kernel_args *a, uint32_t py, uint32_t px0,
 	   uint32_t count, struct kernel_out *out)
 {
+	/* The loop tests after each iteration, the reference before: the
+	 * same when the start (Z = 0) passes. A finite C and bailout keep a
+	 * lane's state finite until it escapes, so "greater" never meets a
+	 * NaN (see above). Anything else is the reference's. */
 	const double ci = kernel_ci(a, py);
-
-	if (count <= KV_W) {
-		kv_block1(a, ci, px0, count, out->n, out->tr, out->ti);
+	const double cr0 = (a->s * (double)px0) / 1000 + a->x0;
+	const double cr1 = (a->s * (double)(px0 + count - 1)) / 1000 + a->x0;
+	if (a->max_iter == 0 || count == 0 || !(a->bailout >= 0) || !isfinite(a->bailout) ||
+	    !isfinite(ci) || !isfinite(cr0) || !isfinite(cr1)) {
+		kernel_scalar(a, py, px0, count, out);
 		return;
 	}
-	for (uint32_t k = 0; k < count; k += KV_BLOCK) {
-		uint32_t m = count - k < KV_BLOCK ? count - k : KV_BLOCK;
-		kv_block(a, ci, px0 + k, m, out->n + k, out->tr + k, out->ti + k);
-	}
+	if (count <= KV_W)
+		out->executed = kv_loop1(a, ci, px0, count, out);
+	else
+		out->executed = kv_loop(a, ci, px0, count, out);
 }

@@ -233,19 +233,59 @@ Test(kernel, cycle_jumps_are_exact_for_every_limit)
 	}
 }
 
-Test(kernel, save_schedule)
+/* out->executed, which the roofline benchmark divides by time: the
+ * reference computes every iteration; a SIMD kernel the same where no
+ * orbit cycles (outside the set), and fewer where they do (inside). */
+Test(kernel, executed_counts_what_ran)
 {
-	cr_assert(eq(u32, kernel_next_save(0), 16));
-	cr_assert(eq(u32, kernel_next_save(16), 32));
-	cr_assert(eq(u32, kernel_next_save(256), 288));
-	cr_assert(eq(u32, kernel_saved_before(17), 16));
-	cr_assert(eq(u32, kernel_saved_before(32), 16));
-	cr_assert(eq(u32, kernel_saved_before(33), 32));
-	cr_assert(eq(u32, kernel_saved_before(10), 0));
-	for (uint32_t s = 16; s < 100000; s = kernel_next_save(s)) {
-		cr_assert(lt(u32, s, kernel_next_save(s)));
-		cr_assert(eq(u32, kernel_saved_before(kernel_next_save(s)), s));
+	unsigned n;
+	const struct kernel *all = kernel_all(&n);
+	/* Outside the set: C near 1 + i escapes in a few iterations. Inside:
+	 * the main cardioid, where every orbit settles on a cycle. */
+	const struct kernel_args outside = {.x0 = 0.9, .y0 = 0.9, .s = 0.5, .bailout = 4.0,
+					    .max_iter = 1000};
+	const struct kernel_args inside = {.x0 = -0.3, .y0 = -0.2, .s = 0.5, .bailout = 4.0,
+					   .max_iter = 1000};
+	static struct kernel_out o;
+
+	for (unsigned k = 0; k < n; k++) {
+		if (!all[k].supported())
+			continue;
+		uint64_t sum = 0;
+		all[k].fn(&outside, 0, 0, 300, &o);
+		for (int i = 0; i < 300; i++)
+			sum += o.n[i];
+		cr_expect(eq(u64, o.executed, sum), "kernel %s outside", all[k].name);
+		all[k].fn(&inside, 0, 0, 300, &o);
+		cr_expect(eq(u64, o.n[0], 1000), "kernel %s: C = -0.3-0.2i is inside", all[k].name);
+		if (strcmp(all[k].name, "scalar") == 0)
+			cr_expect(eq(u64, o.executed, 300 * 1000), "scalar inside");
+		else
+			cr_expect(lt(u64, o.executed, 300 * 1000 / 4), "kernel %s inside: %llu",
+				  all[k].name, (unsigned long long)o.executed);
 	}
+}
+
+/* What the vector loop does not cover goes to the reference, and gives its
+ * bits: a bailout the start fails, a NaN one, C not finite. */
+Test(kernel, edge_arguments_give_the_reference)
+{
+	unsigned n;
+	const struct kernel *all = kernel_all(&n);
+	struct kernel_args cases[] = {
+		{.x0 = -1.5, .y0 = -1.0, .s = 4.0, .bailout = -1.0, .max_iter = 50},
+		{.x0 = -1.5, .y0 = -1.0, .s = 4.0, .bailout = NAN, .max_iter = 50},
+		{.x0 = -1.5, .y0 = -1.0, .s = 4.0, .bailout = INFINITY, .max_iter = 50},
+		{.x0 = NAN, .y0 = -1.0, .s = 4.0, .bailout = 4.0, .max_iter = 50},
+		{.x0 = -1.5, .y0 = INFINITY, .s = 4.0, .bailout = 4.0, .max_iter = 50},
+		{.x0 = -1.5, .y0 = -1.0, .s = 1e308, .bailout = 4.0, .max_iter = 50},
+		{.x0 = 1e300, .y0 = 1e300, .s = 4.0, .bailout = 1e300, .max_iter = 50},
+	};
+	for (unsigned k = 0; k < n; k++)
+		for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+			if (all[k].supported())
+				cr_expect(eq(i64, diff_rows(&all[k], &cases[c], 100, 0, 3, 100), 0),
+					  "kernel %s case %zu", all[k].name, c);
 }
 
 Test(colour, gray_conversion_is_defined_everywhere)

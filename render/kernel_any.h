@@ -1,0 +1,30 @@
+/*
+ * kernel_any.h - KV_ANY(m): nonzero when any 64-bit lane of the vector
+ * mask m (0 or all ones per lane, KV_BYTES wide) is set; KV_BITS(m): the
+ * lanes set, lane j as bit j. One instruction each where the target has
+ * one. Included by kernel_vec.h and by
+ * the roofline loops (scripts/roofline.c), so both test the same way.
+ * Define KV_BYTES first; a target without a match gets the portable OR.
+ */
+#if defined(__AVX512F__) && KV_BYTES == 64
+#include <immintrin.h>
+#define KV_ANY(m) (_mm512_test_epi64_mask((__m512i)(m), (__m512i)(m)) != 0)
+#define KV_BITS(m) ((unsigned)_mm512_test_epi64_mask((__m512i)(m), (__m512i)(m)))
+#elif defined(__AVX__) && KV_BYTES == 32
+#include <immintrin.h>
+#define KV_ANY(m) (_mm256_movemask_pd((__m256d)(m)) != 0)
+#define KV_BITS(m) ((unsigned)_mm256_movemask_pd((__m256d)(m)))
+#elif defined(__SSE2__) && KV_BYTES == 16
+#include <emmintrin.h>
+#define KV_ANY(m) (_mm_movemask_pd((__m128d)(m)) != 0)
+#define KV_BITS(m) ((unsigned)_mm_movemask_pd((__m128d)(m)))
+#elif defined(__aarch64__) && KV_BYTES == 16
+#include <arm_neon.h>
+#define KV_ANY(m) (vmaxvq_u32(vreinterpretq_u32_s64((int64x2_t)(m))) != 0)
+#define KV_BITS(m) ((unsigned)((m)[0] & 1) | (unsigned)((m)[1] & 2))
+#else
+/* Portable: the OR of the lanes, and each lane's low bit. */
+#define KV_ANY(m) kv_any_generic(m)
+#define KV_BITS(m) kv_bits_generic(m)
+#define KV_ANY_GENERIC 1
+#endif
