@@ -5,6 +5,17 @@
  *   kernel_NAME        default 512x512 picture on one core, G logical
  *                      iterations/s (96,308,720 / time), best of BENCH_REPS
  *   kernel_NAME_vs_scalar  the same, as a ratio to scalar measured in this run
+ *   roofline_ISA_SEQ_ilvN  G lane-iterations/s of the divergence-free loop
+ *                      (scripts/roofline.c) for every sequence and interleave
+ *   kernel_NAME_PIC_executed  G lane-iterations/s the kernel computed alone
+ *                      (no colouring) on PIC (default; deep, a zoom with a
+ *                      ragged escape pattern): out->executed / time
+ *   kernel_NAME_roofline  its own sequence's roofline at its interleave, and
+ *                      _roofline_best at the best interleave
+ *   kernel_NAME_PIC_efficiency  executed / roofline_best, %
+ *   cost_default_STEP  where one default picture's core time goes, with the
+ *                      best kernel in seq mode: kernel, colour, encode (the
+ *                      server's PNG options), and their share of the total
  *   png_L_STRATEGY_FILTER  encode MB/s (raw bytes in) and output bytes of the
  *                      default gray picture, for the option grid
  *   mode_MODE          the default picture with every CPU, ms
@@ -17,8 +28,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "render/colour.h"
 #include "render/pngenc.h"
+#include "render/picture.h"
 #include "render/render.h"
+#include "scripts/bench_roofline.h"
+#include "scripts/roofline.h"
 
 static double now_s(void)
 {
@@ -42,6 +57,116 @@ static double best_render(struct pool *p, const struct picture *pic, const struc
 		*iters = st.iterations;
 	}
 	return best;
+}
+
+/* The kernel alone on every row of pic: best seconds of reps, and the
+ * lane-iterations it computed. */
+static double kernel_alone(const struct kernel *k, const struct picture *pic, uint64_t *executed)
+{
+	struct kernel_args a;
+	static struct kernel_out out;
+	double best = 1e30;
+
+	picture_kernel_args(pic, &a);
+	for (int r = 0; r < reps; r++) {
+		uint64_t ex = 0;
+		double t0 = now_s();
+		for (uint32_t y = 0; y < pic->h; y++) {
+			for (uint32_t x = 0; x < pic->w; x += KERNEL_SPAN_MAX) {
+				uint32_t n = pic->w - x < KERNEL_SPAN_MAX ? pic->w - x : KERNEL_SPAN_MAX;
+				k->fn(&a, y, x, n, &out);
+				ex += out.executed;
+			}
+		}
+		double t = now_s() - t0;
+		best = t < best ? t : best;
+		*executed = ex;
+	}
+	return best;
+}
+
+/* Roofline lines for kernel k, and its efficiency on two pictures. */
+static void roofline(const struct kernel *k)
+{
+	int seq = strcmp(k->name, "scalar") == 0 ? RL_PLAIN : RL_MUL2;
+	double at_ilv = 0, best = 0;
+	int grid_reps = reps < 3 ? reps : 3;
+
+	for (int s = 0; s < RL_NSEQ; s++) {
+		for (int i = 0; i < RL_NILV; i++) {
+			double r = bench_roofline_rate(k->name, s, i, s == seq ? reps : grid_reps);
+			printf("roofline_%s_%s_ilv%d %.3f Glane-it/s\n", k->name, rl_seq_names[s],
+			       rl_ilvs[i], r);
+			if (s != seq)
+				continue;
+			best = r > best ? r : best;
+			if ((unsigned)rl_ilvs[i] == k->shape[1])
+				at_ilv = r;
+		}
+	}
+	printf("kernel_%s_shape %ux%u lanes\n", k->name, k->shape[0], k->shape[1]);
+	printf("kernel_%s_roofline %.3f Glane-it/s\n", k->name, at_ilv);
+	printf("kernel_%s_roofline_best %.3f Glane-it/s\n", k->name, best);
+
+	struct picture pics[2] = {picture_default(512, 512), picture_default(256, 256)};
+	const char *names[2] = {"default", "deep"};
+	char why[128];
+	picture_set(&pics[1], "cx", "-0.743643887", why, sizeof why);
+	picture_set(&pics[1], "cy", "0.131825904", why, sizeof why);
+	picture_set(&pics[1], "zoom", "1e10", why, sizeof why);
+	picture_set(&pics[1], "iter", "3000", why, sizeof why);
+	for (int p = 0; p < 2; p++) {
+		uint64_t ex = 0;
+		double t = kernel_alone(k, &pics[p], &ex);
+		printf("kernel_%s_%s_ms %.2f ms\n", k->name, names[p], t * 1e3);
+		printf("kernel_%s_%s_executed %.3f Glane-it/s\n", k->name, names[p], ex / t / 1e9);
+		printf("kernel_%s_%s_executed_count %llu count\n", k->name, names[p],
+		       (unsigned long long)ex);
+		if (best > 0)
+			printf("kernel_%s_%s_efficiency %.0f %%\n", k->name, names[p],
+			       100.0 * ex / t / 1e9 / best);
+	}
+}
+
+/* One default picture's core time, step by step, on this thread. */
+static void picture_cost(void)
+{
+	struct picture pic = picture_default(512, 512);
+	struct kernel_args a;
+	static struct kernel_out out;
+	struct image img;
+	struct pngenc_opts o = pngenc_defaults();
+	double tk = 1e30, tc = 1e30, te = 1e30;
+
+	picture_kernel_args(&pic, &a);
+	image_alloc(&img, 512, 512, 1);
+	for (int r = 0; r < reps; r++) {
+		double k = 0, c = 0;
+		for (uint32_t y = 0; y < 512; y++) {
+			double t0 = now_s();
+			kernel_best()->fn(&a, y, 0, 512, &out);
+			double t1 = now_s();
+			colour_span(pic.colour, a.max_iter, &out, 512, img.px + y * img.stride);
+			c += now_s() - t1;
+			k += t1 - t0;
+		}
+		struct pngenc_buf b;
+		double t0 = now_s();
+		pngenc_encode(&img, &o, &b, NULL, 0);
+		double e = now_s() - t0;
+		pngenc_buf_free(&b);
+		tk = k < tk ? k : tk;
+		tc = c < tc ? c : tc;
+		te = e < te ? e : te;
+	}
+	double sum = tk + tc + te;
+	printf("cost_default_kernel %.3f ms\n", tk * 1e3);
+	printf("cost_default_colour %.3f ms\n", tc * 1e3);
+	printf("cost_default_encode %.3f ms\n", te * 1e3);
+	printf("cost_default_total %.3f ms\n", sum * 1e3);
+	printf("cost_default_kernel_share %.0f %%\n", 100 * tk / sum);
+	printf("cost_default_encode_share %.0f %%\n", 100 * te / sum);
+	image_free(&img);
 }
 
 int main(int argc, char **argv)
@@ -71,6 +196,11 @@ int main(int argc, char **argv)
 		printf("kernel_%s %.3f Giter/s\n", all[i].name, rate[i]);
 		printf("kernel_%s_vs_scalar %.2f x\n", all[i].name, rate[i] / scalar_rate);
 	}
+	for (unsigned i = 0; i < n; i++)
+		if (rate[i])
+			roofline(&all[i]);
+
+	picture_cost();
 
 	static const int levels[] = {1, 3, 6};
 	static const char *const strategies[] = {"default", "filtered", "rle", "huffman"};
