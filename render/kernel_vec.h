@@ -47,6 +47,7 @@
  *    fixed point that never escapes, with NaN saved: it raises no event.
  */
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -131,43 +132,55 @@ struct kv_state {
 	uint32_t idx[KV_LANES];  /* its pixel in the span; UINT32_MAX: idle */
 };
 
-/* Lane j of vector k takes the next pixel, or goes idle: Z = NaN, which
- * never compares greater or equal, so an idle lane raises no event. */
-static void kv_take(struct kv_state *v, unsigned k, unsigned j)
+/* The lanes of bit set b as a vector mask. */
+static inline kv_l kv_bits_mask(unsigned b)
 {
-	unsigned L = k * KV_W + j;
-	kv_l lm = kv_lane_mask(j);
-	const kv_d nan = (kv_d){0} + NAN;
-	kv_d z0 = {0};
-
-	if (v->next < v->count) {
-		uint32_t i = v->next++;
-		v->idx[L] = i;
-		v->start[L] = v->began[L] = v->it;
-		v->cr[k] = kv_sel(lm, (kv_d){0} + v->crs[i], v->cr[k]);
-		v->keep[k] |= lm;
-	} else {
-		z0 = nan;
-		v->keep[k] &= ~lm;
-		v->live -= v->idx[L] != UINT32_MAX;
-		v->idx[L] = UINT32_MAX;
-	}
-	v->zr[k] = kv_sel(lm, z0, v->zr[k]), v->zi[k] = kv_sel(lm, z0, v->zi[k]);
-	v->tr[k] = kv_sel(lm, z0, v->tr[k]), v->ti[k] = kv_sel(lm, z0, v->ti[k]);
-	v->sr[k] = kv_sel(lm, nan, v->sr[k]), v->si[k] = kv_sel(lm, nan, v->si[k]);
+	kv_l pow2;
+	for (int i = 0; i < KV_W; i++)
+		pow2[i] = (int64_t)1 << i;
+	return (((kv_l){0} + (int64_t)b) & pow2) != 0;
 }
 
-/* Lane j of vector k is done after n iterations: written out, refilled. */
-static void kv_finish(struct kv_state *v, unsigned k, unsigned j, uint32_t n)
+/* Lanes 'fin' of vector k are done: lane j after n[j] iterations. Each is
+ * written out and takes the next pixel of the span, or goes idle with
+ * Z = NaN, which never compares greater or equal, so an idle lane raises
+ * no event. The lanes' vectors are updated together, by blends. */
+static void kv_settle(struct kv_state *v, unsigned k, unsigned fin, const uint32_t *n)
 {
-	unsigned L = k * KV_W + j;
-	uint32_t i = v->idx[L];
+	double tr[KV_W], ti[KV_W];
+	unsigned taken = 0;
 
-	v->out->n[i] = n;
-	v->out->tr[i] = kv_lane(v->tr[k], j);
-	v->out->ti[i] = kv_lane(v->ti[k], j);
-	v->executed += (uint64_t)(v->it - v->began[L]);
-	kv_take(v, k, j);
+	memcpy(tr, &v->tr[k], sizeof tr);
+	memcpy(ti, &v->ti[k], sizeof ti);
+	for (unsigned m = fin; m; m &= m - 1) {
+		unsigned j = (unsigned)__builtin_ctz(m), L = k * KV_W + j;
+		uint32_t i = v->idx[L];
+		bool had = i != UINT32_MAX;
+		if (had) {
+			v->out->n[i] = n[j];
+			v->out->tr[i] = tr[j];
+			v->out->ti[i] = ti[j];
+			v->executed += (uint64_t)(v->it - v->began[L]);
+		}
+		if (v->next < v->count) {
+			i = v->next++;
+			v->idx[L] = i;
+			v->start[L] = v->began[L] = v->it;
+			v->cr[k] = kv_sel(kv_lane_mask(j), (kv_d){0} + v->crs[i], v->cr[k]);
+			taken |= 1u << j;
+			v->live += !had;
+		} else {
+			v->live -= had;
+			v->idx[L] = UINT32_MAX;
+		}
+	}
+	const kv_d nan = (kv_d){0} + NAN;
+	kv_l all = kv_bits_mask(fin), idle = kv_bits_mask(fin & ~taken);
+	kv_d z0 = kv_sel(idle, nan, (kv_d){0});
+	v->zr[k] = kv_sel(all, z0, v->zr[k]), v->zi[k] = kv_sel(all, z0, v->zi[k]);
+	v->tr[k] = kv_sel(all, z0, v->tr[k]), v->ti[k] = kv_sel(all, z0, v->ti[k]);
+	v->sr[k] = kv_sel(all, nan, v->sr[k]), v->si[k] = kv_sel(all, nan, v->si[k]);
+	v->keep[k] = (v->keep[k] | all) & ~idle;
 }
 
 /* The event path: lanes that escaped, repeat their saved state, or
@@ -177,18 +190,26 @@ static void kv_events(struct kv_state *v)
 	const uint32_t max_iter = v->a->max_iter;
 	const kv_d bail = (kv_d){0} + v->a->bailout;
 	const int64_t it = v->it;
+	uint32_t n[KV_W];
 
 	for (unsigned k = 0; k < v->ilv; k++) {
 		unsigned esc = KV_BITS(v->tr[k] + v->ti[k] > bail);
 		unsigned cyc = KV_BITS((v->zr[k] == v->sr[k]) & (v->zi[k] == v->si[k])) & ~esc;
+		if (!(esc | cyc))
+			continue;
+		unsigned fin = esc;
+		for (unsigned m = esc; m; m &= m - 1) {
+			unsigned j = (unsigned)__builtin_ctz(m);
+			n[j] = (uint32_t)(it - v->start[k * KV_W + j]);
+		}
 		for (; cyc; cyc &= cyc - 1) {
 			unsigned j = (unsigned)__builtin_ctz(cyc), L = k * KV_W + j;
 			/* The period: since the save before this iteration's
 			 * compare (saves come after the events). */
-			uint32_t n = (uint32_t)(it - v->start[L]);
-			uint32_t r = (max_iter - n) % (uint32_t)(it - v->saved);
+			uint32_t r = (max_iter - (uint32_t)(it - v->start[L])) % (uint32_t)(it - v->saved);
 			if (r == 0) {
-				kv_finish(v, k, j, max_iter);
+				fin |= 1u << j;
+				n[j] = max_iter;
 				continue;
 			}
 			kv_l lm = kv_lane_mask(j);
@@ -196,23 +217,33 @@ static void kv_events(struct kv_state *v)
 			v->sr[k] = kv_sel(lm, (kv_d){0} + NAN, v->sr[k]);
 			v->si[k] = kv_sel(lm, (kv_d){0} + NAN, v->si[k]);
 			v->keep[k] &= ~lm;
+			if (it + r < v->next_end)
+				v->next_end = it + r;
 		}
-		for (; esc; esc &= esc - 1) {
-			unsigned j = (unsigned)__builtin_ctz(esc);
-			kv_finish(v, k, j, (uint32_t)(it - v->start[k * KV_W + j]));
-		}
+		if (fin)
+			kv_settle(v, k, fin, n);
 	}
-	/* Lanes at max_iter are finished, and next_end is recomputed here
-	 * every time: left to go stale (its lane escaped), it would cost a
-	 * trip out of the hot loop for nothing. */
+	if (it < v->next_end)
+		return;
+	/* Lanes at max_iter; then the next one. next_end may be stale (its
+	 * lane escaped): then this finds none, and only recomputes it. */
 	v->next_end = INT64_MAX;
-	for (unsigned L = 0; L < v->ilv * KV_W; L++) {
-		if (v->idx[L] == UINT32_MAX)
-			continue;
-		if (it - v->start[L] == (int64_t)max_iter)
-			kv_finish(v, L / KV_W, L % KV_W, max_iter);
-		if (v->idx[L] != UINT32_MAX && v->start[L] + (int64_t)max_iter < v->next_end)
-			v->next_end = v->start[L] + (int64_t)max_iter;
+	for (unsigned k = 0; k < v->ilv; k++) {
+		unsigned fin = 0;
+		for (unsigned j = 0; j < KV_W; j++) {
+			unsigned L = k * KV_W + j;
+			if (v->idx[L] != UINT32_MAX && it - v->start[L] == (int64_t)max_iter) {
+				fin |= 1u << j;
+				n[j] = max_iter;
+			}
+		}
+		if (fin)
+			kv_settle(v, k, fin, n);
+		for (unsigned j = 0; j < KV_W; j++) {
+			unsigned L = k * KV_W + j;
+			if (v->idx[L] != UINT32_MAX && v->start[L] + (int64_t)max_iter < v->next_end)
+				v->next_end = v->start[L] + (int64_t)max_iter;
+		}
 	}
 }
 
