@@ -13,7 +13,7 @@ static uint64_t KVL_NAME(const struct kernel_args *a, double ci_s, uint32_t px0,
 	const int64_t T = kv_period_max(a->max_iter);
 	double crs[KERNEL_SPAN_MAX];
 	struct kv_state v = {.a = a, .out = out, .crs = crs, .count = count, .ilv = KVL_ILV,
-			     .live = 0, .next_end = INT64_MAX};
+.live = 0, .next_end = INT64_MAX, .ci = ci_s};
 	kv_d cr[KVL_ILV], zr[KVL_ILV], zi[KVL_ILV], tr[KVL_ILV], ti[KVL_ILV];
 	kv_d sr[KVL_ILV], si[KVL_ILV];
 
