@@ -29,25 +29,29 @@
  *
  * How it stays bit-identical to kernel_scalar:
  *  - Same operations in the same order, no contraction (-ffp-contract=off).
- *    "Tr + Ti > bailout" is written !(Tr + Ti <= bailout), as the scalar
- *    loop's condition, so a NaN stops a lane as it stops the loop.
  *  - A lane's results are read at the iteration its pixel finished.
+ *  - The escape test is "Tr + Ti > bailout", ordered, where the reference
+ *    stops on !(Tr + Ti <= bailout): the two differ only for a NaN, and a
+ *    lane's state stays finite until it escapes when C and the bailout are
+ *    finite (|Zr|, |Zi| <= sqrt(bailout) before an iteration, so the next
+ *    values are finite, and an overflow to infinity is itself an escape).
+ *    KV_FN gives anything else (a bailout the start fails, a NaN or
+ *    infinite one, C not finite) to the reference.
  *  - Cycle detection: every T iterations of the span (T = 16, doubled with
  *    max_iter / 64) each lane's state (Zr, Zi) is saved, and each later
- *    state is compared with it (Zr in the loop, Zi in kv_events). If
- *    s_k == s_j (j < k) and every state up to s_k passed the bailout test,
- *    the orbit cycles with period p = k - j (or a divisor) and never
- *    escapes, and the state after max_iter iterations is s_{k + r},
- *    r = (max_iter - k) mod p: the event path runs those r iterations in
- *    scalar (r < p <= 2T; in the vector they cost a second event, measured
- *    7% slower) and the lane is finished. Equality is '==': two states that differ only in
- *    the sign of a zero give identical states one iteration later, and the
- *    outputs Tr, Ti are squares. A lane refilled after a save has NaN as its
- *    saved Zr until the next one, so it is only compared with its own past.
- *    Periods longer than T are not found; those pixels run all max_iter
- *    iterations, exactly, without the shortcut.
- *  - An idle lane (the span has no pixel left for it) holds C = 0, Z = 0, a
- *    fixed point that never escapes, with NaN saved: it raises no event.
+ *    state is compared with it. If s_k == s_j (j < k) and every state up to
+ *    s_k passed the bailout test, the orbit cycles with period p = k - j (or
+ *    a divisor) and never escapes, and the state after max_iter iterations
+ *    is s_{k + r}, r = (max_iter - k) mod p: the event path runs those r
+ *    iterations in scalar (r < p <= 2T; in the vector they cost a second
+ *    event, measured 7% slower) and the lane is finished. Equality is '==':
+ *    two states that differ only in the sign of a zero give identical states
+ *    one iteration later, and the outputs Tr, Ti are squares. A lane refilled
+ *    after a save has NaN saved until the next one, so it is only compared
+ *    with its own past. Periods longer than T are not found; those pixels
+ *    run all max_iter iterations, exactly, without the shortcut.
+ *  - An idle lane (the span has no pixel left for it) holds Z = NaN, which
+ *    never compares greater or equal: it raises no event.
  */
 #include <math.h>
 #include <stdbool.h>
