@@ -201,8 +201,10 @@ int main(int argc, char **argv)
 		return rc;
 	struct trace_capture *tc = NULL;
 	if (o.trace) {
-		trace_init(&(struct trace_config){.ring_events = o.trace_ring,
-						  .process = "mandelbrot"});
+		trace_init(&(struct trace_config){
+			.ring_events = o.trace_ring,
+			.process = "mandelbrot",
+			.gettime = getenv("MANDELWEB_TRACE_GETTIME") != NULL});
 		trace_thread_name("main");
 	}
 	if (!o.queue_set)

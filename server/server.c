@@ -255,8 +255,10 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 	if ((rc = viewer_init(&s->viewer, c->max_cost)) < 0)
 		goto err_free;
 	/* Before any thread starts: it calibrates the trace clock. */
-	if ((rc = trace_init(&(struct trace_config){.ring_events = c->trace_ring,
-						     .process = "mandelweb"})) < 0)
+	if ((rc = trace_init(&(struct trace_config){
+		     .ring_events = c->trace_ring,
+		     .process = "mandelweb",
+		     .gettime = getenv("MANDELWEB_TRACE_GETTIME") != NULL})) < 0)
 		goto err_free;
 	trace_flight_recorder(c->flight_recorder);
 	if ((rc = metrics_create(&s->metrics)) < 0 ||

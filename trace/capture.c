@@ -1,6 +1,7 @@
 /*
- * capture.c - the capture session and its Chrome JSON (see capture.h; the
- * seqlock rule for reading a ring is in ring.h).
+ * capture.c - the capture session: reading the rings for a window, and
+ * feeding what is in it to the Chrome JSON writer (chrome.c). See
+ * capture.h; the seqlock rule for reading a ring is in ring.h.
  *
  * The document is produced in pieces as the reader asks: the header and
  * the process's name, each thread's metadata, then each ring's records in
@@ -15,12 +16,12 @@
 #include <unistd.h>
 
 #include "trace/capture.h"
+#include "trace/chrome.h"
 #include "trace/json.h"
 #include "trace/ring.h"
 
 #define STAGE_BYTES (64 * 1024)
 #define EVENT_MAX 2048 /* an event's JSON: names are short static strings */
-#define FLOW_OFFSET_NS 100 /* a flow point sits this far into its span (or mid-way) */
 
 static atomic_int session; /* 1 while a capture exists */
 
@@ -151,48 +152,8 @@ static int stage(struct trace_capture *c, const struct json_out *ev)
 	return 1;
 }
 
-/* ,{"ph":"X","pid":1,"tid":2,"ts":3.000 : the common head of an event. */
-static void head(struct json_out *o, const struct trace_capture *c, const char *ph, int tid,
-		 uint64_t ts)
-{
-	json_raw(o, ",{\"ph\":\"");
-	json_raw(o, ph);
-	json_raw(o, "\",\"pid\":");
-	json_i64(o, c->pid);
-	json_raw(o, ",\"tid\":");
-	json_i64(o, tid);
-	json_raw(o, ",\"ts\":");
-	json_us(o, ts);
-}
-
-static void names(struct json_out *o, const struct trace_desc *d)
-{
-	json_raw(o, ",\"name\":");
-	json_str(o, d->name);
-	json_raw(o, ",\"cat\":");
-	json_str(o, d->cat ? d->cat : "trace");
-}
-
-static void args(struct json_out *o, const struct trace_desc *d, const int64_t *a)
-{
-	json_raw(o, ",\"args\":{");
-	for (int i = 0; i < TRACE_ARGS && d->arg[i]; i++) {
-		if (i)
-			json_raw(o, ",");
-		json_str(o, d->arg[i]);
-		json_raw(o, ":");
-		if (d->strargs & (1u << i))
-			json_str(o, (const char *)(intptr_t)a[i]);
-		else
-			json_i64(o, a[i]);
-	}
-	json_raw(o, "}");
-}
-
 struct rec {
-	uint64_t ts, dur, meta;
-	const struct trace_desc *d;
-	int64_t a[TRACE_ARGS];
+	struct chrome_rec c;
 };
 
 /* Copies record i of r: 1 if whole, 0 if the writer may have overwritten
@@ -200,76 +161,21 @@ struct rec {
 static int rec_read(struct trace_ring *r, uint64_t i, struct rec *out)
 {
 	struct trace_rec *s = &r->rec[i & r->mask];
-	out->ts = atomic_load_explicit(&s->ts, memory_order_acquire);
-	out->dur = atomic_load_explicit(&s->dur, memory_order_acquire);
-	out->meta = atomic_load_explicit(&s->meta, memory_order_acquire);
-	out->d = (const struct trace_desc *)atomic_load_explicit(&s->desc, memory_order_acquire);
+	out->c.ts = atomic_load_explicit(&s->ts, memory_order_acquire);
+	out->c.dur = atomic_load_explicit(&s->dur, memory_order_acquire);
+	uint64_t meta = atomic_load_explicit(&s->meta, memory_order_acquire);
+	out->c.kind = trace_meta_kind(meta);
+	out->c.flow = trace_meta_flow(meta);
+	out->c.id = trace_meta_id(meta);
+	out->c.d = (const struct trace_desc *)atomic_load_explicit(&s->desc, memory_order_acquire);
 	for (int k = 0; k < TRACE_ARGS; k++)
-		out->a[k] = atomic_load_explicit(&s->a[k], memory_order_acquire);
+		out->c.a[k] = atomic_load_explicit(&s->a[k], memory_order_acquire);
 	return atomic_load_explicit(&r->w, memory_order_relaxed) - i <= r->mask;
-}
-
-static void format_rec(struct json_out *o, const struct trace_capture *c, int tid,
-		       const struct rec *e)
-{
-	uint64_t id = trace_meta_id(e->meta);
-	switch (trace_meta_kind(e->meta)) {
-	case TRACE_SPAN: {
-		head(o, c, "X", tid, e->ts);
-		json_raw(o, ",\"dur\":");
-		json_us(o, e->dur);
-		names(o, e->d);
-		args(o, e->d, e->a);
-		json_raw(o, "}");
-		enum trace_flow f = trace_meta_flow(e->meta);
-		if (f == TRACE_FLOW_NONE)
-			break;
-		/* Inside the span, early, so that the steps of one flow keep
-		 * the order in which their spans began. */
-		uint64_t at = e->dur / 2 < FLOW_OFFSET_NS ? e->dur / 2 : FLOW_OFFSET_NS;
-		head(o, c, f == TRACE_FLOW_START ? "s" : f == TRACE_FLOW_STEP ? "t" : "f", tid,
-		     e->ts + at);
-		json_raw(o, ",\"name\":\"flow\",\"cat\":\"flow\",\"id\":");
-		json_u64(o, id);
-		json_raw(o, f == TRACE_FLOW_START ? "}" : ",\"bp\":\"e\"}");
-		break;
-	}
-	case TRACE_INSTANT:
-		head(o, c, "i", tid, e->ts);
-		json_raw(o, ",\"s\":\"t\"");
-		names(o, e->d);
-		args(o, e->d, e->a);
-		json_raw(o, "}");
-		break;
-	case TRACE_COUNTER:
-		head(o, c, "C", tid, e->ts);
-		json_raw(o, ",\"name\":");
-		json_str(o, e->d->name);
-		json_raw(o, ",\"args\":{");
-		json_str(o, e->d->arg[0] ? e->d->arg[0] : "value");
-		json_raw(o, ":");
-		json_i64(o, e->a[0]);
-		json_raw(o, "}}");
-		break;
-	case TRACE_ASYNC:
-		head(o, c, "b", tid, e->ts);
-		names(o, e->d);
-		json_raw(o, ",\"id\":");
-		json_u64(o, id);
-		args(o, e->d, e->a);
-		json_raw(o, "}");
-		head(o, c, "e", tid, e->ts + e->dur);
-		names(o, e->d);
-		json_raw(o, ",\"id\":");
-		json_u64(o, id);
-		json_raw(o, "}");
-		break;
-	}
 }
 
 static int in_window(const struct trace_capture *c, const struct rec *e)
 {
-	return e->ts >= c->start && e->ts + e->dur <= c->end;
+	return e->c.ts >= c->start && e->c.ts + e->c.dur <= c->end;
 }
 
 /* Formats the next records of the current ring into the stage. */
@@ -311,17 +217,17 @@ static void fill_ring(struct trace_capture *c)
 		}
 		if (c->check_oldest) {
 			c->check_oldest = 0;
-			if (e.ts > c->start)
+			if (e.c.ts > c->start)
 				c->facts.complete = 0;
 		}
 		if (!in_window(c, &e)) {
-			if (e.ts < c->end && e.ts + e.dur > c->start)
+			if (e.c.ts < c->end && e.c.ts + e.c.dur > c->start)
 				c->facts.clipped++;
 			c->idx++;
 			continue;
 		}
 		struct json_out o = {scratch, 0, sizeof scratch, 0};
-		format_rec(&o, c, r->tid, &e);
+		chrome_event(&o, c->pid, r->tid, &e.c);
 		if (!stage(c, &o))
 			return; /* the stage is full; this record again next time */
 		st->events++;
@@ -334,35 +240,12 @@ static void fill_ring(struct trace_capture *c)
 	c->ring_begun = 0;
 }
 
-/* {"ph":"M","name":what,"pid":..,"tid":tid,"args":{key:value}}: a string
- * value, or the number n when str is NULL. */
-static void metadata(struct json_out *o, const struct trace_capture *c, const char *what, int tid,
-		     const char *key, const char *str, uint64_t n)
-{
-	json_raw(o, "{\"ph\":\"M\",\"name\":\"");
-	json_raw(o, what);
-	json_raw(o, "\",\"pid\":");
-	json_i64(o, c->pid);
-	json_raw(o, ",\"tid\":");
-	json_i64(o, tid);
-	json_raw(o, ",\"args\":{\"");
-	json_raw(o, key);
-	json_raw(o, "\":");
-	if (str)
-		json_str(o, str);
-	else
-		json_u64(o, n);
-	json_raw(o, "}}");
-}
-
 static int fill_head(struct trace_capture *c)
 {
 	char scratch[EVENT_MAX];
 	struct json_out o = {scratch, 0, sizeof scratch, 0};
 
-	/* displayTimeUnit first: Perfetto flags it when it comes late. */
-	json_raw(&o, "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[");
-	metadata(&o, c, "process_name", c->pid, "name", trace_process_(), 0);
+	chrome_head(&o, c->pid, trace_process_());
 	return stage(c, &o);
 }
 
@@ -371,10 +254,7 @@ static int fill_thread(struct trace_capture *c, struct trace_ring *r)
 	char scratch[EVENT_MAX];
 	struct json_out o = {scratch, 0, sizeof scratch, 0};
 
-	json_raw(&o, ",");
-	metadata(&o, c, "thread_name", r->tid, "name", ring_name(r), 0);
-	json_raw(&o, ",");
-	metadata(&o, c, "thread_sort_index", r->tid, "sort_index", NULL, c->ring);
+	chrome_thread(&o, c->pid, r->tid, ring_name(r), c->ring);
 	return stage(c, &o);
 }
 
@@ -393,69 +273,29 @@ static int fill_tail(struct trace_capture *c)
 {
 	char scratch[EVENT_MAX * 4];
 	struct json_out o = {scratch, 0, sizeof scratch, 0};
-	struct trace_usage u;
-	static const struct trace_desc lost = {"trace lost events", "trace", {"lost"}, 0};
-	struct rec e = {.meta = trace_meta_(TRACE_COUNTER, 0, 0), .d = &lost};
+	static struct chrome_thread_facts threads[TRACE_THREADS_MAX]; /* one capture at a time */
+	struct chrome_facts f = {
+		.clock = clock_name(),
+		.start = c->start,
+		.end = c->end,
+		.flight_recorder = c->last,
+		.events = c->facts.events,
+		.written = c->facts.written,
+		.lost = c->facts.lost,
+		.clipped = c->facts.clipped,
+		.complete = c->facts.complete,
+		.threads = threads,
+	};
 
-	trace_usage(&u);
-	e.ts = c->start;
-	format_rec(&o, c, c->pid, &e);
-	e.ts = c->end;
-	e.a[0] = (int64_t)c->facts.lost;
-	format_rec(&o, c, c->pid, &e);
-	json_raw(&o, "],\"otherData\":{\"tracer\":\"mandelweb trace/\"");
-	json_raw(&o, ",\"clock\":");
-	json_str(&o, clock_name());
-	json_raw(&o, ",\"window_start_us\":");
-	json_us(&o, c->start);
-	json_raw(&o, ",\"window_end_us\":");
-	json_us(&o, c->end);
-	json_raw(&o, ",\"flight_recorder\":");
-	json_raw(&o, c->last ? "true" : "false");
-	json_raw(&o, ",\"events\":");
-	json_u64(&o, c->facts.events);
-	json_raw(&o, ",\"events_written\":");
-	json_u64(&o, c->facts.written);
-	json_raw(&o, ",\"events_lost\":");
-	json_u64(&o, c->facts.lost);
-	json_raw(&o, ",\"events_clipped\":");
-	json_u64(&o, c->facts.clipped);
-	json_raw(&o, ",\"complete\":");
-	json_raw(&o, c->facts.lost == 0 && c->facts.complete ? "true" : "false");
-	json_raw(&o, ",\"ring_events\":");
-	json_u64(&o, u.ring_events);
-	json_raw(&o, ",\"ring_bytes\":");
-	json_u64(&o, (uint64_t)u.ring_events * sizeof(struct trace_rec));
-	json_raw(&o, ",\"memory_bytes\":");
-	json_u64(&o, u.bytes);
-	json_raw(&o, ",\"threads_dropped\":");
-	json_u64(&o, u.threads_dropped);
-	json_raw(&o, ",\"threads\":[");
-	const char *sep = "{\"tid\":";
+	trace_usage(&f.usage);
+	f.ring_bytes = (uint64_t)f.usage.ring_events * sizeof(struct trace_rec);
 	for (unsigned i = 0; i < c->facts.threads; i++) {
 		struct trace_ring *r = trace_ring_(i);
-		if (!r)
-			continue;
-		json_raw(&o, sep);
-		sep = ",{\"tid\":";
-		json_i64(&o, r->tid);
-		json_raw(&o, ",\"name\":");
-		json_str(&o, ring_name(r));
-		json_raw(&o, ",\"written\":");
-		json_u64(&o, c->rs[i].written);
-		json_raw(&o, ",\"events\":");
-		json_u64(&o, c->rs[i].events);
-		json_raw(&o, ",\"lost\":");
-		json_u64(&o, c->rs[i].lost);
-		json_raw(&o, "}");
+		if (r)
+			threads[f.nthreads++] = (struct chrome_thread_facts){
+				r->tid, ring_name(r), c->rs[i].written, c->rs[i].events, c->rs[i].lost};
 	}
-	json_raw(&o, "]}}\n");
-	if (o.full) { /* a very long thread list: the facts without it */
-		o.len = 0, o.full = 0;
-		json_raw(&o, "],\"otherData\":{\"tracer\":\"mandelweb trace/\",\"events_lost\":");
-		json_u64(&o, c->facts.lost);
-		json_raw(&o, "}}\n");
-	}
+	chrome_tail(&o, c->pid, &f);
 	return stage(c, &o);
 }
 

@@ -6,15 +6,10 @@
  * it is read, straight from the rings: memory does not grow with the
  * trace.
  *
- * Output: {"displayTimeUnit":"ns","traceEvents":[...],"otherData":{...}}.
- * Timestamps are microseconds with nanosecond decimals; spans are "X",
- * flows are "s"/"t"/"f" bound to their spans, async slices "b"/"e",
- * counters "C"; every thread with a ring gets thread_name and
- * thread_sort_index metadata and the process its process_name. An event is
+ * Output: the Chrome Trace Event JSON that chrome.h describes. An event is
  * in the window when it starts and ends inside it. otherData holds the
  * tracer's facts: window, events written, lost, clipped, per-thread ring
- * use, ring sizes and memory. A counter track 'trace lost events' shows
- * the number lost, so it is visible in the UI too.
+ * use, ring sizes and memory.
  *
  * Thread-safety: one capture is used by one thread at a time (it may move
  * between threads); recording threads go on while it reads.

@@ -68,11 +68,11 @@ static int counter_trusted(void)
 #endif
 }
 
-static void calibrate(void)
+static void calibrate(int gettime)
 {
 	uint64_t c0, n0, c1, n1;
 
-	if (!TRACE_COUNTER_ || !counter_trusted() || getenv("MANDELWEB_TRACE_GETTIME"))
+	if (!TRACE_COUNTER_ || !counter_trusted() || gettime)
 		return;
 	sample(&c0, &n0);
 	struct timespec nap = {0, CALIBRATE_NS};
@@ -97,7 +97,7 @@ int trace_init(const struct trace_config *c)
 	ring_events = size;
 	if (c && c->process)
 		process = c->process;
-	calibrate();
+	calibrate(c && c->gettime);
 	return 0;
 }
 

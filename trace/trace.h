@@ -47,6 +47,7 @@ struct trace_desc {
 struct trace_config {
 	unsigned ring_events; /* records per thread, rounded up to a power of two */
 	const char *process;  /* the process's name in the trace (static) */
+	int gettime;          /* 1: read CLOCK_MONOTONIC, never the CPU's counter */
 };
 
 /* Calibrates the clock and sets the ring size for threads that register

@@ -1,0 +1,198 @@
+/* chrome.c - the Chrome Trace Event JSON writer (see chrome.h). */
+#include "trace/chrome.h"
+
+#define FLOW_OFFSET_NS 100 /* a flow point sits this far into its span (or mid-way) */
+
+/* ,{"ph":"X","pid":1,"tid":2,"ts":3.000 : the common head of an event. */
+static void head(struct json_out *o, int pid, const char *ph, int tid, uint64_t ts)
+{
+	json_raw(o, ",{\"ph\":\"");
+	json_raw(o, ph);
+	json_raw(o, "\",\"pid\":");
+	json_i64(o, pid);
+	json_raw(o, ",\"tid\":");
+	json_i64(o, tid);
+	json_raw(o, ",\"ts\":");
+	json_us(o, ts);
+}
+
+static void names(struct json_out *o, const struct trace_desc *d)
+{
+	json_raw(o, ",\"name\":");
+	json_str(o, d->name);
+	json_raw(o, ",\"cat\":");
+	json_str(o, d->cat ? d->cat : "trace");
+}
+
+static void args(struct json_out *o, const struct trace_desc *d, const int64_t *a)
+{
+	json_raw(o, ",\"args\":{");
+	for (int i = 0; i < TRACE_ARGS && d->arg[i]; i++) {
+		if (i)
+			json_raw(o, ",");
+		json_str(o, d->arg[i]);
+		json_raw(o, ":");
+		if (d->strargs & (1u << i))
+			json_str(o, (const char *)(intptr_t)a[i]);
+		else
+			json_i64(o, a[i]);
+	}
+	json_raw(o, "}");
+}
+
+void chrome_event(struct json_out *o, int pid, int tid, const struct chrome_rec *e)
+{
+	uint64_t id = e->id;
+	switch (e->kind) {
+	case TRACE_SPAN: {
+		head(o, pid, "X", tid, e->ts);
+		json_raw(o, ",\"dur\":");
+		json_us(o, e->dur);
+		names(o, e->d);
+		args(o, e->d, e->a);
+		json_raw(o, "}");
+		enum trace_flow f = e->flow;
+		if (f == TRACE_FLOW_NONE)
+			break;
+		/* Inside the span, early, so that the steps of one flow keep
+		 * the order in which their spans began. */
+		uint64_t at = e->dur / 2 < FLOW_OFFSET_NS ? e->dur / 2 : FLOW_OFFSET_NS;
+		head(o, pid, f == TRACE_FLOW_START ? "s" : f == TRACE_FLOW_STEP ? "t" : "f", tid,
+		     e->ts + at);
+		json_raw(o, ",\"name\":\"flow\",\"cat\":\"flow\",\"id\":");
+		json_u64(o, id);
+		json_raw(o, f == TRACE_FLOW_START ? "}" : ",\"bp\":\"e\"}");
+		break;
+	}
+	case TRACE_INSTANT:
+		head(o, pid, "i", tid, e->ts);
+		json_raw(o, ",\"s\":\"t\"");
+		names(o, e->d);
+		args(o, e->d, e->a);
+		json_raw(o, "}");
+		break;
+	case TRACE_COUNTER:
+		head(o, pid, "C", tid, e->ts);
+		json_raw(o, ",\"name\":");
+		json_str(o, e->d->name);
+		json_raw(o, ",\"args\":{");
+		json_str(o, e->d->arg[0] ? e->d->arg[0] : "value");
+		json_raw(o, ":");
+		json_i64(o, e->a[0]);
+		json_raw(o, "}}");
+		break;
+	case TRACE_ASYNC:
+		head(o, pid, "b", tid, e->ts);
+		names(o, e->d);
+		json_raw(o, ",\"id\":");
+		json_u64(o, id);
+		args(o, e->d, e->a);
+		json_raw(o, "}");
+		head(o, pid, "e", tid, e->ts + e->dur);
+		names(o, e->d);
+		json_raw(o, ",\"id\":");
+		json_u64(o, id);
+		json_raw(o, "}");
+		break;
+	}
+}
+
+/* {"ph":"M","name":what,"pid":..,"tid":tid,"args":{key:value}}: a string
+ * value, or the number n when str is NULL. */
+static void metadata(struct json_out *o, int pid, const char *what, int tid, const char *key,
+		     const char *str, uint64_t n)
+{
+	json_raw(o, "{\"ph\":\"M\",\"name\":\"");
+	json_raw(o, what);
+	json_raw(o, "\",\"pid\":");
+	json_i64(o, pid);
+	json_raw(o, ",\"tid\":");
+	json_i64(o, tid);
+	json_raw(o, ",\"args\":{\"");
+	json_raw(o, key);
+	json_raw(o, "\":");
+	if (str)
+		json_str(o, str);
+	else
+		json_u64(o, n);
+	json_raw(o, "}}");
+}
+
+void chrome_head(struct json_out *o, int pid, const char *process)
+{
+	/* displayTimeUnit first: Perfetto flags it when it comes late. */
+	json_raw(o, "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[");
+	metadata(o, pid, "process_name", pid, "name", process, 0);
+}
+
+void chrome_thread(struct json_out *o, int pid, int tid, const char *name, unsigned sort_index)
+{
+	json_raw(o, ",");
+	metadata(o, pid, "thread_name", tid, "name", name, 0);
+	json_raw(o, ",");
+	metadata(o, pid, "thread_sort_index", tid, "sort_index", NULL, sort_index);
+}
+
+void chrome_tail(struct json_out *o, int pid, const struct chrome_facts *f)
+{
+	static const struct trace_desc lost = {"trace lost events", "trace", {"lost"}, 0};
+	struct chrome_rec e = {.kind = TRACE_COUNTER, .d = &lost};
+
+	e.ts = f->start;
+	chrome_event(o, pid, pid, &e);
+	e.ts = f->end;
+	e.a[0] = (int64_t)f->lost;
+	chrome_event(o, pid, pid, &e);
+	size_t facts_at = o->len;
+	json_raw(o, "],\"otherData\":{\"tracer\":\"trace/\"");
+	json_raw(o, ",\"clock\":");
+	json_str(o, f->clock);
+	json_raw(o, ",\"window_start_us\":");
+	json_us(o, f->start);
+	json_raw(o, ",\"window_end_us\":");
+	json_us(o, f->end);
+	json_raw(o, ",\"flight_recorder\":");
+	json_raw(o, f->flight_recorder ? "true" : "false");
+	json_raw(o, ",\"events\":");
+	json_u64(o, f->events);
+	json_raw(o, ",\"events_written\":");
+	json_u64(o, f->written);
+	json_raw(o, ",\"events_lost\":");
+	json_u64(o, f->lost);
+	json_raw(o, ",\"events_clipped\":");
+	json_u64(o, f->clipped);
+	json_raw(o, ",\"complete\":");
+	json_raw(o, f->lost == 0 && f->complete ? "true" : "false");
+	json_raw(o, ",\"ring_events\":");
+	json_u64(o, f->usage.ring_events);
+	json_raw(o, ",\"ring_bytes\":");
+	json_u64(o, f->ring_bytes);
+	json_raw(o, ",\"memory_bytes\":");
+	json_u64(o, f->usage.bytes);
+	json_raw(o, ",\"threads_dropped\":");
+	json_u64(o, f->usage.threads_dropped);
+	json_raw(o, ",\"threads\":[");
+	const char *sep = "{\"tid\":";
+	for (unsigned i = 0; i < f->nthreads; i++) {
+		const struct chrome_thread_facts *t = &f->threads[i];
+		json_raw(o, sep);
+		sep = ",{\"tid\":";
+		json_i64(o, t->tid);
+		json_raw(o, ",\"name\":");
+		json_str(o, t->name);
+		json_raw(o, ",\"written\":");
+		json_u64(o, t->written);
+		json_raw(o, ",\"events\":");
+		json_u64(o, t->events);
+		json_raw(o, ",\"lost\":");
+		json_u64(o, t->lost);
+		json_raw(o, "}");
+	}
+	json_raw(o, "]}}\n");
+	if (o->full && facts_at < o->cap) { /* a very long thread list: the facts without it */
+		o->len = facts_at, o->full = 0;
+		json_raw(o, "],\"otherData\":{\"tracer\":\"trace/\",\"events_lost\":");
+		json_u64(o, f->lost);
+		json_raw(o, "}}\n");
+	}
+}
