@@ -133,6 +133,15 @@ void chrome_thread(struct json_out *o, int pid, int tid, const char *name, unsig
 	metadata(o, pid, "thread_sort_index", tid, "sort_index", NULL, sort_index);
 }
 
+/* ,"key":n */
+static void field_u64(struct json_out *o, const char *key, uint64_t n)
+{
+	json_raw(o, ",\"");
+	json_raw(o, key);
+	json_raw(o, "\":");
+	json_u64(o, n);
+}
+
 void chrome_tail(struct json_out *o, int pid, const struct chrome_facts *f)
 {
 	static const struct trace_desc lost = {"trace lost events", "trace", {"lost"}, 0};
@@ -153,24 +162,16 @@ void chrome_tail(struct json_out *o, int pid, const struct chrome_facts *f)
 	json_us(o, f->end);
 	json_raw(o, ",\"flight_recorder\":");
 	json_raw(o, f->flight_recorder ? "true" : "false");
-	json_raw(o, ",\"events\":");
-	json_u64(o, f->events);
-	json_raw(o, ",\"events_written\":");
-	json_u64(o, f->written);
-	json_raw(o, ",\"events_lost\":");
-	json_u64(o, f->lost);
-	json_raw(o, ",\"events_clipped\":");
-	json_u64(o, f->clipped);
+	field_u64(o, "events", f->events);
+	field_u64(o, "events_written", f->written);
+	field_u64(o, "events_lost", f->lost);
+	field_u64(o, "events_clipped", f->clipped);
 	json_raw(o, ",\"complete\":");
 	json_raw(o, f->lost == 0 && f->complete ? "true" : "false");
-	json_raw(o, ",\"ring_events\":");
-	json_u64(o, f->usage.ring_events);
-	json_raw(o, ",\"ring_bytes\":");
-	json_u64(o, f->ring_bytes);
-	json_raw(o, ",\"memory_bytes\":");
-	json_u64(o, f->usage.bytes);
-	json_raw(o, ",\"threads_dropped\":");
-	json_u64(o, f->usage.threads_dropped);
+	field_u64(o, "ring_events", f->usage.ring_events);
+	field_u64(o, "ring_bytes", f->ring_bytes);
+	field_u64(o, "memory_bytes", f->usage.bytes);
+	field_u64(o, "threads_dropped", f->usage.threads_dropped);
 	json_raw(o, ",\"threads\":[");
 	const char *sep = "{\"tid\":";
 	for (unsigned i = 0; i < f->nthreads; i++) {
@@ -180,19 +181,16 @@ void chrome_tail(struct json_out *o, int pid, const struct chrome_facts *f)
 		json_i64(o, t->tid);
 		json_raw(o, ",\"name\":");
 		json_str(o, t->name);
-		json_raw(o, ",\"written\":");
-		json_u64(o, t->written);
-		json_raw(o, ",\"events\":");
-		json_u64(o, t->events);
-		json_raw(o, ",\"lost\":");
-		json_u64(o, t->lost);
+		field_u64(o, "written", t->written);
+		field_u64(o, "events", t->events);
+		field_u64(o, "lost", t->lost);
 		json_raw(o, "}");
 	}
 	json_raw(o, "]}}\n");
 	if (o->full && facts_at < o->cap) { /* a very long thread list: the facts without it */
 		o->len = facts_at, o->full = 0;
-		json_raw(o, "],\"otherData\":{\"tracer\":\"trace/\",\"events_lost\":");
-		json_u64(o, f->lost);
+		json_raw(o, "],\"otherData\":{\"tracer\":\"trace/\"");
+		field_u64(o, "events_lost", f->lost);
 		json_raw(o, "}}\n");
 	}
 }
