@@ -58,6 +58,12 @@ static inline double kernel_ci(const struct kernel_args *a, uint32_t py)
 	return (a->s * (double)py) / 1000 + a->y0;
 }
 
+/* Cr of column px, likewise. */
+static inline double kernel_cr(const struct kernel_args *a, uint32_t px)
+{
+	return (a->s * (double)px) / 1000 + a->x0;
+}
+
 /* Computes pixels px0 .. px0 + count - 1 of row py, count <= KERNEL_SPAN_MAX. */
 typedef void kernel_fn(const struct kernel_args *a, uint32_t py, uint32_t px0,
 		       uint32_t count, struct kernel_out *out);

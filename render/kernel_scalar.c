@@ -11,7 +11,7 @@ void kernel_scalar(const struct kernel_args *a, uint32_t py, uint32_t px0,
 	uint64_t executed = 0;
 
 	for (uint32_t k = 0; k < count; k++) {
-		const double cr = (a->s * (double)(px0 + k)) / 1000 + a->x0;
+		const double cr = kernel_cr(a, px0 + k);
 		double zr = 0, zi = 0, tr = 0, ti = 0;
 		uint32_t i;
 

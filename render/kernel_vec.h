@@ -134,7 +134,6 @@ struct kv_state {
 	double ci;            /* C's imaginary part: the row's */
 	kv_d cr[KV_ILV], zr[KV_ILV], zi[KV_ILV], tr[KV_ILV], ti[KV_ILV];
 	kv_d sr[KV_ILV], si[KV_ILV]; /* the saved state; NaN: none */
-	kv_l keep[KV_ILV]; /* lanes whose state a save keeps: a pixel, no jump yet */
 	int64_t began[KV_LANES]; /* the iteration its pixel began at */
 	uint32_t idx[KV_LANES];  /* its pixel in the span; UINT32_MAX: idle */
 };
@@ -187,7 +186,6 @@ static void kv_settle(struct kv_state *v, unsigned k, unsigned fin, const uint32
 	v->zr[k] = kv_sel(all, z0, v->zr[k]), v->zi[k] = kv_sel(all, z0, v->zi[k]);
 	v->tr[k] = kv_sel(all, z0, v->tr[k]), v->ti[k] = kv_sel(all, z0, v->ti[k]);
 	v->sr[k] = kv_sel(all, nan, v->sr[k]), v->si[k] = kv_sel(all, nan, v->si[k]);
-	v->keep[k] = (v->keep[k] | all) & ~idle;
 }
 
 /* The event path: lanes that escaped, repeat their saved state, or
@@ -289,10 +287,9 @@ void KV_FN(const struct kernel_args *a, uint32_t py, uint32_t px0,
 	 * lane's state finite until it escapes, so "greater" never meets a
 	 * NaN (see above). Anything else is the reference's. */
 	const double ci = kernel_ci(a, py);
-	const double cr0 = (a->s * (double)px0) / 1000 + a->x0;
-	const double cr1 = (a->s * (double)(px0 + count - 1)) / 1000 + a->x0;
 	if (a->max_iter == 0 || count == 0 || !(a->bailout >= 0) || !isfinite(a->bailout) ||
-	    !isfinite(ci) || !isfinite(cr0) || !isfinite(cr1)) {
+	    !isfinite(ci) || !isfinite(kernel_cr(a, px0)) ||
+	    !isfinite(kernel_cr(a, px0 + count - 1))) {
 		kernel_scalar(a, py, px0, count, out);
 		return;
 	}

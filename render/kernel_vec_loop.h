@@ -13,17 +13,16 @@ static uint64_t KVL_NAME(const struct kernel_args *a, double ci_s, uint32_t px0,
 	const int64_t T = kv_period_max(a->max_iter);
 	double crs[KERNEL_SPAN_MAX];
 	struct kv_state v = {.a = a, .out = out, .crs = crs, .count = count, .ilv = KVL_ILV,
-.live = 0, .next_end = INT64_MAX, .ci = ci_s};
+			     .ci = ci_s};
 	kv_d cr[KVL_ILV], zr[KVL_ILV], zi[KVL_ILV], tr[KVL_ILV], ti[KVL_ILV];
 	kv_d sr[KVL_ILV], si[KVL_ILV];
 
 	for (uint32_t i = 0; i < count; i++)
-		crs[i] = (a->s * (double)(px0 + i)) / 1000 + a->x0;
+		crs[i] = kernel_cr(a, px0 + i);
 	/* Every lane starts idle and takes its first pixel. */
 	uint32_t zero_n[KV_W] = {0};
 	for (unsigned k = 0; k < KVL_ILV; k++) {
 		v.cr[k] = v.zr[k] = v.zi[k] = v.tr[k] = v.ti[k] = v.sr[k] = v.si[k] = nan;
-		v.keep[k] = (kv_l){0};
 		for (unsigned j = 0; j < KV_W; j++)
 			v.idx[k * KV_W + j] = UINT32_MAX;
 		kv_settle(&v, k, (1u << KV_W) - 1, zero_n);
@@ -37,6 +36,8 @@ static uint64_t KVL_NAME(const struct kernel_args *a, double ci_s, uint32_t px0,
 	}
 	KVL_LOAD()
 	int64_t it = 0, next_end = v.next_end;
+	/* A save copies every lane: an idle lane's state is NaN, so what it
+	 * saves is too. */
 	for (;;) {
 		kv_l ev = {0};
 		for (int k = 0; k < KVL_ILV; k++) {
@@ -63,8 +64,8 @@ static uint64_t KVL_NAME(const struct kernel_args *a, double ci_s, uint32_t px0,
 		if ((it & (T - 1)) == 0) {
 			v.saved = it;
 			for (int k = 0; k < KVL_ILV; k++) {
-				sr[k] = kv_sel(v.keep[k], zr[k], nan);
-				si[k] = kv_sel(v.keep[k], zi[k], nan);
+				sr[k] = zr[k];
+				si[k] = zi[k];
 			}
 		}
 	}
