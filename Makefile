@@ -153,7 +153,10 @@ RL_BYTES_avx512 := 64
 RL_BYTES_neon := 16
 RL_BYTES_generic := 32
 ROOFLINE_OBJ := $(patsubst %,$(B)/scripts/roofline_%.o,scalar $(KERNELS))
-$(B)/scripts/roofline_%.o: scripts/roofline.c scripts/roofline.h | deps
+# A static pattern: as an implicit rule (its prerequisites do not depend on
+# the stem) make would use it, through the built-in '%: %.o', to "remake"
+# each included roofline_X.d from roofline_X.d.o.
+$(ROOFLINE_OBJ): $(B)/scripts/roofline_%.o: scripts/roofline.c scripts/roofline.h | deps
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(KERNEL_OPT) $(ISA_$*) -DRL_NAME=$* -DRL_BYTES=$(RL_BYTES_$*) -c $< -o $@
 

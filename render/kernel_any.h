@@ -4,7 +4,8 @@
  * lanes set, lane j as bit j. One instruction each where the target has
  * one. Included by kernel_vec.h and by
  * the roofline loops (scripts/roofline.c), so both test the same way.
- * Define KV_BYTES first; a target without a match gets the portable OR.
+ * Define KV_BYTES and KV_W and the mask type kv_l (KV_BYTES of int64_t)
+ * first; a target without a match gets the portable OR.
  */
 #if defined(__AVX512F__) && KV_BYTES == 64
 #include <immintrin.h>
@@ -26,5 +27,20 @@
 /* Portable: the OR of the lanes, and each lane's low bit. */
 #define KV_ANY(m) kv_any_generic(m)
 #define KV_BITS(m) kv_bits_generic(m)
-#define KV_ANY_GENERIC 1
+
+static inline int kv_any_generic(kv_l m)
+{
+	int64_t acc = 0;
+	for (int j = 0; j < KV_W; j++)
+		acc |= m[j];
+	return acc != 0;
+}
+
+static inline unsigned kv_bits_generic(kv_l m)
+{
+	unsigned b = 0;
+	for (int j = 0; j < KV_W; j++)
+		b |= (unsigned)(m[j] & 1) << j;
+	return b;
+}
 #endif

@@ -67,23 +67,6 @@ typedef int64_t kv_l __attribute__((vector_size(KV_BYTES)));
 #define KV_LANES (KV_W * KV_ILV)
 
 #include "render/kernel_any.h"
-#ifdef KV_ANY_GENERIC
-static inline int kv_any_generic(kv_l m)
-{
-	int64_t acc = 0;
-	for (int j = 0; j < KV_W; j++)
-		acc |= m[j];
-	return acc != 0;
-}
-
-static inline unsigned kv_bits_generic(kv_l m)
-{
-	unsigned b = 0;
-	for (int j = 0; j < KV_W; j++)
-		b |= (unsigned)(m[j] & 1) << j;
-	return b;
-}
-#endif
 
 /* m ? a : b, lane by lane (m is 0 or all ones). */
 static inline kv_d kv_sel(kv_l m, kv_d a, kv_d b)

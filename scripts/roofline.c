@@ -34,6 +34,12 @@ typedef double rl_d __attribute__((vector_size(RL_BYTES)));
 typedef int64_t rl_l __attribute__((vector_size(RL_BYTES)));
 #define RL_W (RL_BYTES / 8)
 
+/* The kernels' own "any lane set" test. */
+#define KV_BYTES RL_BYTES
+#define KV_W RL_W
+typedef rl_l kv_l;
+#include "render/kernel_any.h"
+
 #define RL_CAT2(a, b) a##b
 #define RL_CAT(a, b) RL_CAT2(a, b)
 
@@ -76,20 +82,19 @@ static inline __attribute__((always_inline)) uint64_t rl_body(int seq, int ilv, 
 				act[k] &= ~same;
 				any |= act[k];
 			} else {
-				rl_l ev = ~(tr[k] + ti[k] <= bail) | (zr[k] == sr[k]);
+				/* The kernels' tests, as kernel_vec_loop.h writes them. */
+				rl_l ev = (tr[k] + ti[k] > bail) | (zr[k] == sr[k]);
 				if (seq == RL_PLAIN)
-					ev = ~(tr[k] + ti[k] <= bail);
-				if (seq == RL_MUL2 || seq == RL_ADD2)
-					ev |= zi[k] == si[k];
+					ev = tr[k] + ti[k] > bail;
+				else if (seq == RL_MUL2 || seq == RL_ADD2)
+					ev = (tr[k] + ti[k] > bail) |
+					     ((zr[k] == sr[k]) & (zi[k] == si[k]));
 				any |= ev;
 			}
 		}
-		int64_t acc = 0;
-		for (int j = 0; j < RL_W; j++)
-			acc |= any[j];
 		/* The kernels branch here; in the block loop it is "any lane
 		 * still active" (always true), in the others "any event". */
-		if (seq == RL_BLOCK ? acc == 0 : acc != 0)
+		if (seq == RL_BLOCK ? !KV_ANY(any) : KV_ANY(any))
 			events++;
 	}
 	/* Keep the results live. */
