@@ -30,7 +30,7 @@ static double rl_now(void)
 	return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-volatile uint64_t bench_roofline_sink;
+static volatile uint64_t bench_roofline_sink;
 
 double bench_roofline_rate(const char *kernel, int seq, int ilv_index, int reps)
 {

@@ -42,6 +42,7 @@ struct trace_capture {
 	uint64_t idx, hi;      /* the ring's next record and its end */
 	struct trace_facts facts;
 	struct ring_stats rs[TRACE_THREADS_MAX];
+	struct chrome_thread_facts threads[TRACE_THREADS_MAX]; /* otherData's list, at the end */
 	size_t off, len; /* staged bytes not yet read */
 	char stage[STAGE_BYTES];
 };
@@ -152,30 +153,26 @@ static int stage(struct trace_capture *c, const struct json_out *ev)
 	return 1;
 }
 
-struct rec {
-	struct chrome_rec c;
-};
-
 /* Copies record i of r: 1 if whole, 0 if the writer may have overwritten
  * it meanwhile (ring.h). */
-static int rec_read(struct trace_ring *r, uint64_t i, struct rec *out)
+static int rec_read(struct trace_ring *r, uint64_t i, struct chrome_rec *out)
 {
 	struct trace_rec *s = &r->rec[i & r->mask];
-	out->c.ts = atomic_load_explicit(&s->ts, memory_order_acquire);
-	out->c.dur = atomic_load_explicit(&s->dur, memory_order_acquire);
+	out->ts = atomic_load_explicit(&s->ts, memory_order_acquire);
+	out->dur = atomic_load_explicit(&s->dur, memory_order_acquire);
 	uint64_t meta = atomic_load_explicit(&s->meta, memory_order_acquire);
-	out->c.kind = trace_meta_kind(meta);
-	out->c.flow = trace_meta_flow(meta);
-	out->c.id = trace_meta_id(meta);
-	out->c.d = (const struct trace_desc *)atomic_load_explicit(&s->desc, memory_order_acquire);
+	out->kind = trace_meta_kind(meta);
+	out->flow = trace_meta_flow(meta);
+	out->id = trace_meta_id(meta);
+	out->d = (const struct trace_desc *)atomic_load_explicit(&s->desc, memory_order_acquire);
 	for (int k = 0; k < TRACE_ARGS; k++)
-		out->c.a[k] = atomic_load_explicit(&s->a[k], memory_order_acquire);
+		out->a[k] = atomic_load_explicit(&s->a[k], memory_order_acquire);
 	return atomic_load_explicit(&r->w, memory_order_relaxed) - i <= r->mask;
 }
 
-static int in_window(const struct trace_capture *c, const struct rec *e)
+static int in_window(const struct trace_capture *c, const struct chrome_rec *e)
 {
-	return e->c.ts >= c->start && e->c.ts + e->c.dur <= c->end;
+	return e->ts >= c->start && e->ts + e->dur <= c->end;
 }
 
 /* Formats the next records of the current ring into the stage. */
@@ -204,7 +201,7 @@ static void fill_ring(struct trace_capture *c)
 		c->check_oldest = c->last && lo > 0;
 	}
 	while (c->idx < c->hi) {
-		struct rec e;
+		struct chrome_rec e;
 		if (!rec_read(r, c->idx, &e)) {
 			/* The writer lapped us: skip to its oldest live record. */
 			uint64_t w = atomic_load_explicit(&r->w, memory_order_acquire);
@@ -217,17 +214,17 @@ static void fill_ring(struct trace_capture *c)
 		}
 		if (c->check_oldest) {
 			c->check_oldest = 0;
-			if (e.c.ts > c->start)
+			if (e.ts > c->start)
 				c->facts.complete = 0;
 		}
 		if (!in_window(c, &e)) {
-			if (e.c.ts < c->end && e.c.ts + e.c.dur > c->start)
+			if (e.ts < c->end && e.ts + e.dur > c->start)
 				c->facts.clipped++;
 			c->idx++;
 			continue;
 		}
 		struct json_out o = {scratch, 0, sizeof scratch, 0};
-		chrome_event(&o, c->pid, r->tid, &e.c);
+		chrome_event(&o, c->pid, r->tid, &e);
 		if (!stage(c, &o))
 			return; /* the stage is full; this record again next time */
 		st->events++;
@@ -273,7 +270,6 @@ static int fill_tail(struct trace_capture *c)
 {
 	char scratch[EVENT_MAX * 4];
 	struct json_out o = {scratch, 0, sizeof scratch, 0};
-	static struct chrome_thread_facts threads[TRACE_THREADS_MAX]; /* one capture at a time */
 	struct chrome_facts f = {
 		.clock = clock_name(),
 		.start = c->start,
@@ -284,7 +280,7 @@ static int fill_tail(struct trace_capture *c)
 		.lost = c->facts.lost,
 		.clipped = c->facts.clipped,
 		.complete = c->facts.complete,
-		.threads = threads,
+		.threads = c->threads,
 	};
 
 	trace_usage(&f.usage);
@@ -292,7 +288,7 @@ static int fill_tail(struct trace_capture *c)
 	for (unsigned i = 0; i < c->facts.threads; i++) {
 		struct trace_ring *r = trace_ring_(i);
 		if (r)
-			threads[f.nthreads++] = (struct chrome_thread_facts){
+			c->threads[f.nthreads++] = (struct chrome_thread_facts){
 				r->tid, ring_name(r), c->rs[i].written, c->rs[i].events, c->rs[i].lost};
 	}
 	chrome_tail(&o, c->pid, &f);
