@@ -39,6 +39,7 @@ struct options {
 	int queue_set;
 	const char *kernel, *out, *trace;
 	uint32_t trace_ring;
+	int trace_kernel;
 	struct pngenc_opts png;
 };
 
@@ -50,14 +51,16 @@ static void usage(FILE *f)
 		"                  [-colour " COLOUR_NAMES "] [-kernel auto|list|NAME]\n"
 		"                  [-png-level 0..9] [-png-strategy default|filtered|huffman|rle|fixed]\n"
 		"                  [-png-filter none|sub|up|avg|paeth|all] [-o mandelbrot.png]\n"
-		"                  [-trace trace.json [-trace-ring 1048576]]\n"
+		"                  [-trace trace.json [-trace-ring 1048576] [-trace-kernel auto|off|refuse]]\n"
 		"  -mode     seq: this thread alone; px: a job per pixel; row: a job per row;\n"
 		"            workers: per-pixel jobs through a queue of -queue slots (default 0,\n"
 		"            a rendezvous); auto: bands of rows claimed by each worker (default)\n"
 		"  -workers  worker threads (default: the number of CPUs)\n"
 		"  -queue    job queue capacity (default: 0 for workers, 1024 otherwise)\n"
 		"  -trace    write what every thread did as Chrome trace JSON (open it in\n"
-		"            https://ui.perfetto.dev); -trace-ring: events kept per thread\n"
+		"            https://ui.perfetto.dev), then print its summary on stderr;\n"
+		"            -trace-ring: events kept per thread; -trace-kernel: the kernel's\n"
+		"            view of each thread (perf_event_open; refuse: as if refused)\n"
 		"  -kernel   escape-time kernel; 'auto' picks the first this CPU runs of:");
 	char runs[128];
 	fprintf(f, " %s ('list': every kernel of this build)\n",
@@ -118,6 +121,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		} else if (strcmp(name, "trace-ring") == 0) {
 			if (parse_u32(v, TRACE_RING_EVENTS_MIN, TRACE_RING_EVENTS_MAX, &o->trace_ring) < 0)
 				return bad("trace-ring must be an integer in 64..16777216");
+		} else if (strcmp(name, "trace-kernel") == 0) {
+			if ((o->trace_kernel = trace_kview_parse(v)) < 0)
+				return bad("trace-kernel must be auto, off or refuse");
 		} else if (strcmp(name, "png-level") == 0) {
 			uint32_t l;
 			if (parse_u32(v, 0, 9, &l) < 0)
@@ -181,6 +187,11 @@ static int write_trace(const char *path, struct trace_capture *c)
 		(unsigned long long)f.events, (f.end_ns - f.start_ns) / 1e6,
 		(unsigned long long)f.lost,
 		f.lost ? " (the oldest; raise -trace-ring to keep them)" : "");
+	/* The same window again, as the summary, after the JSON. */
+	trace_capture_rewind(c);
+	trace_capture_format(c, TRACE_FORMAT_SUMMARY);
+	while ((n = trace_capture_read(c, buf, sizeof buf)) > 0)
+		fwrite(buf, 1, n, stderr);
 	return 0;
 }
 
@@ -204,7 +215,8 @@ int main(int argc, char **argv)
 		trace_init(&(struct trace_config){
 			.ring_events = o.trace_ring,
 			.process = "mandelbrot",
-			.gettime = getenv("MANDELWEB_TRACE_GETTIME") != NULL});
+			.gettime = getenv("MANDELWEB_TRACE_GETTIME") != NULL,
+			.kview = (enum trace_kview)o.trace_kernel});
 		trace_thread_name("main");
 	}
 	if (!o.queue_set)
@@ -267,6 +279,7 @@ int main(int argc, char **argv)
 	rc = 0;
 	if (tc) {
 		trace_capture_close(tc);
+		fflush(stdout); /* the render's line before the trace's, where both go to one place */
 		rc = write_trace(o.trace, tc) < 0;
 	}
 out_png:

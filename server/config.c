@@ -15,6 +15,7 @@
 #include "render/pool.h"
 #include "server/config.h"
 #include "server/debug.h"
+#include "trace/trace.h"
 
 enum kind { K_U32, K_U64, K_BOOL, K_STR, K_SEC };
 
@@ -71,6 +72,8 @@ static const struct option options[] = {
 	    "longest /debug/trace?seconds= window, in seconds"),
 	U32("trace-ring", "MANDELWEB_TRACE_RING", trace_ring, 64, 16777216,
 	    "trace events kept per thread (64 bytes each, allocated on first use)"),
+	STR("trace-kernel", "MANDELWEB_TRACE_KERNEL", trace_kernel,
+	    "the kernel's view of threads in traces (perf_event_open): auto|off|refuse (refuse: as if refused, to test)"),
 	{"single-flight", "MANDELWEB_SINGLE_FLIGHT", K_BOOL, offsetof(struct config, single_flight), 0, 0,
 	 1, "identical uncached pictures in flight at once rendered once: on|off"},
 	{"flight-recorder", "MANDELWEB_FLIGHT_RECORDER", K_BOOL,
@@ -225,6 +228,7 @@ int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
 		.kernel = "auto",
 		.trace_max = 60,
 		.trace_ring = 262144,
+		.trace_kernel = "auto",
 		.debug_allow = "127.0.0.0/8,::1",
 	};
 	struct config defaults = *c;
@@ -278,6 +282,10 @@ int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
 	}
 	if (!kernel_pick(c->kernel, why, sizeof why))
 		return bad(err, &defaults, why);
+	if (trace_kview_parse(c->trace_kernel) < 0) {
+		snprintf(why, sizeof why, "--trace-kernel must be auto, off or refuse");
+		return bad(err, &defaults, why);
+	}
 	struct debug_acl acl;
 	if (debug_acl_parse(&acl, c->debug_allow, c->debug_token, why, sizeof why) < 0)
 		return bad(err, &defaults, why);
@@ -298,5 +306,7 @@ uint64_t config_memory_ceiling(const struct config *c)
 	       + render + render / 64                     /* their PNGs (at most zlib's bound of them) */
 	       + (uint64_t)c->max_send_mb * mib           /* answers being sent, admitted past */
 	       + (uint64_t)c->max_conns * 34 * 1024       /* a connection: libmicrohttpd's 32 KiB pool, ours */
-	       + (uint64_t)(c->workers + c->http_threads + 2) * c->trace_ring * 64; /* rings, once traced */
+	       /* rings, once traced: events, counters and kernel states lanes (a
+	        * quarter each), and the kernel's own 36 KiB ring a thread */
+	       + (uint64_t)(c->workers + c->http_threads + 2) * (c->trace_ring * 64 * 3 / 2 + 36 * 1024);
 }

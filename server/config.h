@@ -36,6 +36,7 @@ struct config {
 	char kernel[16];        /* "auto" or a kernel name */
 	uint32_t trace_max;     /* longest /debug/trace window, seconds */
 	uint32_t trace_ring;    /* trace records kept per thread */
+	char trace_kernel[8];   /* the kernel's view in traces: auto|off|refuse */
 	int flight_recorder;    /* rings always recording: /debug/trace?last=N */
 	char debug_allow[256];  /* CIDRs that may use /debug/ (comma-separated) */
 	char debug_token[128];  /* or a bearer token that may; "" for none */

@@ -258,7 +258,8 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 	if ((rc = trace_init(&(struct trace_config){
 		     .ring_events = c->trace_ring,
 		     .process = "mandelweb",
-		     .gettime = getenv("MANDELWEB_TRACE_GETTIME") != NULL})) < 0)
+		     .gettime = getenv("MANDELWEB_TRACE_GETTIME") != NULL,
+		     .kview = (enum trace_kview)trace_kview_parse(c->trace_kernel)})) < 0)
 		goto err_free;
 	trace_flight_recorder(c->flight_recorder);
 	if ((rc = metrics_create(&s->metrics)) < 0 ||

@@ -11,6 +11,8 @@
  * nothing grows with the size of the trace.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,17 +20,27 @@
 #include "trace/capture.h"
 #include "trace/chrome.h"
 #include "trace/json.h"
+#include "trace/kview.h"
 #include "trace/ring.h"
+#include "trace/summary.h"
 
 #define STAGE_BYTES (64 * 1024)
 #define EVENT_MAX 2048 /* an event's JSON: names are short static strings */
 
 static atomic_int session; /* 1 while a capture exists */
 
-enum phase { PH_HEAD, PH_THREADS, PH_EVENTS, PH_TAIL, PH_DONE };
+enum phase { PH_HEAD, PH_THREADS, PH_EVENTS, PH_TAIL, PH_TEXT, PH_DONE };
 
 struct ring_stats {
 	uint64_t written, events, lost;
+};
+
+/* Where the reading of the rings stands: ring, lane (TRACE_LANES: the
+ * thread's pending state), the next record and the lane's end. */
+struct cursor {
+	unsigned ring;
+	int lane, begun, check_oldest;
+	uint64_t idx, hi;
 };
 
 struct trace_capture {
@@ -36,13 +48,18 @@ struct trace_capture {
 	int armed;  /* this capture holds the tracer armed */
 	int last;   /* a flight-recorder window: where each ring stood at the start is unknown */
 	int pid;
+	enum trace_format format;
 	enum phase phase;
-	unsigned nrings, ring; /* rings in the document; the one being read */
-	int ring_begun, check_oldest;
-	uint64_t idx, hi;      /* the ring's next record and its end */
+	unsigned nrings;       /* rings registered at open */
+	unsigned ring;         /* PH_THREADS: the ring being named */
+	struct cursor cur;
+	int held, held_tid;    /* a record read but not yet staged (the stage was full) */
+	struct chrome_rec held_rec;
 	struct trace_facts facts;
 	struct ring_stats rs[TRACE_THREADS_MAX];
 	struct chrome_thread_facts threads[TRACE_THREADS_MAX]; /* otherData's list, at the end */
+	char *text;      /* the summary, when that is the format */
+	size_t text_len, text_off;
 	size_t off, len; /* staged bytes not yet read */
 	char stage[STAGE_BYTES];
 };
@@ -74,11 +91,11 @@ int trace_capture_open(struct trace_capture **out)
 	unsigned n = trace_rings_();
 	for (unsigned i = 0; i < n; i++) {
 		struct trace_ring *r = trace_ring_(i);
-		if (r)
-			r->w_open = atomic_load_explicit(&r->w, memory_order_acquire);
+		for (int l = 0; r && l < TRACE_LANES; l++)
+			r->lane[l].w_open = atomic_load_explicit(&r->lane[l].w, memory_order_acquire);
 	}
 	c->nrings = n; /* rings registered later start from 0 */
-	atomic_fetch_add(&trace_armed_, 1);
+	trace_arm_(1);
 	c->armed = 1;
 	c->start = trace_now();
 	c->end = UINT64_MAX;
@@ -107,7 +124,7 @@ void trace_capture_close(struct trace_capture *c)
 		c->end = trace_now();
 	if (c->armed) {
 		c->armed = 0;
-		atomic_fetch_sub(&trace_armed_, 1);
+		trace_arm_(-1);
 	}
 }
 
@@ -121,8 +138,27 @@ void trace_capture_free(struct trace_capture *c)
 	if (!c)
 		return;
 	trace_capture_close(c);
+	free(c->text);
 	free(c);
 	atomic_store(&session, 0);
+}
+
+void trace_capture_format(struct trace_capture *c, enum trace_format f)
+{
+	c->format = f;
+}
+
+void trace_capture_rewind(struct trace_capture *c)
+{
+	trace_capture_close(c);
+	memset(&c->cur, 0, sizeof c->cur);
+	memset(&c->facts, 0, sizeof c->facts);
+	memset(c->rs, 0, sizeof c->rs);
+	free(c->text);
+	c->text = NULL;
+	c->held = 0;
+	c->off = c->len = 0;
+	c->phase = PH_HEAD;
 }
 
 void trace_capture_facts(const struct trace_capture *c, struct trace_facts *f)
@@ -153,11 +189,11 @@ static int stage(struct trace_capture *c, const struct json_out *ev)
 	return 1;
 }
 
-/* Copies record i of r: 1 if whole, 0 if the writer may have overwritten
- * it meanwhile (ring.h). */
-static int rec_read(struct trace_ring *r, uint64_t i, struct chrome_rec *out)
+/* Copies record i of lane l: 1 if whole, 0 if the writer may have
+ * overwritten it meanwhile (ring.h). */
+static int rec_read(struct trace_lane *l, uint64_t i, struct chrome_rec *out)
 {
-	struct trace_rec *s = &r->rec[i & r->mask];
+	struct trace_rec *s = &l->rec[i & l->mask];
 	out->ts = atomic_load_explicit(&s->ts, memory_order_acquire);
 	out->dur = atomic_load_explicit(&s->dur, memory_order_acquire);
 	uint64_t meta = atomic_load_explicit(&s->meta, memory_order_acquire);
@@ -167,74 +203,149 @@ static int rec_read(struct trace_ring *r, uint64_t i, struct chrome_rec *out)
 	out->d = (const struct trace_desc *)atomic_load_explicit(&s->desc, memory_order_acquire);
 	for (int k = 0; k < TRACE_ARGS; k++)
 		out->a[k] = atomic_load_explicit(&s->a[k], memory_order_acquire);
-	return atomic_load_explicit(&r->w, memory_order_relaxed) - i <= r->mask;
+	return atomic_load_explicit(&l->w, memory_order_relaxed) - i <= l->mask;
 }
 
-static int in_window(const struct trace_capture *c, const struct chrome_rec *e)
+/* Whether e belongs in the window: events when they start and end inside
+ * it; a thread's states are clipped to it instead (a state is a fact
+ * about every instant it covers). */
+static int in_window(struct trace_capture *c, struct chrome_rec *e, int state)
 {
-	return e->ts >= c->start && e->ts + e->dur <= c->end;
-}
-
-/* Formats the next records of the current ring into the stage. */
-static void fill_ring(struct trace_capture *c)
-{
-	struct trace_ring *r = trace_ring_(c->ring);
-	struct ring_stats *st = &c->rs[c->ring];
-	char scratch[EVENT_MAX];
-	uint64_t size = (uint64_t)r->mask + 1;
-
-	if (!c->ring_begun) {
-		uint64_t lo = c->ring < c->nrings && !c->last ? r->w_open : 0;
-		c->hi = atomic_load_explicit(&r->w, memory_order_acquire);
-		st->written = c->hi - lo;
-		/* The oldest slot is the one the writer overwrites next: only
-		 * size - 1 records can be read safely (ring.h). */
-		if (c->hi - lo > r->mask) {
-			if (!c->last)
-				st->lost += c->hi - r->mask - lo;
-			lo = c->hi - r->mask;
-		}
-		c->idx = lo;
-		c->ring_begun = 1;
-		/* A flight-recorder ring that has wrapped must still reach back
-		 * to the start, or the window is not complete. */
-		c->check_oldest = c->last && lo > 0;
+	if (state) {
+		if (e->ts >= c->end || e->ts + e->dur <= c->start)
+			return 0;
+		uint64_t t1 = e->ts + e->dur < c->end ? e->ts + e->dur : c->end;
+		e->ts = e->ts > c->start ? e->ts : c->start;
+		e->dur = t1 - e->ts;
+		return 1;
 	}
-	while (c->idx < c->hi) {
-		struct chrome_rec e;
-		if (!rec_read(r, c->idx, &e)) {
-			/* The writer lapped us: skip to its oldest live record. */
-			uint64_t w = atomic_load_explicit(&r->w, memory_order_acquire);
-			uint64_t next = w - size + 1 > c->idx + 1 ? w - size + 1 : c->idx + 1;
-			if (next > c->hi)
-				next = c->hi;
-			st->lost += next - c->idx;
-			c->idx = next;
+	if (e->ts >= c->start && e->ts + e->dur <= c->end)
+		return 1;
+	if (e->ts < c->end && e->ts + e->dur > c->start)
+		c->facts.clipped++;
+	return 0;
+}
+
+/* Starts reading lane l of ring r: its range and what it lost. */
+static void lane_begin(struct trace_capture *c, struct trace_ring *r, int l)
+{
+	struct trace_lane *ln = &r->lane[l];
+	struct ring_stats *st = &c->rs[c->cur.ring];
+	uint64_t lo = c->cur.ring < c->nrings && !c->last ? ln->w_open : 0;
+
+	c->cur.hi = atomic_load_explicit(&ln->w, memory_order_acquire);
+	st->written += c->cur.hi - lo;
+	/* The oldest slot is the one the writer overwrites next: only size - 1
+	 * records can be read safely (ring.h). */
+	if (c->cur.hi - lo > ln->mask) {
+		if (!c->last)
+			st->lost += c->cur.hi - ln->mask - lo;
+		lo = c->cur.hi - ln->mask;
+	}
+	c->cur.idx = lo;
+	c->cur.begun = 1;
+	/* A flight-recorder lane that has wrapped must still reach back to
+	 * the start, or the window is not complete (states are clipped, and
+	 * say nothing of completeness). */
+	c->cur.check_oldest = c->last && lo > 0 && l != TRACE_LANE_STATES;
+}
+
+/* The thread's states are shown on a track of their own beside its
+ * slices (a state may cut across a span, and slices on one thread must
+ * nest): a pseudo-thread with this id. Linux's tids are below 2^22. */
+static int states_tid(const struct trace_ring *r)
+{
+	return r->tid + (1 << 22);
+}
+
+/* The next record of the window, in ring order (each ring's events,
+ * counters, states, then its pending state): 1, with the thread it is
+ * shown on, or 0 at the end. */
+static int next_rec(struct trace_capture *c, struct chrome_rec *e, int *tid, unsigned *ring)
+{
+	struct cursor *cu = &c->cur;
+	while (cu->ring < c->facts.threads) {
+		struct trace_ring *r = trace_ring_(cu->ring);
+		if (!r) {
+			cu->ring++;
 			continue;
 		}
-		if (c->check_oldest) {
-			c->check_oldest = 0;
-			if (e.ts > c->start)
-				c->facts.complete = 0;
-		}
-		if (!in_window(c, &e)) {
-			if (e.ts < c->end && e.ts + e.dur > c->start)
-				c->facts.clipped++;
-			c->idx++;
+		struct ring_stats *st = &c->rs[cu->ring];
+		if (cu->lane == TRACE_LANES) { /* the state its thread is in now */
+			cu->lane++;
+			if (kv_pending(r, c->end, e) && in_window(c, e, 1)) {
+				*tid = states_tid(r);
+				*ring = cu->ring;
+				st->events++;
+				return 1;
+			}
 			continue;
+		}
+		if (cu->lane > TRACE_LANES) {
+			c->facts.written += st->written;
+			c->facts.events += st->events;
+			c->facts.lost += st->lost;
+			cu->ring++;
+			cu->lane = 0;
+			continue;
+		}
+		struct trace_lane *ln = &r->lane[cu->lane];
+		int state = cu->lane == TRACE_LANE_STATES;
+		if (!ln->rec) {
+			cu->lane++;
+			continue;
+		}
+		if (!cu->begun) {
+			if (state)
+				kv_drain(r); /* the kernel's records up to now */
+			lane_begin(c, r, cu->lane);
+		}
+		while (cu->idx < cu->hi) {
+			if (!rec_read(ln, cu->idx, e)) {
+				/* The writer lapped us: skip to its oldest live record. */
+				uint64_t w = atomic_load_explicit(&ln->w, memory_order_acquire);
+				uint64_t next = w - ln->mask > cu->idx + 1 ? w - ln->mask : cu->idx + 1;
+				if (next > cu->hi)
+					next = cu->hi;
+				st->lost += next - cu->idx;
+				cu->idx = next;
+				continue;
+			}
+			cu->idx++;
+			if (cu->check_oldest) {
+				cu->check_oldest = 0;
+				if (e->ts > c->start)
+					c->facts.complete = 0;
+			}
+			if (in_window(c, e, state)) {
+				*tid = state ? states_tid(r) : r->tid;
+				*ring = cu->ring;
+				st->events++;
+				return 1;
+			}
+		}
+		cu->lane++;
+		cu->begun = 0;
+	}
+	return 0;
+}
+
+/* Formats the window's records into the stage until it is full. */
+static void fill_events(struct trace_capture *c)
+{
+	char scratch[EVENT_MAX];
+	unsigned ring;
+	for (;;) {
+		if (!c->held && !(c->held = next_rec(c, &c->held_rec, &c->held_tid, &ring))) {
+			c->phase = PH_TAIL;
+			return;
 		}
 		struct json_out o = {scratch, 0, sizeof scratch, 0};
-		chrome_event(&o, c->pid, r->tid, &e);
+		chrome_event(&o, c->pid, c->held_tid, &c->held_rec);
 		if (!stage(c, &o))
 			return; /* the stage is full; this record again next time */
-		st->events++;
-		c->idx++;
+		c->held = 0;
 	}
-	c->facts.written += st->written;
-	c->facts.events += st->events;
-	c->facts.lost += st->lost;
-	c->ring++;
-	c->ring_begun = 0;
 }
 
 static int fill_head(struct trace_capture *c)
@@ -248,10 +359,14 @@ static int fill_head(struct trace_capture *c)
 
 static int fill_thread(struct trace_capture *c, struct trace_ring *r)
 {
-	char scratch[EVENT_MAX];
+	char scratch[EVENT_MAX], name[TRACE_NAME_MAX + 16];
 	struct json_out o = {scratch, 0, sizeof scratch, 0};
 
-	chrome_thread(&o, c->pid, r->tid, ring_name(r), c->ring);
+	chrome_thread(&o, c->pid, r->tid, ring_name(r), 2 * c->ring);
+	if (atomic_load_explicit(&r->kv, memory_order_acquire)) {
+		snprintf(name, sizeof name, "%s [kernel]", ring_name(r));
+		chrome_thread(&o, c->pid, states_tid(r), name, 2 * c->ring + 1);
+	}
 	return stage(c, &o);
 }
 
@@ -284,6 +399,7 @@ static int fill_tail(struct trace_capture *c)
 	};
 
 	trace_usage(&f.usage);
+	trace_kview_usage(&f.kview);
 	f.ring_bytes = (uint64_t)f.usage.ring_events * sizeof(struct trace_rec);
 	for (unsigned i = 0; i < c->facts.threads; i++) {
 		struct trace_ring *r = trace_ring_(i);
@@ -295,6 +411,50 @@ static int fill_tail(struct trace_capture *c)
 	return stage(c, &o);
 }
 
+/* The summary's text, built at once from every record of the window. */
+static void summarize(struct trace_capture *c)
+{
+	struct summary *s = summary_new(c->start, c->end);
+	struct chrome_rec e;
+	int tid;
+	unsigned ring, was = UINT_MAX;
+	while (s && next_rec(c, &e, &tid, &ring)) {
+		struct trace_ring *r = trace_ring_(ring);
+		if (ring != was)
+			summary_thread(s, r->tid, ring_name(r), r->kv != NULL);
+		was = ring;
+		summary_add(s, &e, tid != r->tid);
+	}
+	struct trace_kview_usage k;
+	char line[sizeof k.why + 16];
+	trace_kview_usage(&k);
+	snprintf(line, sizeof line, "%s%s%s", k.state, k.why[0] ? ": " : "", k.why);
+	c->facts.complete = c->facts.complete && c->facts.lost == 0;
+	c->text = summary_finish(s, line, &c->facts, &c->text_len);
+	c->text_off = 0;
+}
+
+/* Stages the next part of the summary. */
+static void fill_text(struct trace_capture *c)
+{
+	if (!c->text) {
+		summarize(c);
+		if (!c->text) {
+			static const char oom[] = "trace summary: out of memory\n";
+			c->text = strdup(oom);
+			c->text_len = c->text ? strlen(oom) : 0;
+		}
+	}
+	size_t k = c->text_len - c->text_off;
+	if (k > STAGE_BYTES - c->len)
+		k = STAGE_BYTES - c->len;
+	memcpy(c->stage + c->len, c->text + c->text_off, k);
+	c->len += k;
+	c->text_off += k;
+	if (c->text_off == c->text_len)
+		c->phase = PH_DONE;
+}
+
 /* Stages the next pieces of the document until the stage is nearly full
  * or the document ends. */
 static void fill(struct trace_capture *c)
@@ -304,28 +464,26 @@ static void fill(struct trace_capture *c)
 		case PH_HEAD:
 			trace_capture_close(c);
 			c->facts.complete = 1;
-			if (fill_head(c))
-				c->phase = PH_THREADS;
 			/* Every ring registered by now; later ones hold nothing
 			 * older than the end of the window. */
 			c->facts.threads = trace_rings_();
 			c->ring = 0;
+			if (c->format == TRACE_FORMAT_SUMMARY)
+				c->phase = PH_TEXT;
+			else if (fill_head(c))
+				c->phase = PH_THREADS;
+			break;
+		case PH_TEXT:
+			fill_text(c);
 			break;
 		case PH_THREADS:
-			if (c->ring >= c->facts.threads) {
+			if (c->ring >= c->facts.threads)
 				c->phase = PH_EVENTS;
-				c->ring = 0;
-			} else if (!trace_ring_(c->ring) || fill_thread(c, trace_ring_(c->ring))) {
+			else if (!trace_ring_(c->ring) || fill_thread(c, trace_ring_(c->ring)))
 				c->ring++;
-			}
 			break;
 		case PH_EVENTS:
-			if (c->ring >= c->facts.threads)
-				c->phase = PH_TAIL;
-			else if (!trace_ring_(c->ring))
-				c->ring++;
-			else
-				fill_ring(c);
+			fill_events(c);
 			break;
 		case PH_TAIL:
 			if (fill_tail(c))

@@ -34,7 +34,16 @@ int trace_capture_last(struct trace_capture **out, uint64_t ns);
  * Reading closes it if this was not called; calling it twice is harmless. */
 void trace_capture_close(struct trace_capture *c);
 
-/* Copies up to max bytes of the JSON into buf; returns how many, 0 only
+/* What reading gives: Chrome JSON (the default), or the plain-text
+ * summary of summary.h. Set before the first read. */
+enum trace_format { TRACE_FORMAT_JSON, TRACE_FORMAT_SUMMARY };
+void trace_capture_format(struct trace_capture *c, enum trace_format f);
+
+/* Closes the window, if open, and reads it again from the start (in
+ * another format, say); the flight recorder's rings may have moved on. */
+void trace_capture_rewind(struct trace_capture *c);
+
+/* Copies up to max bytes of the document into buf; returns how many, 0 only
  * at the end of the document. */
 size_t trace_capture_read(struct trace_capture *c, char *buf, size_t max);
 

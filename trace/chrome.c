@@ -172,6 +172,16 @@ void chrome_tail(struct json_out *o, int pid, const struct chrome_facts *f)
 	field_u64(o, "ring_bytes", f->ring_bytes);
 	field_u64(o, "memory_bytes", f->usage.bytes);
 	field_u64(o, "threads_dropped", f->usage.threads_dropped);
+	json_raw(o, ",\"kernel_view\":");
+	json_str(o, f->kview.state);
+	if (f->kview.why[0]) {
+		json_raw(o, ",\"kernel_view_why\":");
+		json_str(o, f->kview.why);
+	}
+	field_u64(o, "kernel_view_threads", f->kview.threads);
+	field_u64(o, "kernel_view_refused", f->kview.refused);
+	field_u64(o, "kernel_switches", f->kview.switches);
+	field_u64(o, "kernel_switches_lost", f->kview.lost);
 	json_raw(o, ",\"threads\":[");
 	const char *sep = "{\"tid\":";
 	for (unsigned i = 0; i < f->nthreads; i++) {

@@ -58,6 +58,7 @@ struct chrome_facts {
 	uint64_t events, written, lost, clipped;
 	int complete;
 	struct trace_usage usage;
+	struct trace_kview_usage kview;
 	uint64_t ring_bytes;        /* bytes a ring's records take */
 	unsigned nthreads;
 	const struct chrome_thread_facts *threads;

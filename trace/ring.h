@@ -41,15 +41,37 @@ struct trace_rec { /* 64 bytes: one cache line */
 
 #define TRACE_NAME_MAX 32
 
-struct trace_ring {
-	_Atomic uint64_t w; /* records written; the owner's release store publishes */
-	uint32_t mask;      /* size - 1 */
-	int tid;
+/* A ring's lanes: each a ring of its own with one writer at a time, so
+ * that one kind of record never overwrites another. Counters change per
+ * job and were most of a pool trace's records; the kernel's thread states
+ * are written by whoever drains the kernel's ring (kview.c), under its
+ * lock, never by the thread itself. */
+enum trace_lane_id { TRACE_LANE_EVENTS, TRACE_LANE_COUNTERS, TRACE_LANE_STATES, TRACE_LANES };
+
+struct trace_lane {
+	_Atomic uint64_t w; /* records written; the writer's release store publishes */
+	uint32_t mask;      /* size - 1; 0 with rec NULL: the lane is not in use */
 	uint64_t w_open;    /* w when the current capture opened (capture.c) */
-	_Atomic uintptr_t name; /* a static or leaked name set by trace_thread_name */
-	char pname[TRACE_NAME_MAX]; /* the pthread name at registration */
 	struct trace_rec *rec;
 };
+
+struct trace_kview_thread; /* kview.c's per-thread state */
+
+struct trace_ring {
+	struct trace_lane lane[TRACE_LANES];
+	int tid;
+	_Atomic uintptr_t name; /* a static or leaked name set by trace_thread_name */
+	char pname[TRACE_NAME_MAX]; /* the pthread name at registration */
+	_Atomic(struct trace_kview_thread *) kv; /* the kernel's view; NULL where refused */
+};
+
+/* Appends a record to lane l of r; only that lane's writer may call it. */
+void trace_lane_put_(struct trace_lane *l, const struct trace_desc *d, uint64_t meta, uint64_t ts,
+		     uint64_t dur, const int64_t a[TRACE_ARGS]);
+
+/* The tracer's armed count, moved by captures and the flight recorder:
+ * the kernel view follows its transitions between 0 and nonzero. */
+void trace_arm_(int delta);
 
 /* Rings registered so far, and ring i (i < that count). */
 unsigned trace_rings_(void);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "trace/kview.h"
 #include "trace/ring.h"
 
 #define CALIBRATE_NS 10000000 /* 10 ms: a 50 ns sampling error is then 5 ppm */
@@ -98,7 +99,15 @@ int trace_init(const struct trace_config *c)
 	if (c && c->process)
 		process = c->process;
 	calibrate(c && c->gettime);
+	kv_init(c ? c->kview : TRACE_KVIEW_AUTO);
 	return 0;
+}
+
+/* The counters lane: a quarter of the events lane (counters are small
+ * and only their changes matter), at least the minimum ring. */
+static unsigned counter_events(void)
+{
+	return ring_events / 4 < TRACE_RING_EVENTS_MIN ? TRACE_RING_EVENTS_MIN : ring_events / 4;
 }
 
 static struct trace_ring *register_self(void)
@@ -114,20 +123,40 @@ static struct trace_ring *register_self(void)
 	}
 	struct trace_ring *r = calloc(1, sizeof *r);
 	struct trace_rec *rec = calloc(ring_events, sizeof *rec);
-	if (!r || !rec) {
+	struct trace_rec *crec = calloc(counter_events(), sizeof *crec);
+	if (!r || !rec || !crec) {
 		free(r);
 		free(rec);
+		free(crec);
 		atomic_fetch_add_explicit(&dropped, 1, memory_order_relaxed);
 		return NULL; /* slot i stays NULL: the capture skips it */
 	}
-	r->mask = ring_events - 1;
-	r->rec = rec;
+	r->lane[TRACE_LANE_EVENTS].mask = ring_events - 1;
+	r->lane[TRACE_LANE_EVENTS].rec = rec;
+	r->lane[TRACE_LANE_COUNTERS].mask = counter_events() - 1;
+	r->lane[TRACE_LANE_COUNTERS].rec = crec;
 	r->tid = (int)gettid();
 	pthread_getname_np(pthread_self(), r->pname, sizeof r->pname);
+	kv_thread_open(r);
 	atomic_store_explicit(&rings[i], r, memory_order_release);
 	self = r;
 	self_failed = 0;
 	return r;
+}
+
+void trace_lane_put_(struct trace_lane *l, const struct trace_desc *d, uint64_t meta, uint64_t ts,
+		     uint64_t dur, const int64_t a[TRACE_ARGS])
+{
+	uint64_t w = atomic_load_explicit(&l->w, memory_order_relaxed); /* the writer's alone */
+	struct trace_rec *s = &l->rec[w & l->mask];
+	/* Release stores (plain moves on x86-64): see ring.h for why. */
+	atomic_store_explicit(&s->ts, ts, memory_order_release);
+	atomic_store_explicit(&s->dur, dur, memory_order_release);
+	atomic_store_explicit(&s->meta, meta, memory_order_release);
+	atomic_store_explicit(&s->desc, (uintptr_t)d, memory_order_release);
+	for (int i = 0; i < TRACE_ARGS; i++)
+		atomic_store_explicit(&s->a[i], a[i], memory_order_release);
+	atomic_store_explicit(&l->w, w + 1, memory_order_release);
 }
 
 void trace_put_(const struct trace_desc *d, uint64_t meta, uint64_t ts, uint64_t dur,
@@ -136,16 +165,16 @@ void trace_put_(const struct trace_desc *d, uint64_t meta, uint64_t ts, uint64_t
 	struct trace_ring *r = self ? self : register_self();
 	if (!r)
 		return;
-	uint64_t w = atomic_load_explicit(&r->w, memory_order_relaxed); /* ours alone */
-	struct trace_rec *s = &r->rec[w & r->mask];
-	/* Release stores (plain moves on x86-64): see ring.h for why. */
-	atomic_store_explicit(&s->ts, ts, memory_order_release);
-	atomic_store_explicit(&s->dur, dur, memory_order_release);
-	atomic_store_explicit(&s->meta, meta, memory_order_release);
-	atomic_store_explicit(&s->desc, (uintptr_t)d, memory_order_release);
-	for (int i = 0; i < TRACE_ARGS; i++)
-		atomic_store_explicit(&s->a[i], a[i], memory_order_release);
-	atomic_store_explicit(&r->w, w + 1, memory_order_release);
+	enum trace_lane_id l =
+		trace_meta_kind(meta) == TRACE_COUNTER ? TRACE_LANE_COUNTERS : TRACE_LANE_EVENTS;
+	trace_lane_put_(&r->lane[l], d, meta, ts, dur, a);
+	kv_maybe_drain(r);
+}
+
+void trace_arm_(int delta)
+{
+	atomic_fetch_add(&trace_armed_, (unsigned)delta);
+	kv_sync();
 }
 
 void trace_thread_name(const char *name)
@@ -159,9 +188,9 @@ void trace_flight_recorder(int on)
 {
 	unsigned was = atomic_exchange(&flight, on ? 1u : 0u);
 	if (on && !was)
-		atomic_fetch_add(&trace_armed_, 1);
+		trace_arm_(1);
 	else if (!on && was)
-		atomic_fetch_sub(&trace_armed_, 1);
+		trace_arm_(-1);
 }
 
 int trace_flight_recording(void)
@@ -197,5 +226,12 @@ void trace_usage(struct trace_usage *u)
 	u->threads = have;
 	u->threads_dropped = atomic_load_explicit(&dropped, memory_order_relaxed);
 	u->ring_events = ring_events;
-	u->bytes = (size_t)have * ring_events * sizeof(struct trace_rec);
+	size_t bytes = 0;
+	for (unsigned i = 0; i < n; i++) {
+		struct trace_ring *r = trace_ring_(i);
+		for (int l = 0; r && l < TRACE_LANES; l++)
+			if (r->lane[l].rec)
+				bytes += ((size_t)r->lane[l].mask + 1) * sizeof(struct trace_rec);
+	}
+	u->bytes = bytes;
 }

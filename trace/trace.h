@@ -44,10 +44,20 @@ struct trace_desc {
 	unsigned strargs;            /* bit i: argument i is a static string */
 };
 
+/* The kernel's view of each thread (running, runnable, blocked, the CPU),
+ * from perf_event_open context-switch records while the tracer is armed.
+ * AUTO opens it where the kernel allows; REFUSE behaves as if the kernel
+ * had refused (to test that path). */
+enum trace_kview { TRACE_KVIEW_AUTO, TRACE_KVIEW_OFF, TRACE_KVIEW_REFUSE };
+
+/* "auto", "off" or "refuse" (NULL: auto): the mode, or -1. */
+int trace_kview_parse(const char *s);
+
 struct trace_config {
 	unsigned ring_events; /* records per thread, rounded up to a power of two */
 	const char *process;  /* the process's name in the trace (static) */
 	int gettime;          /* 1: read CLOCK_MONOTONIC, never the CPU's counter */
+	enum trace_kview kview;
 };
 
 /* Calibrates the clock and sets the ring size for threads that register
@@ -201,5 +211,16 @@ struct trace_usage {
 	size_t bytes;             /* memory in rings */
 };
 void trace_usage(struct trace_usage *u);
+
+/* Where the kernel's view stands, for metrics and the capture's facts. */
+struct trace_kview_usage {
+	const char *state;   /* "on", "off" or "refused" (a static string) */
+	char why[160];       /* refused or off: why, as the kernel said it */
+	unsigned threads;    /* threads with an event open */
+	unsigned refused;    /* threads whose event the kernel refused */
+	uint64_t switches;   /* switch records read */
+	uint64_t lost;       /* switch records the kernel's rings lost */
+};
+void trace_kview_usage(struct trace_kview_usage *u);
 
 #endif

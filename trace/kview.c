@@ -1,0 +1,504 @@
+/*
+ * kview.c - the kernel's view of traced threads (see kview.h).
+ *
+ * Each registered thread opens, for itself, a software dummy event with
+ * context_switch = 1 and sample_id_all (tid, time on CLOCK_MONOTONIC,
+ * CPU), user-only (exclude_kernel: allowed unprivileged at
+ * perf_event_paranoid 2), on any CPU, and maps a ring of KV_PAGES pages.
+ * 'inherit' cannot be used with a mapped ring (the kernel says EINVAL), so
+ * it is one event per thread. The kernel writes a PERF_RECORD_SWITCH at
+ * every switch in and out; an out-switch with MISC_SWITCH_OUT_PREEMPT was
+ * a preemption (the thread stays runnable), one without it the thread's
+ * own wait. task = 1 adds PERF_RECORD_EXIT when the thread ends.
+ *
+ * The lock (mu) orders everything: the drainer and a capture both drain
+ * under it, so each states lane has one writer at a time (the seqlock rule
+ * of ring.h holds: the lock's hand-over orders the writers' stores).
+ *
+ * Clock: the kernel stamps CLOCK_MONOTONIC; the trace's clock is the CPU's
+ * counter calibrated against it at start-up, so the two drift apart by a
+ * few ppm. Each drain measures the offset anew and applies it to what it
+ * drains: a record is at most one drain period (KV_DRAIN_NS) old, so the
+ * error is that period times the drift, well under a microsecond.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "trace/kview.h"
+
+#ifdef __linux__
+#include <linux/perf_event.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#endif
+
+#define KV_PAGES 8              /* 32 KiB of data: 1024 switch records */
+#define KV_DRAIN_NS 50000000    /* 50 ms: the idle drainer's period */
+#define KV_LANE_SHIFT 2         /* the states lane: a quarter of the events lane */
+
+const struct trace_desc trace_kv_running_ = {"running", "kernel", {"cpu"}, 0};
+const struct trace_desc trace_kv_runnable_ = {"runnable", "kernel", {"cpu"}, 0};
+const struct trace_desc trace_kv_blocked_ = {"blocked", "kernel", {"cpu"}, 0};
+
+
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t drainer_cv = PTHREAD_COND_INITIALIZER;
+static enum trace_kview mode;
+static const char *state_name = "off";
+static char why[160] = "no thread has registered yet";
+static int enabled, drainer_run, drainer_up;
+static pthread_t drainer;
+static unsigned nthreads, nrefused;
+static uint64_t switches, lost;
+
+int trace_kview_parse(const char *s)
+{
+	if (!s || strcmp(s, "auto") == 0)
+		return TRACE_KVIEW_AUTO;
+	if (strcmp(s, "off") == 0)
+		return TRACE_KVIEW_OFF;
+	if (strcmp(s, "refuse") == 0)
+		return TRACE_KVIEW_REFUSE;
+	return -1;
+}
+
+void kv_init(enum trace_kview m)
+{
+	pthread_mutex_lock(&mu);
+	mode = m;
+	if (m == TRACE_KVIEW_OFF) {
+		state_name = "off";
+		snprintf(why, sizeof why, "turned off");
+	} else if (m == TRACE_KVIEW_REFUSE) {
+		state_name = "refused";
+		snprintf(why, sizeof why, "perf_event_open: Permission denied (forced, to test)");
+	}
+	pthread_mutex_unlock(&mu);
+}
+
+void trace_kview_usage(struct trace_kview_usage *u)
+{
+	pthread_mutex_lock(&mu);
+	u->state = state_name;
+	snprintf(u->why, sizeof u->why, "%s", strcmp(state_name, "on") ? why : "");
+	u->threads = nthreads;
+	u->refused = nrefused;
+	u->switches = switches;
+	u->lost = lost;
+	pthread_mutex_unlock(&mu);
+}
+
+#ifdef __linux__
+
+static uint64_t mono_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* What /proc says thread tid is doing: KS_PROC_R (running or runnable),
+ * KS_BLOCKED, or KS_EXITED when it is gone. */
+static enum kstate proc_state(int tid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return KS_EXITED;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	const char *p = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+	if (!p || p[1] != ' ')
+		return KS_UNKNOWN;
+	return p[2] == 'R' ? KS_PROC_R : p[2] == 'X' || p[2] == 'Z' ? KS_EXITED : KS_BLOCKED;
+}
+
+static const struct trace_desc *state_desc(enum kstate s)
+{
+	switch (s) {
+	case KS_RUNNING:
+		return &trace_kv_running_;
+	case KS_RUNNABLE:
+		return &trace_kv_runnable_;
+	case KS_BLOCKED:
+		return &trace_kv_blocked_;
+	default:
+		return NULL;
+	}
+}
+
+/* The span of state s over [t0, t1) on cpu, into the states lane. */
+static void put_state(struct trace_ring *r, enum kstate s, int cpu, uint64_t t0, uint64_t t1)
+{
+	const struct trace_desc *d = state_desc(s);
+	if (!d || t1 <= t0)
+		return;
+	const int64_t a[TRACE_ARGS] = {cpu, 0, 0, 0};
+	trace_lane_put_(&r->lane[TRACE_LANE_STATES], d, trace_meta_(TRACE_SPAN, 0, 0), t0, t1 - t0, a);
+}
+
+/* One switch at t (trace clock) on cpu: the span it ends, and the state
+ * it begins. */
+static void on_switch(struct trace_ring *r, struct trace_kview_thread *k, uint64_t t, int cpu,
+		      int out, int preempt)
+{
+	if (t < k->since)
+		t = k->since; /* the offset moved by a few nanoseconds between drains */
+	if (out) {
+		/* Whatever was pending, the thread ran until now. */
+		put_state(r, KS_RUNNING, cpu, k->since, t);
+		k->state = preempt ? KS_RUNNABLE : KS_BLOCKED;
+	} else {
+		/* Off the CPU until now: why is what the out-switch said, or,
+		 * for the first switch after arming, what /proc said. */
+		enum kstate was = k->state == KS_PROC_R ? KS_RUNNABLE : k->state;
+		if (was == KS_RUNNABLE || was == KS_BLOCKED)
+			put_state(r, was, k->cpu, k->since, t);
+		k->state = KS_RUNNING;
+	}
+	k->cpu = cpu;
+	k->since = t;
+	switches++;
+}
+
+/* A copy of the record at offset 'at' of the kernel's ring (it may wrap). */
+static void ring_copy(const struct trace_kview_thread *k, uint64_t at, void *dst, size_t n)
+{
+	uint64_t off = at & (k->data_size - 1), first = k->data_size - off;
+	if (first >= n) {
+		memcpy(dst, k->data + off, n);
+	} else {
+		memcpy(dst, k->data + off, first);
+		memcpy((char *)dst + first, k->data, n - first);
+	}
+}
+
+static void drain_locked(struct trace_ring *r, struct trace_kview_thread *k)
+{
+	struct perf_event_mmap_page *pg = k->map;
+	/* The kernel's protocol: read data_head, then a read barrier before
+	 * the data; a full barrier before data_tail frees it. */
+	uint64_t head = *(volatile __u64 *)&pg->data_head;
+	atomic_thread_fence(memory_order_acquire);
+	uint64_t tail = pg->data_tail;
+	int64_t off = trace_clock_.counter ? (int64_t)(trace_now() - mono_ns()) : 0;
+
+	while (tail < head) {
+		struct {
+			struct perf_event_header h;
+			unsigned char body[56];
+		} rec;
+		ring_copy(k, tail, &rec.h, sizeof rec.h);
+		if (rec.h.size < sizeof rec.h)
+			break; /* cannot happen; do not spin on it */
+		size_t n = rec.h.size < sizeof rec ? rec.h.size : sizeof rec;
+		ring_copy(k, tail, &rec, n);
+		tail += rec.h.size;
+		/* sample_id: u32 pid, tid; u64 time; u32 cpu, res (sample_type order). */
+		const unsigned char *sid;
+		if (rec.h.type == PERF_RECORD_SWITCH && n >= sizeof rec.h + 24)
+			sid = rec.body;
+		else if (rec.h.type == PERF_RECORD_EXIT && n >= sizeof rec.h + 24 + 24)
+			sid = rec.body + 24; /* pid, ppid, tid, ptid, time */
+		else if (rec.h.type == PERF_RECORD_LOST && n >= sizeof rec.h + 16 + 24)
+			sid = rec.body + 16; /* id, lost */
+		else
+			continue;
+		uint64_t time;
+		uint32_t cpu;
+		memcpy(&time, sid + 8, 8);
+		memcpy(&cpu, sid + 16, 4);
+		uint64_t t = (uint64_t)((int64_t)time + off);
+		if (rec.h.type == PERF_RECORD_SWITCH) {
+			on_switch(r, k, t, (int)cpu, !!(rec.h.misc & PERF_RECORD_MISC_SWITCH_OUT),
+				  !!(rec.h.misc & PERF_RECORD_MISC_SWITCH_OUT_PREEMPT));
+		} else if (rec.h.type == PERF_RECORD_EXIT) {
+			on_switch(r, k, t, (int)cpu, 1, 0);
+			k->state = KS_EXITED;
+		} else {
+			uint64_t n_lost;
+			memcpy(&n_lost, rec.body + 8, 8);
+			lost += n_lost;
+			k->state = KS_UNKNOWN; /* until the next switch says */
+			k->since = t;
+		}
+	}
+	atomic_thread_fence(memory_order_seq_cst);
+	*(volatile __u64 *)&pg->data_tail = tail;
+	atomic_store_explicit(&k->drained, tail, memory_order_relaxed);
+}
+
+static struct trace_kview_thread *kv_of(struct trace_ring *r)
+{
+	return atomic_load_explicit(&r->kv, memory_order_acquire);
+}
+
+void kv_drain(struct trace_ring *r)
+{
+	struct trace_kview_thread *k = kv_of(r);
+	if (!k)
+		return;
+	pthread_mutex_lock(&mu);
+	drain_locked(r, k);
+	pthread_mutex_unlock(&mu);
+}
+
+void kv_drain_self_(struct trace_ring *r)
+{
+	if (pthread_mutex_trylock(&mu) != 0)
+		return; /* being drained, or sync'd: next time */
+	drain_locked(r, kv_of(r));
+	pthread_mutex_unlock(&mu);
+}
+
+int kv_pending(struct trace_ring *r, uint64_t until, struct chrome_rec *out)
+{
+	struct trace_kview_thread *k = kv_of(r);
+	int ok = 0;
+	if (!k)
+		return 0;
+	pthread_mutex_lock(&mu);
+	enum kstate s = k->state == KS_PROC_R ? KS_RUNNING : k->state;
+	const struct trace_desc *d = state_desc(s);
+	if (d && until > k->since) {
+		*out = (struct chrome_rec){.kind = TRACE_SPAN, .ts = k->since, .dur = until - k->since,
+					   .d = d, .a = {k->cpu}};
+		ok = 1;
+	}
+	pthread_mutex_unlock(&mu);
+	return ok;
+}
+
+static void *drainer_main(void *arg)
+{
+	(void)arg;
+	/* It must not take a CPU from the threads it watches: the workshop's
+	 * unbuffered pool, preempted every 10 ms by a drainer of normal
+	 * priority, fell from spinning hand-offs to futex sleeps and ran 40
+	 * times slower. Busy threads drain their own rings as they record
+	 * (kv_maybe_drain); this one is for the idle, and runs when a CPU is. */
+	struct sched_param none = {0};
+	pthread_setschedparam(pthread_self(), SCHED_IDLE, &none);
+	pthread_mutex_lock(&mu);
+	while (drainer_run) {
+		unsigned n = trace_rings_();
+		for (unsigned i = 0; i < n; i++) {
+			struct trace_ring *r = trace_ring_(i);
+			struct trace_kview_thread *k = r ? kv_of(r) : NULL;
+			if (k)
+				drain_locked(r, k);
+		}
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += KV_DRAIN_NS;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		while (drainer_run &&
+		       pthread_cond_timedwait(&drainer_cv, &mu, &until) != ETIMEDOUT)
+			;
+	}
+	pthread_mutex_unlock(&mu);
+	return NULL;
+}
+
+/* A thread's state at arm time; r's thread may be the caller. */
+static void start_state(struct trace_ring *r, struct trace_kview_thread *k)
+{
+	k->since = trace_now();
+	if (r->tid == (int)gettid()) {
+		k->state = KS_RUNNING;
+		k->cpu = sched_getcpu();
+	} else {
+		k->state = proc_state(r->tid);
+		k->cpu = -1;
+	}
+}
+
+/* Under mu: enables or disables every event to match the armed count. */
+static void sync_locked(pthread_t *join)
+{
+	int want = atomic_load(&trace_armed_) != 0 && strcmp(state_name, "on") == 0;
+	if (want == enabled)
+		return;
+	unsigned n = trace_rings_();
+	for (unsigned i = 0; i < n; i++) {
+		struct trace_ring *r = trace_ring_(i);
+		struct trace_kview_thread *k = r ? kv_of(r) : NULL;
+		if (!k || k->state == KS_EXITED)
+			continue;
+		if (want) {
+			ioctl(k->fd, PERF_EVENT_IOC_ENABLE, 0);
+			start_state(r, k);
+		} else {
+			drain_locked(r, k); /* what it saw until now; the pending state stays */
+			ioctl(k->fd, PERF_EVENT_IOC_DISABLE, 0);
+		}
+	}
+	enabled = want;
+	if (want && !drainer_up) {
+		drainer_run = 1;
+		drainer_up = pthread_create(&drainer, NULL, drainer_main, NULL) == 0;
+	} else if (!want && drainer_up) {
+		drainer_run = 0;
+		drainer_up = 0;
+		pthread_cond_signal(&drainer_cv);
+		*join = drainer;
+	}
+}
+
+void kv_sync(void)
+{
+	pthread_t join;
+	int joining;
+	pthread_mutex_lock(&mu);
+	pthread_t none = pthread_self();
+	join = none;
+	sync_locked(&join);
+	joining = !pthread_equal(join, none);
+	pthread_mutex_unlock(&mu);
+	if (joining)
+		pthread_join(join, NULL);
+}
+
+/* Says the view was refused, and why, the first time. */
+static void refused_locked(const char *call, int err)
+{
+	nrefused++;
+	if (strcmp(state_name, "on") == 0)
+		return; /* it works for others: this thread is counted, no more */
+	state_name = "refused";
+	char paranoid[16] = "?";
+	FILE *f = fopen("/proc/sys/kernel/perf_event_paranoid", "r");
+	if (f) {
+		if (!fgets(paranoid, sizeof paranoid, f))
+			paranoid[0] = 0;
+		paranoid[strcspn(paranoid, "\n")] = 0;
+		fclose(f);
+	}
+	snprintf(why, sizeof why, "%s: %s (kernel.perf_event_paranoid = %s)", call, strerror(err),
+		 paranoid);
+}
+
+void kv_thread_open(struct trace_ring *r)
+{
+	if (mode == TRACE_KVIEW_OFF)
+		return;
+	if (mode == TRACE_KVIEW_REFUSE) {
+		pthread_mutex_lock(&mu);
+		nrefused++;
+		pthread_mutex_unlock(&mu);
+		return;
+	}
+	struct perf_event_attr a;
+	memset(&a, 0, sizeof a);
+	a.type = PERF_TYPE_SOFTWARE;
+	a.size = sizeof a;
+	a.config = PERF_COUNT_SW_DUMMY;
+	a.sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU;
+	a.sample_id_all = 1;
+	a.context_switch = 1;
+	a.task = 1;
+	a.exclude_kernel = 1;
+	a.exclude_hv = 1;
+	a.use_clockid = 1;
+	a.clockid = CLOCK_MONOTONIC;
+	a.disabled = 1;
+	/* Nobody polls the event: no wake-up until the ring is full. With the
+	 * default (every record) each switch queued the kernel's wake-up work,
+	 * and the workshop's unbuffered workers ran 40 times slower. */
+	a.watermark = 1;
+	const char *call = "perf_event_open";
+	int err = 0;
+	long page = sysconf(_SC_PAGESIZE);
+	size_t bytes = (size_t)(1 + KV_PAGES) * (size_t)page;
+	a.wakeup_watermark = (uint32_t)(KV_PAGES * page);
+	a.wakeup_watermark = (uint32_t)(KV_PAGES * page);
+	int fd = (int)syscall(SYS_perf_event_open, &a, r->tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+	void *map = MAP_FAILED;
+	if (fd < 0) {
+		err = errno;
+	} else {
+		map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (map == MAP_FAILED) {
+			err = errno;
+			call = "mmap of the perf ring";
+			close(fd);
+		}
+	}
+	uint32_t lane_size = (uint32_t)(trace_ring_size_() >> KV_LANE_SHIFT);
+	if (lane_size < TRACE_RING_EVENTS_MIN)
+		lane_size = TRACE_RING_EVENTS_MIN;
+	struct trace_kview_thread *k = NULL;
+	struct trace_rec *rec = NULL;
+	if (!err) {
+		k = calloc(1, sizeof *k);
+		rec = calloc(lane_size, sizeof *rec);
+		if (!k || !rec) {
+			err = ENOMEM;
+			call = "the states lane";
+			munmap(map, bytes);
+			close(fd);
+			free(k);
+			free(rec);
+		}
+	}
+	pthread_mutex_lock(&mu);
+	if (err) {
+		refused_locked(call, err);
+		pthread_mutex_unlock(&mu);
+		return;
+	}
+	struct perf_event_mmap_page *pg = map;
+	k->fd = fd;
+	k->map = map;
+	k->map_bytes = bytes;
+	k->data = (unsigned char *)map + (pg->data_offset ? pg->data_offset : (uint64_t)page);
+	k->data_size = pg->data_size ? pg->data_size : (uint64_t)KV_PAGES * (uint64_t)page;
+	k->head = &pg->data_head;
+	r->lane[TRACE_LANE_STATES].mask = lane_size - 1;
+	r->lane[TRACE_LANE_STATES].rec = rec;
+	state_name = "on";
+	nthreads++;
+	if (enabled) {
+		ioctl(fd, PERF_EVENT_IOC_ENABLE, 0);
+		start_state(r, k);
+	}
+	atomic_store_explicit(&r->kv, k, memory_order_release);
+	pthread_mutex_unlock(&mu);
+}
+
+#else /* not Linux: no perf_event_open */
+
+void kv_thread_open(struct trace_ring *r)
+{
+	(void)r;
+	pthread_mutex_lock(&mu);
+	if (mode == TRACE_KVIEW_AUTO) {
+		state_name = "refused";
+		snprintf(why, sizeof why, "perf_event_open is Linux's");
+	}
+	nrefused++;
+	pthread_mutex_unlock(&mu);
+}
+
+void kv_sync(void) {}
+void kv_drain(struct trace_ring *r) { (void)r; }
+
+int kv_pending(struct trace_ring *r, uint64_t until, struct chrome_rec *out)
+{
+	(void)r, (void)until, (void)out;
+	return 0;
+}
+#endif

@@ -1,0 +1,83 @@
+/*
+ * kview.h - the kernel's view of traced threads, for trace.c and capture.c
+ * only (users see it through trace.h's trace_kview_usage and the capture's
+ * output).
+ *
+ * Owns: one perf_event_open context-switch event and its small mmap'd ring
+ * per registered thread (opened by the thread itself when it registers,
+ * never closed: a capture may be reading it), the thread's pending state,
+ * the drainer thread that empties the kernel's rings into each thread's
+ * states lane while the tracer is armed, and the view's state (on, off,
+ * refused and why).
+ *
+ * What a thread's states lane holds: spans 'running' (argument: the CPU),
+ * 'runnable' (switched out by preemption: it wanted the CPU) and 'blocked'
+ * (switched out by its own wait), on the trace clock, one after another,
+ * never overlapping. A thread's state before its first switch is read from
+ * /proc at arm time (a thread seen 'R' there and next switched in was
+ * runnable).
+ *
+ * Events are enabled when the tracer's armed count leaves 0 and disabled
+ * when it returns to 0 (ioctl on every event), so a disarmed tracer costs
+ * the kernel nothing.
+ *
+ * Thread-safety: everything here takes the view's one lock, except
+ * kv_thread_open's system calls; the lock is never held while recording.
+ */
+#ifndef MW_TRACE_KVIEW_H
+#define MW_TRACE_KVIEW_H
+
+#include "trace/chrome.h"
+#include "trace/ring.h"
+
+enum kstate { KS_UNKNOWN, KS_RUNNING, KS_RUNNABLE, KS_BLOCKED, KS_PROC_R, KS_EXITED };
+
+/* A thread's event and what has been read of it (fields under kview.c's
+ * lock, but for the two the owner reads in kv_maybe_drain). */
+struct trace_kview_thread {
+	int fd;
+	void *map;
+	size_t map_bytes;
+	unsigned char *data; /* the kernel's ring */
+	uint64_t data_size;
+	volatile const unsigned long long *head; /* the kernel's data_head */
+	_Atomic uint64_t drained;                /* data_tail after the last drain */
+	enum kstate state;   /* since 'since' (trace clock), on 'cpu' */
+	int cpu;
+	uint64_t since;
+};
+
+#define KV_SELF_DRAIN 8192 /* bytes: a quarter of the kernel's ring, 256 switches */
+
+void kv_drain_self_(struct trace_ring *r);
+
+/* Called by a thread after it records: drains its own kernel ring once it
+ * is a quarter full (two loads otherwise), so a busy thread never waits
+ * for the drainer and never loses switches to a full ring. */
+static inline void kv_maybe_drain(struct trace_ring *r)
+{
+	struct trace_kview_thread *k = atomic_load_explicit(&r->kv, memory_order_relaxed);
+	if (k && *k->head - atomic_load_explicit(&k->drained, memory_order_relaxed) >= KV_SELF_DRAIN)
+		kv_drain_self_(r);
+}
+
+extern const struct trace_desc trace_kv_running_, trace_kv_runnable_, trace_kv_blocked_;
+
+/* The view's mode, from trace_init. */
+void kv_init(enum trace_kview mode);
+
+/* Opens the calling thread's event; r is its ring, just registered. */
+void kv_thread_open(struct trace_ring *r);
+
+/* Follows the armed count: enables or disables every event. */
+void kv_sync(void);
+
+/* Moves what the kernel has recorded for r's thread into its states
+ * lane. */
+void kv_drain(struct trace_ring *r);
+
+/* The state r's thread has been in since its last switch, as a span from
+ * then to 'until' (which clips it): 1, or 0 when not known. */
+int kv_pending(struct trace_ring *r, uint64_t until, struct chrome_rec *out);
+
+#endif

@@ -1,0 +1,280 @@
+/*
+ * summary.c - the plain-text summary of a window (see summary.h).
+ *
+ * Costs: a thread's wait spans are kept (sorted once, when its first
+ * state arrives) so that each blocked span finds the waits it overlaps by
+ * binary search; async slices keep their durations for the percentiles.
+ * Everything else is a small table per name, searched linearly: a trace
+ * has tens of names, not thousands.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "trace/kview.h"
+#include "trace/summary.h"
+
+#define NAMES_MAX 48 /* per table; further names are added up as "(other names)" */
+#define SPANS_SHOWN 8
+
+struct tally {
+	const char *name;
+	uint64_t ns, count;
+};
+
+struct table {
+	unsigned n;
+	struct tally t[NAMES_MAX + 1];
+};
+
+struct wait {
+	uint64_t t0, t1;
+	const char *name;
+};
+
+struct thread {
+	int tid;
+	const char *name;
+	int states;
+	uint64_t running, runnable, blocked, no_wait;
+	struct table spans, reasons;
+	struct wait *waits;
+	size_t nwaits, capwaits;
+	int sorted;
+};
+
+struct async {
+	const char *name;
+	uint64_t *dur;
+	size_t n, cap;
+};
+
+struct summary {
+	uint64_t start, end;
+	struct thread *th;
+	size_t nth, capth;
+	struct async as[NAMES_MAX];
+	unsigned nas;
+	int oom;
+};
+
+struct summary *summary_new(uint64_t start, uint64_t end)
+{
+	struct summary *s = calloc(1, sizeof *s);
+	if (s) {
+		s->start = start;
+		s->end = end;
+	}
+	return s;
+}
+
+/* Grows *p (of *cap elements of size sz) to hold one more: 0, or -1 (and
+ * the summary says it is incomplete). */
+static int grow(struct summary *s, void **p, size_t *cap, size_t n, size_t sz)
+{
+	if (n < *cap)
+		return 0;
+	size_t c = *cap ? *cap * 2 : 64;
+	void *q = realloc(*p, c * sz);
+	if (!q) {
+		s->oom = 1;
+		return -1;
+	}
+	*p = q;
+	*cap = c;
+	return 0;
+}
+
+static void tally(struct table *t, const char *name, uint64_t ns)
+{
+	unsigned i;
+	for (i = 0; i < t->n && strcmp(t->t[i].name, name) != 0; i++)
+		;
+	if (i == t->n) {
+		if (t->n == NAMES_MAX)
+			i = NAMES_MAX, name = "(other names)";
+		else
+			t->n++;
+		t->t[i].name = name;
+	}
+	t->t[i].ns += ns;
+	t->t[i].count++;
+}
+
+void summary_thread(struct summary *s, int tid, const char *name, int states)
+{
+	if (grow(s, (void **)&s->th, &s->capth, s->nth, sizeof *s->th) < 0)
+		return;
+	s->th[s->nth++] = (struct thread){.tid = tid, .name = name, .states = states};
+}
+
+static int by_start(const void *a, const void *b)
+{
+	const struct wait *x = a, *y = b;
+	return x->t0 < y->t0 ? -1 : x->t0 > y->t0;
+}
+
+/* Blocked over [a, b): each part under a wait span goes to that wait (the
+ * earliest begun, where they overlap), the rest to "no wait span". */
+static void blocked(struct thread *t, uint64_t a, uint64_t b)
+{
+	if (!t->sorted) {
+		qsort(t->waits, t->nwaits, sizeof *t->waits, by_start);
+		t->sorted = 1;
+	}
+	/* Waits do not nest within a thread's one blocking call, so the first
+	 * that may overlap is near the one that starts before a. */
+	size_t lo = 0, hi = t->nwaits;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (t->waits[mid].t0 <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	size_t i = lo > 8 ? lo - 8 : 0; /* a few before: one of them may cover a */
+	uint64_t pos = a;
+	for (; i < t->nwaits && t->waits[i].t0 < b && pos < b; i++) {
+		const struct wait *w = &t->waits[i];
+		if (w->t1 <= pos)
+			continue;
+		uint64_t s0 = w->t0 > pos ? w->t0 : pos, s1 = w->t1 < b ? w->t1 : b;
+		t->no_wait += s0 - pos;
+		tally(&t->reasons, w->name, s1 - s0);
+		pos = s1;
+	}
+	t->no_wait += b - pos;
+}
+
+void summary_add(struct summary *s, const struct chrome_rec *e, int state)
+{
+	if (s->nth == 0)
+		return;
+	struct thread *t = &s->th[s->nth - 1];
+	if (state) {
+		if (e->d == &trace_kv_running_)
+			t->running += e->dur;
+		else if (e->d == &trace_kv_runnable_)
+			t->runnable += e->dur;
+		else if (e->d == &trace_kv_blocked_) {
+			t->blocked += e->dur;
+			blocked(t, e->ts, e->ts + e->dur);
+		}
+		return;
+	}
+	if (e->kind == TRACE_SPAN) {
+		tally(&t->spans, e->d->name, e->dur);
+		if (strncmp(e->d->name, "wait", 4) == 0 &&
+		    grow(s, (void **)&t->waits, &t->capwaits, t->nwaits, sizeof *t->waits) == 0) {
+			t->waits[t->nwaits++] = (struct wait){e->ts, e->ts + e->dur, e->d->name};
+			t->sorted = 0;
+		}
+	} else if (e->kind == TRACE_ASYNC) {
+		unsigned i;
+		for (i = 0; i < s->nas && strcmp(s->as[i].name, e->d->name) != 0; i++)
+			;
+		if (i == s->nas) {
+			if (s->nas == NAMES_MAX)
+				return;
+			s->as[s->nas++].name = e->d->name;
+		}
+		struct async *a = &s->as[i];
+		if (grow(s, (void **)&a->dur, &a->cap, a->n, sizeof *a->dur) == 0)
+			a->dur[a->n++] = e->dur;
+	}
+}
+
+static int by_ns_desc(const void *a, const void *b)
+{
+	const struct tally *x = a, *y = b;
+	return x->ns > y->ns ? -1 : x->ns < y->ns;
+}
+
+static int by_u64(const void *a, const void *b)
+{
+	const uint64_t *x = a, *y = b;
+	return *x < *y ? -1 : *x > *y;
+}
+
+static double pct(uint64_t part, uint64_t whole)
+{
+	return whole ? 100.0 * (double)part / (double)whole : 0.0;
+}
+
+/* The nearest-rank percentile p of n sorted durations, in milliseconds. */
+static double rank_ms(const uint64_t *d, size_t n, double p)
+{
+	size_t k = (size_t)(p / 100.0 * (double)n + 0.999999);
+	k = k < 1 ? 1 : k > n ? n : k;
+	return (double)d[k - 1] / 1e6;
+}
+
+static void thread_text(FILE *f, struct thread *t, uint64_t win)
+{
+	fprintf(f, "\n%s (tid %d)\n", t->name, t->tid);
+	if (t->states) {
+		uint64_t seen = t->running + t->runnable + t->blocked;
+		uint64_t unknown = seen < win ? win - seen : 0;
+		fprintf(f, "  running %5.1f%%  runnable %5.1f%%  blocked %5.1f%%  unknown %5.1f%%\n",
+			pct(t->running, win), pct(t->runnable, win), pct(t->blocked, win),
+			pct(unknown, win));
+		if (t->blocked) {
+			qsort(t->reasons.t, t->reasons.n, sizeof *t->reasons.t, by_ns_desc);
+			fprintf(f, "  blocked in:");
+			for (unsigned i = 0; i < t->reasons.n; i++)
+				fprintf(f, " %s %.1f%%,", t->reasons.t[i].name,
+					pct(t->reasons.t[i].ns, win));
+			fprintf(f, " no wait span %.1f%%\n", pct(t->no_wait, win));
+		}
+	}
+	unsigned n = t->spans.n + (t->spans.t[NAMES_MAX].count != 0);
+	if (t->spans.t[NAMES_MAX].count)
+		t->spans.t[t->spans.n] = t->spans.t[NAMES_MAX];
+	qsort(t->spans.t, n, sizeof *t->spans.t, by_ns_desc);
+	for (unsigned i = 0; i < n && i < SPANS_SHOWN; i++)
+		fprintf(f, "  in %-24s %5.1f%%  %8llu spans, mean %.3f ms\n", t->spans.t[i].name,
+			pct(t->spans.t[i].ns, win), (unsigned long long)t->spans.t[i].count,
+			(double)t->spans.t[i].ns / (double)t->spans.t[i].count / 1e6);
+	if (n > SPANS_SHOWN)
+		fprintf(f, "  (%u more span names)\n", n - SPANS_SHOWN);
+}
+
+char *summary_finish(struct summary *s, const char *kview, const struct trace_facts *f,
+		     size_t *len)
+{
+	char *text = NULL;
+	FILE *o = s ? open_memstream(&text, len) : NULL;
+	if (o) {
+		uint64_t win = s->end > s->start ? s->end - s->start : 0;
+		fprintf(o, "trace summary: window %.3f ms, %zu threads, %llu events, %llu lost%s\n",
+			(double)win / 1e6, s->nth, (unsigned long long)f->events,
+			(unsigned long long)f->lost, s->oom ? " (out of memory: partial)" : "");
+		fprintf(o, "kernel view: %s\n", kview);
+		fprintf(o, "shares are of the window; spans nest, so a thread's span shares may add "
+			   "up to more than 100%%\n");
+		for (size_t i = 0; i < s->nth; i++)
+			thread_text(o, &s->th[i], win);
+		if (s->nas)
+			fprintf(o, "\nasync slices (ms)          count      p50      p90      p99      max\n");
+		for (unsigned i = 0; i < s->nas; i++) {
+			struct async *a = &s->as[i];
+			qsort(a->dur, a->n, sizeof *a->dur, by_u64);
+			fprintf(o, "  %-22s %8zu %8.3f %8.3f %8.3f %8.3f\n", a->name, a->n,
+				rank_ms(a->dur, a->n, 50), rank_ms(a->dur, a->n, 90),
+				rank_ms(a->dur, a->n, 99), rank_ms(a->dur, a->n, 100));
+		}
+		if (fclose(o) != 0) {
+			free(text);
+			text = NULL;
+		}
+	}
+	if (s) {
+		for (size_t i = 0; i < s->nth; i++)
+			free(s->th[i].waits);
+		for (unsigned i = 0; i < s->nas; i++)
+			free(s->as[i].dur);
+		free(s->th);
+		free(s);
+	}
+	return text;
+}

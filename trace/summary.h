@@ -1,0 +1,44 @@
+/*
+ * summary.h - "where did the time go", in plain text, from a capture's
+ * records: for each thread the share of the window it was running,
+ * runnable, blocked (by the wait it was in) and inside each span name; for
+ * each async slice name (a request's phases, say) the count and the
+ * percentiles of its duration. As go tool trace's goroutine analysis, but
+ * with nothing to open.
+ *
+ * Owns: the tables it builds, freed by summary_finish. Knows nothing of
+ * rings or of the program traced: capture.c feeds it the records of the
+ * window, a thread at a time (the thread's events before its states).
+ *
+ * A wait: a span whose name begins "wait" says why its thread is blocked
+ * while it lasts; blocked time under no such span is "no wait span".
+ *
+ * Thread-safety: one summary is used by one thread.
+ */
+#ifndef MW_TRACE_SUMMARY_H
+#define MW_TRACE_SUMMARY_H
+
+#include <stddef.h>
+
+#include "trace/capture.h"
+#include "trace/chrome.h"
+
+struct summary;
+
+/* A summary of the window [start, end): NULL when out of memory. */
+struct summary *summary_new(uint64_t start, uint64_t end);
+
+/* The records that follow are thread tid's; states: whether the kernel's
+ * view of it is open. */
+void summary_thread(struct summary *s, int tid, const char *name, int states);
+
+/* One record of the current thread, inside the window; state: from its
+ * states lane (running, runnable, blocked). */
+void summary_add(struct summary *s, const struct chrome_rec *e, int state);
+
+/* The text (malloc'd, *len bytes, NUL-terminated) or NULL; frees s. kview:
+ * one line on the kernel's view ("on", or why not). */
+char *summary_finish(struct summary *s, const char *kview, const struct trace_facts *f,
+		     size_t *len);
+
+#endif
