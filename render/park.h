@@ -4,7 +4,8 @@
  * (correct, slower: every wake takes the lock).
  *
  * park_wait(w, v) sleeps while *w == v (it may return spuriously: callers
- * re-check in a loop); park_wake(w, n) wakes at most n sleepers on w.
+ * re-check in a loop); park_wake(w, n) wakes at most n sleepers on w and
+ * returns how many it woke.
  * Used by the pool only. Thread-safe.
  */
 #ifndef MW_PARK_H
@@ -23,9 +24,10 @@ static inline void park_wait(atomic_int *w, int v)
 	syscall(SYS_futex, (int *)w, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0);
 }
 
-static inline void park_wake(atomic_int *w, int n)
+static inline int park_wake(atomic_int *w, int n)
 {
-	syscall(SYS_futex, (int *)w, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+	long woke = syscall(SYS_futex, (int *)w, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+	return woke > 0 ? (int)woke : 0;
 }
 #else
 #include <pthread.h>
@@ -41,12 +43,13 @@ static inline void park_wait(atomic_int *w, int v)
 	pthread_mutex_unlock(&park_mu);
 }
 
-static inline void park_wake(atomic_int *w, int n)
+static inline int park_wake(atomic_int *w, int n)
 {
-	(void)w, (void)n;
+	(void)w;
 	pthread_mutex_lock(&park_mu);
 	pthread_cond_broadcast(&park_cv); /* every word shares one condition */
 	pthread_mutex_unlock(&park_mu);
+	return n; /* not known: say it woke them */
 }
 #endif
 

@@ -73,12 +73,21 @@
 #define SPIN_PRODUCER 2000
 #endif
 
-/* Trace events: queue depth and busy workers as counters, and a span on a
- * producer that had to wait for room or for a taker. */
+/* Trace events: queue depth and busy workers as counters; every wait as a
+ * span named for its reason (a worker with no job, a producer waiting for
+ * room or for its taker); and where a wait ended in a futex sleep, the
+ * thread that woke it: a 'wake' span around the futex wake with a flow to
+ * the 'woken' span that the sleeper starts when it runs again (Go's
+ * "unblocked by"). The flow's id passes through the semaphore (the last
+ * waker's, claimed by the sleeper that takes the token) or, for a
+ * rendezvous, through the job. */
 static const struct trace_desc TD_DEPTH = {"queue", "pool", {"depth"}, 0};
 static const struct trace_desc TD_BUSY = {"workers", "pool", {"busy"}, 0};
+static const struct trace_desc TD_NOWORK = {"wait: no work", "pool", {0}, 0};
 static const struct trace_desc TD_FULL = {"wait: queue full", "pool", {"capacity"}, 0};
 static const struct trace_desc TD_RENDEZVOUS = {"wait: rendezvous", "pool", {0}, 0};
+static const struct trace_desc TD_WAKE = {"wake", "pool", {"woke"}, 0};
+static const struct trace_desc TD_WOKEN = {"woken", "pool", {0}, 0};
 
 static _Thread_local uint64_t job_wait;
 
@@ -88,6 +97,7 @@ struct job {
 	uintptr_t i;
 	uint64_t queued;     /* trace clock when queued; 0 when not tracing */
 	atomic_int *taken;   /* rendezvous: the producer's word, else NULL */
+	uint64_t wake;       /* rendezvous, traced: the flow id of its producer's wake-up */
 };
 
 struct slot {
@@ -98,7 +108,48 @@ struct slot {
 struct sem {
 	atomic_int val;     /* tokens available */
 	atomic_int sleepers;
+	_Atomic uint64_t wake; /* traced: the flow id of the last wake-up not yet claimed */
 };
+
+/* How a wait went, for its trace spans. */
+struct waited {
+	int waited;       /* the token was not there at once */
+	uint64_t woke_at; /* trace clock when the last futex sleep ended; 0: never slept */
+	uint64_t flow;    /* the wake-up's flow id, claimed; 0: none */
+};
+
+/* The spans of a wait that began at t0 (trace_begin): d until the sleep
+ * ended, then 'woken' with the waker's arrow, until now. */
+static void trace_waited(const struct trace_desc *d, uint64_t t0, const struct waited *w,
+			 int64_t a0)
+{
+	if (!t0 || !w->waited)
+		return;
+	if (!w->woke_at) {
+		trace_span(d, t0, a0, 0);
+		return;
+	}
+	trace_span_to(d, t0, w->woke_at, TRACE_FLOW_NONE, 0, a0, 0);
+	trace_span_flow(&TD_WOKEN, w->woke_at, w->flow ? TRACE_FLOW_END : TRACE_FLOW_NONE, w->flow,
+			0, 0, 0, 0);
+}
+
+/* Wakes n sleepers on w; traced, as a 'wake' span with a flow to the one
+ * woken: of id, or (id 0, slot set) of a new id left in slot for the
+ * sleeper to claim. The id is published only after a wake that woke
+ * someone, so a sleeper never claims an arrow that has no start. */
+static void wake(atomic_int *w, int n, uint64_t id, _Atomic uint64_t *slot)
+{
+	uint64_t t0 = trace_begin();
+	int woke = park_wake(w, n);
+	if (!t0 || !woke)
+		return; /* nobody was asleep after all (they are counted before they sleep) */
+	if (slot) {
+		id = trace_flow_id();
+		atomic_store_explicit(slot, id, memory_order_relaxed);
+	}
+	trace_span_flow(&TD_WAKE, t0, id ? TRACE_FLOW_START : TRACE_FLOW_NONE, id, woke, 0, 0, 0);
+}
 
 struct worker {
 	struct pool *pool;
@@ -133,16 +184,24 @@ static void sem_post(struct sem *s)
 {
 	atomic_fetch_add(&s->val, 1);
 	if (atomic_load(&s->sleepers) > 0)
-		park_wake(&s->val, 1);
+		wake(&s->val, 1, 0, &s->wake);
 }
 
-/* Takes a token: 0; or -ESHUTDOWN when stop is set first (stop NULL: never). */
-static int sem_wait(struct sem *s, atomic_int *stop, int spins)
+/* Takes a token: 0; or -ESHUTDOWN when stop is set first (stop NULL:
+ * never). *w says how the wait went. */
+static int sem_wait(struct sem *s, atomic_int *stop, int spins, struct waited *w)
 {
+	*w = (struct waited){0};
+	if (sem_try(s))
+		return 0;
+	w->waited = 1;
 	for (;;) {
 		for (int n = 0; n < spins; n++) {
-			if (sem_try(s))
+			if (sem_try(s)) {
+				if (w->woke_at) /* the last sleep's waker, if it is still unclaimed */
+					w->flow = atomic_exchange_explicit(&s->wake, 0, memory_order_relaxed);
 				return 0;
+			}
 			if (stop && atomic_load_explicit(stop, memory_order_relaxed))
 				return -ESHUTDOWN;
 			if (n % SPIN_YIELD_EVERY == SPIN_YIELD_EVERY - 1)
@@ -152,11 +211,16 @@ static int sem_wait(struct sem *s, atomic_int *stop, int spins)
 		}
 		atomic_fetch_add(&s->sleepers, 1);
 		int v;
-		while ((v = atomic_load(&s->val)) <= 0 && !(stop && atomic_load(stop)))
+		while ((v = atomic_load(&s->val)) <= 0 && !(stop && atomic_load(stop))) {
 			park_wait(&s->val, v);
+			w->woke_at = trace_begin();
+		}
 		atomic_fetch_sub(&s->sleepers, 1);
-		if (sem_try(s))
+		if (sem_try(s)) {
+			if (w->woke_at)
+				w->flow = atomic_exchange_explicit(&s->wake, 0, memory_order_relaxed);
 			return 0;
+		}
 		if (stop && atomic_load(stop))
 			return -ESHUTDOWN;
 	}
@@ -203,15 +267,18 @@ static void *worker_main(void *argp)
 	atomic_fetch_add(&p->started, 1);
 	park_wake(&p->started, 1);
 	for (;;) {
+		struct waited wt;
 		atomic_fetch_add_explicit(&p->idle, 1, memory_order_relaxed);
-		sem_wait(&p->items, NULL, SPIN_WORKER);
+		uint64_t t0 = trace_begin();
+		sem_wait(&p->items, NULL, SPIN_WORKER, &wt);
+		trace_waited(&TD_NOWORK, t0, &wt, 0);
 		atomic_fetch_sub_explicit(&p->idle, 1, memory_order_relaxed);
 		struct job j = take(p);
 		if (!j.fn)
 			break;
 		sem_post(&p->room);
 		if (j.taken && atomic_exchange(j.taken, 1) == 2)
-			park_wake(j.taken, 1); /* its producer went to sleep */
+			wake(j.taken, 1, j.wake, NULL); /* its producer went to sleep */
 		unsigned busy = atomic_fetch_add_explicit(&p->busy, 1, memory_order_relaxed) + 1;
 		if (trace_on()) {
 			trace_counter(&TD_DEPTH, depth(p));
@@ -287,7 +354,8 @@ fail_alloc:
 static int submit(struct pool *p, pool_fn *fn, void *arg, uintptr_t i, bool wait)
 {
 	atomic_int taken = 0;
-	struct job j = {fn, arg, i, 0, NULL};
+	struct job j = {fn, arg, i, 0, NULL, 0};
+	struct waited wt;
 	int rc = 0;
 
 	atomic_fetch_add(&p->submitting, 1);
@@ -304,10 +372,10 @@ static int submit(struct pool *p, pool_fn *fn, void *arg, uintptr_t i, bool wait
 		}
 	} else if (!sem_try(&p->room)) {
 		uint64_t t0 = trace_begin();
-		if ((rc = sem_wait(&p->room, &p->stopping, SPIN_PRODUCER)) < 0)
+		if ((rc = sem_wait(&p->room, &p->stopping, SPIN_PRODUCER, &wt)) < 0)
 			goto out;
 		if (p->cap)
-			trace_span(&TD_FULL, t0, p->cap, 0);
+			trace_waited(&TD_FULL, t0, &wt, p->cap);
 	}
 	if (atomic_load(&p->stopping)) {
 		/* Shutdown began meanwhile (its wake-up may be the room taken):
@@ -316,8 +384,10 @@ static int submit(struct pool *p, pool_fn *fn, void *arg, uintptr_t i, bool wait
 		goto out;
 	}
 	j.queued = trace_begin();
-	if (wait && p->cap == 0)
+	if (wait && p->cap == 0) {
 		j.taken = &taken;
+		j.wake = j.queued ? trace_flow_id() : 0;
+	}
 	publish(p, &j);
 	if (trace_on())
 		trace_counter(&TD_DEPTH, depth(p));
@@ -326,10 +396,15 @@ static int submit(struct pool *p, pool_fn *fn, void *arg, uintptr_t i, bool wait
 		for (int n = 0; n < SPIN_PRODUCER && atomic_load(&taken) != 1; n++)
 			park_relax();
 		int zero = 0;
-		if (atomic_load(&taken) != 1 && atomic_compare_exchange_strong(&taken, &zero, 2))
+		wt = (struct waited){.waited = 1};
+		if (atomic_load(&taken) != 1 && atomic_compare_exchange_strong(&taken, &zero, 2)) {
+			/* Asleep: the taker sees the 2 and wakes us with flow j.wake. */
 			while (atomic_load(&taken) != 1)
 				park_wait(&taken, 2);
-		trace_span(&TD_RENDEZVOUS, j.queued, 0, 0);
+			wt.woke_at = trace_begin();
+			wt.flow = j.wake;
+		}
+		trace_waited(&TD_RENDEZVOUS, j.queued, &wt, 0);
 	}
 out:
 	atomic_fetch_sub(&p->submitting, 1);

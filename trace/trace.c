@@ -171,6 +171,12 @@ void trace_put_(const struct trace_desc *d, uint64_t meta, uint64_t ts, uint64_t
 	kv_maybe_drain(r);
 }
 
+uint64_t trace_flow_id(void)
+{
+	static _Atomic uint64_t next;
+	return TRACE_ID_OWN + atomic_fetch_add_explicit(&next, 1, memory_order_relaxed);
+}
+
 void trace_arm_(int delta)
 {
 	atomic_fetch_add(&trace_armed_, (unsigned)delta);

@@ -138,6 +138,10 @@ enum trace_kind { TRACE_SPAN, TRACE_INSTANT, TRACE_COUNTER, TRACE_ASYNC };
 /* A flow binds a span to spans on other threads: start, step, end. */
 enum trace_flow { TRACE_FLOW_NONE, TRACE_FLOW_START, TRACE_FLOW_STEP, TRACE_FLOW_END };
 #define TRACE_ID_MAX ((UINT64_C(1) << 60) - 1)
+#define TRACE_ID_OWN (UINT64_C(1) << 59) /* trace_flow_id's ids start here; a program's stay below */
+
+/* A new flow id, unique in the process: for a wake-up's arrow, say. */
+uint64_t trace_flow_id(void);
 
 void trace_put_(const struct trace_desc *d, uint64_t meta, uint64_t ts, uint64_t dur,
 		const int64_t a[TRACE_ARGS]);
@@ -145,6 +149,16 @@ void trace_put_(const struct trace_desc *d, uint64_t meta, uint64_t ts, uint64_t
 static inline uint64_t trace_meta_(enum trace_kind k, enum trace_flow f, uint64_t id)
 {
 	return (id << 4) | ((uint64_t)f << 2) | (uint64_t)k;
+}
+
+/* A complete span from t0 (trace_begin) to t1, with flow f of id. */
+static inline void trace_span_to(const struct trace_desc *d, uint64_t t0, uint64_t t1,
+				 enum trace_flow f, uint64_t id, int64_t a0, int64_t a1)
+{
+	if (t0 && t1 >= t0 && trace_on()) {
+		const int64_t a[TRACE_ARGS] = {a0, a1, 0, 0};
+		trace_put_(d, trace_meta_(TRACE_SPAN, f, id), t0, t1 - t0, a);
+	}
 }
 
 /* A complete span from t0 (trace_begin) to now, with flow f of id. */
