@@ -101,6 +101,7 @@ struct request {
 	uint64_t tr0, tr_admit, tr_respond; /* trace clock (0: not traced) */
 	const struct trace_desc *span; /* what the deciding handler call did */
 	struct trace_capture *capture; /* /debug/trace: until the response owns it */
+	int trace_summary;             /* /debug/trace?format=summary */
 	struct admission_ticket ticket; /* what admission charged it */
 	struct flight_waiter follow;   /* in its leader's list, while it follows one */
 	int leads;                     /* leads a flight: answers its followers */

@@ -218,6 +218,22 @@ void metrics_write(struct metrics *m, const struct metrics_gauges *g, FILE *f)
 	gauge(f, "mandelweb_trace_threads", "Threads with a trace ring.", g->trace_threads);
 	gauge(f, "mandelweb_trace_ring_bytes", "Memory held by trace rings (allocated on first use).",
 	      (double)g->trace_bytes);
+	/* The label holds only what the kernel's strerror and our own text
+	 * say: no quote or backslash to escape. */
+	fprintf(f, "# HELP mandelweb_trace_kernel_view The kernel's view of threads in traces "
+		   "(perf_event_open): on, off or refused, and why.\n"
+		   "# TYPE mandelweb_trace_kernel_view gauge\n"
+		   "mandelweb_trace_kernel_view{state=\"%s\",why=\"%s\"} 1\n",
+		g->kview.state, g->kview.why);
+	gauge(f, "mandelweb_trace_kernel_view_threads", "Traced threads with a context-switch event open.",
+	      g->kview.threads);
+	gauge(f, "mandelweb_trace_kernel_view_refused", "Traced threads whose event the kernel refused.",
+	      g->kview.refused);
+	counter(f, "mandelweb_trace_kernel_switches_total",
+		"Context switches of traced threads read from the kernel.", g->kview.switches);
+	counter(f, "mandelweb_trace_kernel_switches_lost_total",
+		"Context switches the kernel's rings lost (full before they were drained).",
+		g->kview.lost);
 	counter(f, "mandelweb_cache_hits_total", "Pictures served from the cache.", g->cache.hits);
 	counter(f, "mandelweb_cache_misses_total", "Pictures not in the cache.", g->cache.misses);
 	counter(f, "mandelweb_cache_evictions_total", "Entries evicted to stay in bounds.",

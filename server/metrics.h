@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 #include "server/cache.h"
+#include "trace/trace.h"
 
 enum route { ROUTE_VIEWER, ROUTE_HELP, ROUTE_MANDELBROT, ROUTE_HEALTHZ, ROUTE_READYZ, ROUTE_METRICS,
 	     ROUTE_TRACE, ROUTE_OTHER, ROUTE_COUNT };
@@ -46,6 +47,7 @@ struct metrics_gauges {
 	int trace_capture;        /* a /debug/trace capture is armed or streaming */
 	unsigned trace_threads;   /* threads with a trace ring */
 	uint64_t trace_bytes;     /* memory in trace rings */
+	struct trace_kview_usage kview; /* the kernel's view of threads in traces */
 	const char *kernel;       /* the escape-time kernel serving (build_info) */
 	double admission_wait;    /* seconds a new picture would wait (admission.h) */
 	double admission_rate;    /* pixel-iterations a second, as measured */

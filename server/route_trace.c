@@ -11,9 +11,14 @@ static void trace_ready(struct request *rq)
 {
 	trace_capture_close(rq->capture);
 	rq->status = 200;
-	rq->type = "application/json";
 	srv_add_header(rq, "Cache-Control", "no-store");
-	srv_add_header(rq, "Content-Disposition", "attachment; filename=\"mandelweb-trace.json\"");
+	if (rq->trace_summary) {
+		rq->type = "text/plain; charset=utf-8";
+	} else {
+		rq->type = "application/json";
+		srv_add_header(rq, "Content-Disposition",
+			       "attachment; filename=\"mandelweb-trace.json\"");
+	}
 	rq->state = ST_READY;
 }
 
@@ -56,8 +61,8 @@ const struct trace_desc *srv_trace_page(struct request *rq)
 				     "--debug-allow or --debug-token says otherwise\n");
 		return NULL;
 	}
-	if (tracing_parse(rq->conn, s->cfg.trace_max, s->cfg.flight_recorder, &ns, &last, why,
-			  sizeof why) < 0) {
+	if (tracing_parse(rq->conn, s->cfg.trace_max, s->cfg.flight_recorder, &ns, &last,
+			  &rq->trace_summary, why, sizeof why) < 0) {
 		strcat(why, "\n");
 		srv_answer_text(rq, 400, why);
 		srv_add_header(rq, "Cache-Control", "no-store");
@@ -78,6 +83,8 @@ const struct trace_desc *srv_trace_page(struct request *rq)
 		srv_answer_text(rq, 500, "cannot start a trace\n");
 		return NULL;
 	}
+	if (rq->trace_summary)
+		trace_capture_format(rq->capture, TRACE_FORMAT_SUMMARY);
 	if (last) {
 		trace_ready(rq);
 		return NULL;

@@ -137,7 +137,10 @@ int tracing_query_add(struct tracing_query *p, const char *key, size_t key_size,
 		p->bad = 3;
 		return MHD_NO;
 	}
-	const char **slot = !strcmp(key, "seconds") ? &p->seconds : !strcmp(key, "last") ? &p->last : NULL;
+	const char **slot = !strcmp(key, "seconds") ? &p->seconds
+			    : !strcmp(key, "last")  ? &p->last
+			    : !strcmp(key, "format") ? &p->format
+						    : NULL;
 	if (!slot || *slot) {
 		p->bad = slot ? 2 : 1;
 		snprintf(p->key, sizeof p->key, "%s", key);
@@ -166,11 +169,12 @@ static int seconds_of(const char *v, unsigned max_s, uint64_t *ns)
 }
 
 int tracing_parse(struct MHD_Connection *conn, unsigned max_s, int flight, uint64_t *ns, int *last,
-		  char *why, size_t len)
+		  int *summary, char *why, size_t len)
 {
 	struct tracing_query p = {0};
 
 	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, each_arg, &p);
+	*summary = p.format && strcmp(p.format, "summary") == 0;
 	return tracing_query_finish(&p, max_s, flight, ns, last, why, len);
 }
 
@@ -183,7 +187,7 @@ int tracing_query_finish(const struct tracing_query *q, unsigned max_s, int flig
 		return -EINVAL;
 	}
 	if (p.bad == 1) {
-		snprintf(why, len, "unknown parameter '%s': /debug/trace takes seconds= or last=", p.key);
+		snprintf(why, len, "unknown parameter '%s': /debug/trace takes seconds= or last=, and format=", p.key);
 		return -EINVAL;
 	}
 	if (p.bad == 2) {
@@ -192,6 +196,10 @@ int tracing_query_finish(const struct tracing_query *q, unsigned max_s, int flig
 	}
 	if (p.seconds && p.last) {
 		snprintf(why, len, "give seconds= (a new window) or last= (the flight recorder), not both");
+		return -EINVAL;
+	}
+	if (p.format && strcmp(p.format, "json") != 0 && strcmp(p.format, "summary") != 0) {
+		snprintf(why, len, "format must be json (the default) or summary");
 		return -EINVAL;
 	}
 	*last = p.last != NULL;

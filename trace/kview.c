@@ -52,8 +52,8 @@ const struct trace_desc trace_kv_blocked_ = {"blocked", "kernel", {"cpu"}, 0};
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t drainer_cv = PTHREAD_COND_INITIALIZER;
 static enum trace_kview mode;
-static const char *state_name = "off";
-static char why[160] = "no thread has registered yet";
+static const char *state_name = "unused";
+static char why[160] = "no thread traced yet";
 static int enabled, drainer_run, drainer_up;
 static pthread_t drainer;
 static unsigned nthreads, nrefused;
@@ -88,7 +88,7 @@ void trace_kview_usage(struct trace_kview_usage *u)
 {
 	pthread_mutex_lock(&mu);
 	u->state = state_name;
-	snprintf(u->why, sizeof u->why, "%s", strcmp(state_name, "on") ? why : "");
+	snprintf(u->why, sizeof u->why, "%s", strcmp(state_name, "on") != 0 ? why : "");
 	u->threads = nthreads;
 	u->refused = nrefused;
 	u->switches = switches;
@@ -329,7 +329,9 @@ static void start_state(struct trace_ring *r, struct trace_kview_thread *k)
 /* Under mu: enables or disables every event to match the armed count. */
 static void sync_locked(pthread_t *join)
 {
-	int want = atomic_load(&trace_armed_) != 0 && strcmp(state_name, "on") == 0;
+	/* Not while every thread has been refused: no drainer for nothing. */
+	int want = atomic_load(&trace_armed_) != 0 && mode == TRACE_KVIEW_AUTO &&
+		   strcmp(state_name, "refused") != 0;
 	if (want == enabled)
 		return;
 	unsigned n = trace_rings_();
@@ -471,11 +473,14 @@ void kv_thread_open(struct trace_ring *r)
 	r->lane[TRACE_LANE_STATES].rec = rec;
 	state_name = "on";
 	nthreads++;
+	atomic_store_explicit(&r->kv, k, memory_order_release);
 	if (enabled) {
 		ioctl(fd, PERF_EVENT_IOC_ENABLE, 0);
 		start_state(r, k);
+	} else {
+		pthread_t none = pthread_self();
+		sync_locked(&none); /* armed: enables it (and starts the drainer) */
 	}
-	atomic_store_explicit(&r->kv, k, memory_order_release);
 	pthread_mutex_unlock(&mu);
 }
 

@@ -228,7 +228,7 @@ void trace_usage(struct trace_usage *u);
 
 /* Where the kernel's view stands, for metrics and the capture's facts. */
 struct trace_kview_usage {
-	const char *state;   /* "on", "off" or "refused" (a static string) */
+	const char *state;   /* "on", "off", "refused" or "unused" (a static string) */
 	char why[160];       /* refused or off: why, as the kernel said it */
 	unsigned threads;    /* threads with an event open */
 	unsigned refused;    /* threads whose event the kernel refused */
