@@ -53,6 +53,59 @@ static json_t *parse(const char *body, size_t len)
 	return doc;
 }
 
+/* Flow ids unique in the trace: one start and at most one end each (a
+ * start whose end fell outside the window is allowed), and no end or step
+ * without its start. */
+static void check_flows(json_t *evs)
+{
+	size_t n = 0, cap = 1024, i;
+	struct flow {
+		json_int_t id;
+		int s, t, f;
+	} *fl = calloc(cap, sizeof *fl);
+	json_t *ev;
+	json_array_foreach(evs, i, ev) {
+		const char *ph = str_of(ev, "ph");
+		if (strcmp(ph, "s") && strcmp(ph, "t") && strcmp(ph, "f"))
+			continue;
+		json_int_t id = json_integer_value(json_object_get(ev, "id"));
+		size_t k;
+		for (k = 0; k < n && fl[k].id != id; k++)
+			;
+		if (k == n) {
+			if (n == cap)
+				fl = realloc(fl, (cap *= 2) * sizeof *fl);
+			fl[n++] = (struct flow){id, 0, 0, 0};
+		}
+		fl[k].s += ph[0] == 's', fl[k].t += ph[0] == 't', fl[k].f += ph[0] == 'f';
+	}
+	for (size_t k = 0; k < n; k++) {
+		cr_expect(le(int, fl[k].s, 1), "flow %lld starts %d times", (long long)fl[k].id, fl[k].s);
+		cr_expect(le(int, fl[k].f, 1), "flow %lld ends %d times", (long long)fl[k].id, fl[k].f);
+		/* A flow may begin before the window (a request admitted just before it opened). */
+	}
+	free(fl);
+}
+
+/* The kernel's tracks: only states, one after another (the nesting check
+ * sees them as any thread's slices), each running one on a CPU. */
+static void check_states(json_t *evs)
+{
+	json_t *ev;
+	size_t i;
+	json_array_foreach(evs, i, ev) {
+		if (strcmp(str_of(ev, "ph"), "X") != 0 || strcmp(str_of(ev, "cat"), "kernel") != 0)
+			continue;
+		const char *st = str_of(ev, "name");
+		bool known = !strcmp(st, "running") || !strcmp(st, "runnable") || !strcmp(st, "blocked");
+		cr_expect(known, "state %s", st);
+		cr_expect(ge(i64, json_integer_value(json_object_get(ev, "tid")), 1 << 22),
+			  "a state on the thread's own track, not its slices'");
+		if (!strcmp(st, "running"))
+			cr_expect(le(i64, -1, arg_int(ev, "cpu")));
+	}
+}
+
 /* What every trace must satisfy: every thread that appears is named, no
  * event lies outside the window, and spans on a thread nest or follow one
  * another (never overlap partly). Returns the number of events. */
@@ -94,6 +147,13 @@ static size_t check_well_formed(json_t *doc)
 			;
 		cr_expect(lt(sz, j, nnamed), "thread %lld has events but no name", (long long)seen[k]);
 	}
+	/* Every thread named once (Perfetto keeps the last name, others the
+	 * first). */
+	for (size_t a = 0; a < nnamed; a++)
+		for (size_t b = a + 1; b < nnamed; b++)
+			cr_expect(ne(i64, named[a], named[b]), "thread %lld named twice", (long long)named[a]);
+	check_flows(evs);
+	check_states(evs);
 	/* Nesting, per thread: spans in the order they start (longer first
 	 * on ties) against a stack of the open ones' ends. */
 	for (size_t k = 0; k < nseen; k++) {
@@ -162,6 +222,16 @@ static bool named(const struct names *nm, json_int_t tid, const char *prefix)
 		if (nm->tid[i] == tid)
 			return strncmp(nm->name[i], prefix, strlen(prefix)) == 0;
 	return false;
+}
+
+/* X events named name, on any thread. */
+static size_t spans_named(json_t *doc, const char *name)
+{
+	json_t *ev;
+	size_t i, n = 0;
+	json_array_foreach(json_object_get(doc, "traceEvents"), i, ev)
+		n += !strcmp(str_of(ev, "ph"), "X") && !strcmp(str_of(ev, "name"), name);
+	return n;
 }
 
 /* Waits until a window is armed (the metrics say so), then checks that a
@@ -267,6 +337,122 @@ Test(trace_e2e, a_window_shows_each_request_its_jobs_flows_counters_and_names, .
 	cr_expect(eq(int, mw_stop(&srv, SIGTERM), 0));
 }
 
+/* The kernel tracks of a trace, by state: how many spans of each. */
+static void kernel_states(json_t *doc, size_t *running, size_t *blocked, size_t *tracks)
+{
+	json_t *ev;
+	size_t i;
+	*running = *blocked = *tracks = 0;
+	json_array_foreach(json_object_get(doc, "traceEvents"), i, ev) {
+		if (!strcmp(str_of(ev, "ph"), "M") && !strcmp(str_of(ev, "name"), "thread_name") &&
+		    strstr(str_of(json_object_get(ev, "args"), "name"), " [kernel]"))
+			++*tracks;
+		if (strcmp(str_of(ev, "ph"), "X") || strcmp(str_of(ev, "cat"), "kernel"))
+			continue;
+		*running += !strcmp(str_of(ev, "name"), "running");
+		*blocked += !strcmp(str_of(ev, "name"), "blocked");
+	}
+}
+
+static bool kernel_view_on(void)
+{
+	struct mw_resp r;
+	cr_assert(eq(int, mw_get(&srv, "/metrics", &r), 0));
+	bool on = strstr(r.body, "mandelweb_trace_kernel_view{state=\"on\"") != NULL;
+	mw_resp_free(&r);
+	return on;
+}
+
+Test(trace_e2e, the_kernel_view_shows_each_threads_states_and_the_wakeups, .timeout = 120)
+{
+	const char *const args[] = {"--workers", "2", "--cache-mb", "0", "--access-log", "off", NULL};
+	struct mw_fetch tr = {.m = &srv, .path = "/debug/trace?seconds=1.5"};
+	pthread_t th;
+
+	start(args);
+	pthread_create(&th, NULL, mw_fetch_main, &tr);
+	wait_armed();
+	for (int i = 0; i < 6; i++) {
+		char path[96];
+		struct mw_resp r;
+		snprintf(path, sizeof path, "/mandelbrot?cx=-0.%d&w=256&h=256", 20 + i);
+		cr_assert(eq(int, mw_get(&srv, path, &r), 0));
+		mw_resp_free(&r);
+		nap_ms(30); /* idle between: the workers sleep, and are woken */
+	}
+	pthread_join(th, NULL);
+	cr_assert(eq(long, tr.r.status, 200));
+	json_t *doc = parse(tr.r.body, tr.r.len);
+	check_well_formed(doc);
+	json_t *od = json_object_get(doc, "otherData");
+	const char *kv = str_of(od, "kernel_view");
+	if (!kernel_view_on()) {
+		/* A container's seccomp profile: the trace says so, and is whole. */
+		cr_expect(eq(str, (char *)kv, "refused"));
+		cr_expect(not(eq(ptr, json_object_get(od, "kernel_view_why"), NULL)));
+		json_decref(doc);
+		mw_resp_free(&tr.r);
+		cr_expect(eq(int, mw_stop(&srv, SIGTERM), 0));
+		cr_skip_test("the kernel view is refused here: %s", str_of(od, "kernel_view_why"));
+	}
+	cr_expect(eq(str, (char *)kv, "on"));
+	size_t running, blocked, tracks;
+	kernel_states(doc, &running, &blocked, &tracks);
+	cr_expect(le(sz, 3, tracks), "a kernel track for the HTTP thread and both workers");
+	cr_expect(lt(sz, 0, running));
+	cr_expect(lt(sz, 0, blocked));
+	/* Idle workers wait for work, and a submit wakes them with an arrow. */
+	cr_expect(lt(sz, 0, spans_named(doc, "wait: no work")));
+	cr_expect(lt(sz, 0, spans_named(doc, "woken")));
+	json_decref(doc);
+	mw_resp_free(&tr.r);
+
+	/* The same window as the plain-text summary. */
+	struct mw_resp r;
+	cr_assert(eq(int, mw_get(&srv, "/debug/trace?seconds=0.3&format=summary", &r), 0));
+	cr_expect(eq(long, r.status, 200));
+	cr_expect(eq(str, r.type, "text/plain; charset=utf-8"));
+	cr_expect(eq(int, strncmp(r.body, "trace summary: window ", 22), 0), "%.200s", r.body);
+	cr_expect(not(eq(ptr, strstr(r.body, "kernel view: on"), NULL)), "%.300s", r.body);
+	mw_resp_free(&r);
+	cr_assert(eq(int, mw_get(&srv, "/debug/trace?seconds=0.1&format=xml", &r), 0));
+	cr_expect(eq(long, r.status, 400));
+	mw_resp_free(&r);
+	cr_expect(eq(int, mw_stop(&srv, SIGTERM), 0));
+}
+
+Test(trace_e2e, a_refused_kernel_view_is_said_and_the_trace_is_as_before, .timeout = 60)
+{
+	const char *const args[] = {"--trace-kernel", "refuse", "--cache-mb", "0", NULL};
+	struct mw_fetch tr = {.m = &srv, .path = "/debug/trace?seconds=0.5"};
+	pthread_t th;
+
+	start(args);
+	pthread_create(&th, NULL, mw_fetch_main, &tr);
+	wait_armed();
+	struct mw_resp r;
+	cr_assert(eq(int, mw_get(&srv, "/mandelbrot?w=128&h=128", &r), 0));
+	cr_expect(eq(long, r.status, 200));
+	mw_resp_free(&r);
+	pthread_join(th, NULL);
+	cr_assert(eq(long, tr.r.status, 200));
+	json_t *doc = parse(tr.r.body, tr.r.len);
+	check_well_formed(doc);
+	json_t *od = json_object_get(doc, "otherData");
+	cr_expect(eq(str, (char *)str_of(od, "kernel_view"), "refused"));
+	cr_expect(not(eq(ptr, strstr(str_of(od, "kernel_view_why"), "perf_event_open"), NULL)));
+	size_t running, blocked, tracks;
+	kernel_states(doc, &running, &blocked, &tracks);
+	cr_expect(eq(sz, tracks, 0));
+	cr_expect(lt(sz, 0, spans_named(doc, "job")), "the program's own spans are all there");
+	json_decref(doc);
+	mw_resp_free(&tr.r);
+	cr_assert(eq(int, mw_get(&srv, "/metrics", &r), 0));
+	cr_expect(not(eq(ptr, strstr(r.body, "mandelweb_trace_kernel_view{state=\"refused\",why=\"perf_event_open"), NULL)));
+	mw_resp_free(&r);
+	cr_expect(eq(int, mw_stop(&srv, SIGTERM), 0));
+}
+
 Test(trace_e2e, bad_windows_get_400_with_the_range, .timeout = 60)
 {
 	static const char *const cases[][2] = {
@@ -278,7 +464,7 @@ Test(trace_e2e, bad_windows_get_400_with_the_range, .timeout = 60)
 		/* hex: strtod alone read it as 16 and armed a 16 s window */
 		{"seconds=0x2", "seconds must be a decimal number of seconds in 0.001..5\n"},
 		{"seconds=1&seconds=2", "parameter 'seconds' given twice\n"},
-		{"secs=1", "unknown parameter 'secs': /debug/trace takes seconds= or last=\n"},
+		{"secs=1", "unknown parameter 'secs': /debug/trace takes seconds= or last=, and format=\n"},
 		{"last=1", "last= needs the flight recorder: start mandelweb with --flight-recorder\n"},
 		{"seconds=1&last=1", "give seconds= (a new window) or last= (the flight recorder), not both\n"},
 	};

@@ -1,4 +1,4 @@
-/* test_trace.c - the tracer: rings (wrap-around, loss counting, a reader
+/* test_trace.c - the tracer (with the kernel view off: test_kview.c has it): rings (wrap-around, loss counting, a reader
  * while writers write), the JSON writer (escaping, numbers) and the Chrome
  * document, checked with a real JSON parser (jansson). */
 #include <criterion/criterion.h>
@@ -118,7 +118,8 @@ Test(trace_json, never_writes_past_the_buffer)
 Test(trace, a_window_becomes_a_chrome_document)
 {
 	struct trace_capture *c;
-	trace_init(&(struct trace_config){.ring_events = 1024, .process = "tester"});
+	trace_init(&(struct trace_config){
+		.ring_events = 1024, .process = "tester", .kview = TRACE_KVIEW_OFF});
 	trace_instant(&D_INST, 1, 0); /* disarmed: not recorded */
 	cr_assert(eq(int, trace_capture_open(&c), 0));
 	cr_expect(eq(int, trace_capture_open(&(struct trace_capture *){0}), -EBUSY));
@@ -190,7 +191,7 @@ Test(trace, a_window_becomes_a_chrome_document)
 Test(trace, a_full_ring_keeps_the_newest_and_counts_the_lost)
 {
 	struct trace_capture *c;
-	trace_init(&(struct trace_config){.ring_events = 64});
+	trace_init(&(struct trace_config){.ring_events = 64, .kview = TRACE_KVIEW_OFF});
 	cr_assert(eq(int, trace_capture_open(&c), 0));
 	for (int i = 0; i < 200; i++)
 		trace_instant(&D_INST, i, 0);
@@ -222,10 +223,33 @@ Test(trace, a_full_ring_keeps_the_newest_and_counts_the_lost)
 	trace_capture_free(c);
 }
 
+Test(trace, counters_have_a_lane_of_their_own_and_never_crowd_out_spans)
+{
+	struct trace_capture *c;
+	trace_init(&(struct trace_config){.ring_events = 64, .kview = TRACE_KVIEW_OFF});
+	cr_assert(eq(int, trace_capture_open(&c), 0));
+	/* A pool's shape: two counters a job, far more than the ring holds. */
+	for (int i = 0; i < 40; i++) {
+		uint64_t t0 = trace_begin();
+		for (int k = 0; k < 20; k++)
+			trace_counter(&D_COUNT, k);
+		trace_span(&D_SPAN, t0, i, TRACE_STR("job"));
+	}
+	trace_capture_close(c);
+	json_t *doc = read_doc(c, 4096, NULL);
+	cr_expect(eq(sz, count_ph(doc, "X", "work"), 40), "every span is kept");
+	/* The counters lane (a quarter of the ring, at least 64) keeps the
+	 * newest 63 of 800, and says what it lost. */
+	cr_expect(eq(sz, count_ph(doc, "C", "queue"), 63));
+	cr_expect(eq(int, other(doc, "events_lost"), 800 - 63));
+	json_decref(doc);
+	trace_capture_free(c);
+}
+
 Test(trace, spans_crossing_the_window_are_clipped_not_shown)
 {
 	struct trace_capture *c;
-	trace_init(&(struct trace_config){.ring_events = 64});
+	trace_init(&(struct trace_config){.ring_events = 64, .kview = TRACE_KVIEW_OFF});
 	trace_flight_recorder(1);
 	uint64_t before = trace_begin();
 	cr_assert(eq(int, trace_capture_open(&c), 0));
@@ -245,7 +269,7 @@ Test(trace, spans_crossing_the_window_are_clipped_not_shown)
 Test(trace, the_flight_recorder_gives_the_last_seconds_at_once)
 {
 	struct trace_capture *c;
-	trace_init(&(struct trace_config){.ring_events = 64});
+	trace_init(&(struct trace_config){.ring_events = 64, .kview = TRACE_KVIEW_OFF});
 	cr_expect(eq(int, trace_capture_last(&c, 1000000000), -ENODATA));
 	trace_flight_recorder(1);
 	for (int i = 0; i < 10; i++)
@@ -295,7 +319,7 @@ Test(trace, a_reader_while_writers_write_sees_whole_records)
 	pthread_t th[WRITERS];
 	struct writer w[WRITERS];
 
-	trace_init(&(struct trace_config){.ring_events = 256});
+	trace_init(&(struct trace_config){.ring_events = 256, .kview = TRACE_KVIEW_OFF});
 	trace_flight_recorder(1);
 	for (int i = 0; i < WRITERS; i++) {
 		w[i] = (struct writer){&stop, 0};
