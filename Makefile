@@ -164,8 +164,9 @@ $(BIN)/bench_render: $(B)/scripts/bench_render.o $(B)/scripts/bench_roofline.o $
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) $^ $(PNG_LIBS) -lm -o $@
 
-# The viewer's browser test: playwright-core from npm (package-lock.json
-# pins it), driving Debian's /usr/bin/chromium; no browser is downloaded.
+# The browser tests (the viewer; our traces in the speedscope web app):
+# playwright-core and speedscope from npm (package-lock.json
+# pins them), driving Debian's /usr/bin/chromium; no browser is downloaded.
 PLAYWRIGHT := tests/browser/node_modules/playwright-core/package.json
 $(PLAYWRIGHT): tests/browser/package.json tests/browser/package-lock.json | deps
 	cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
@@ -183,7 +184,7 @@ test: $(B)/tests/unit $(B)/tests/stress $(PROGRAMS) $(PLAYWRIGHT)
 	$(B)/tests/stress
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp $(B)/tests/unit --jobs $(TEST_JOBS) $(TEST_ARGS)
 	tests/cluster_failover.sh $(BIN)
-	MW_BIN=$(BIN) MW_ARTIFACTS=build/artifacts node --test tests/browser/viewer.test.mjs
+	MW_BIN=$(BIN) MW_ARTIFACTS=build/artifacts node --test tests/browser/viewer.test.mjs tests/browser/speedscope.test.mjs
 endif
 
 

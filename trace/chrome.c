@@ -47,7 +47,11 @@ void chrome_event(struct json_out *o, int pid, int tid, const struct chrome_rec 
 	case TRACE_SPAN: {
 		head(o, pid, "X", tid, e->ts);
 		json_raw(o, ",\"dur\":");
-		json_us(o, e->dur);
+		/* A nanosecond short: a slice that begins where this one ends
+		 * (a thread's states, a wait and its wake-up) must not overlap
+		 * it in a viewer that adds ts and dur in floating point;
+		 * speedscope did, and broke its stacks. */
+		json_us(o, e->dur > 1 ? e->dur - 1 : e->dur);
 		names(o, e->d);
 		args(o, e->d, e->a);
 		json_raw(o, "}");

@@ -8,43 +8,17 @@
 //   MW_ARTIFACTS=dir  where the screenshots go (default build/artifacts)
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { chromium } from "playwright-core";
+import { artifacts, launchBrowser, startServer, stopServer } from "./mandelweb.mjs";
 
-const bin = resolve(process.env.MW_BIN ?? "bin", "mandelweb");
-const artifacts = resolve(process.env.MW_ARTIFACTS ?? "build/artifacts");
 const W = 800, H = 600;
 let server, base, browser;
-
-// Starts mandelweb with args; resolves with its child and base URL.
-function startServer(args) {
-  return new Promise((ok, fail) => {
-    const child = spawn(bin, ["--port", "0", "--access-log", "off", ...args], { stdio: ["ignore", "pipe", "inherit"] });
-    let out = "";
-    child.stdout.on("data", (d) => {
-      out += d;
-      const m = out.match(/listening on (http:\/\/\S+?)\/?\n/);
-      if (m) ok({ child, base: m[1] });
-    });
-    child.on("error", fail);
-    child.on("exit", (code) => fail(new Error(`mandelweb exited (${code}) before listening: ${out}`)));
-  });
-}
-
-function stopServer(child) {
-  return new Promise((ok) => { child.once("exit", ok); child.kill("SIGTERM"); });
-}
 
 before(async () => {
   mkdirSync(artifacts, { recursive: true });
   ({ child: server, base } = await startServer(["--workers", "2"]));
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {

@@ -1,0 +1,91 @@
+// speedscope.test.mjs - our traces in the speedscope web app (npm
+// speedscope, pinned by package-lock.json), in Debian's headless Chromium:
+// each must import with no error, no warning and no alert, as a new user
+// would open it. speedscope's Chrome importer rebuilds a call stack per
+// thread from the "X" slices and says so when a slice does not nest
+// ("Tried to end ..."), so this is also a check of the nesting rule.
+//
+//   node --test tests/browser/speedscope.test.mjs   (make test runs it)
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { createServer } from "node:http";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { dirname, extname, resolve } from "node:path";
+import { createRequire } from "node:module";
+import { artifacts, binDir, launchBrowser, startServer, stopServer } from "./mandelweb.mjs";
+
+const app = resolve(dirname(createRequire(import.meta.url).resolve("speedscope/package.json")), "dist/release");
+const types = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".json": "application/json",
+  ".wasm": "application/wasm", ".png": "image/png", ".ico": "image/x-icon", ".woff2": "font/woff2", ".txt": "text/plain" };
+const traces = new Map(); // name -> the trace's bytes
+let server, base, browser, files, filesBase;
+
+// The app's files and the traces, on a loopback port of our own.
+function serveFiles() {
+  return new Promise((ok) => {
+    const s = createServer((req, res) => {
+      const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
+      let body = path.startsWith("/traces/") ? traces.get(path.slice(8)) : null;
+      if (!body && !path.startsWith("/traces/") && !path.includes("..")) {
+        try { body = readFileSync(resolve(app, "." + (path === "/" ? "/index.html" : path))); } catch { body = null; }
+      }
+      if (!body) { res.writeHead(404).end(); return; }
+      res.writeHead(200, { "Content-Type": types[extname(path)] ?? "application/octet-stream" }).end(body);
+    });
+    s.listen(0, "127.0.0.1", () => ok(s));
+  });
+}
+
+function cliTrace(mode) {
+  const file = resolve(artifacts, `speedscope-cli-${mode}.json`);
+  execFileSync(resolve(binDir, "mandelbrot"), ["-w", "96", "-h", "96", "-workers", "2", "-mode", mode,
+    "-o", "/dev/null", "-trace", file], { stdio: "ignore" });
+  traces.set(`cli-${mode}.json`, readFileSync(file));
+  rmSync(file);
+}
+
+before(async () => {
+  mkdirSync(artifacts, { recursive: true });
+  cliTrace("workers");
+  cliTrace("px");
+  ({ child: server, base } = await startServer(["--workers", "2", "--cache-mb", "0"]));
+  const window = fetch(`${base}/debug/trace?seconds=1`).then((r) => r.arrayBuffer());
+  await new Promise((ok) => setTimeout(ok, 200));
+  await Promise.all([0, 1, 2, 3, 4, 5].map((i) => fetch(`${base}/mandelbrot?w=128&h=128&cx=-0.${30 + i}`)
+    .then((r) => r.arrayBuffer())));
+  traces.set("service.json", Buffer.from(await window));
+  files = await serveFiles();
+  filesBase = `http://127.0.0.1:${files.address().port}`;
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  files?.close();
+  if (server) await stopServer(server);
+});
+
+for (const name of ["cli-workers.json", "cli-px.json", "service.json"]) {
+  test(`speedscope imports ${name} with no error or warning`, async (t) => {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
+    const said = [];
+    page.on("console", (m) => {
+      // Chromium's own notes on its software GL are not speedscope's.
+      if ((m.type() === "error" || m.type() === "warning") && !m.text().startsWith("[.WebGL-")) said.push(m.text());
+    });
+    page.on("pageerror", (e) => said.push(String(e)));
+    page.on("dialog", (d) => { said.push(`alert: ${d.message()}`); d.dismiss(); });
+    const url = `${filesBase}/traces/${name}`;
+    await page.goto(`${filesBase}/index.html#profileURL=${encodeURIComponent(url)}`);
+    await page.waitForFunction(() => / - speedscope$/.test(document.title) ||
+      /Something went wrong|Unrecognized format/.test(document.body.innerText), null, { timeout: 30000 });
+    const text = await page.evaluate(() => document.body.innerText);
+    assert.doesNotMatch(text, /Something went wrong|Unrecognized format/);
+    assert.deepEqual(said, [], `speedscope said: ${said.join("\n")}`);
+    const shot = resolve(artifacts, `speedscope-${name.replace(".json", "")}.png`);
+    await page.screenshot({ path: shot });
+    t.diagnostic(`${await page.title()}; screenshot: ${shot}`);
+    await page.close();
+  });
+}
