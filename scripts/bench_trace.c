@@ -97,7 +97,8 @@ int main(int argc, char **argv)
 {
 	if (argc > 1)
 		reps = atoi(argv[1]) > 0 ? atoi(argv[1]) : reps;
-	trace_init(&(struct trace_config){.ring_events = RING, .process = "bench"});
+	trace_init(&(struct trace_config){.ring_events = RING, .process = "bench",
+					   .kview = argc > 2 ? trace_kview_parse(argv[2]) : TRACE_KVIEW_AUTO});
 	struct trace_capture *c;
 
 	printf("trace_clock_now %.2f ns\n", best_ns(CLOCK));

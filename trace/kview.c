@@ -474,6 +474,7 @@ void kv_thread_open(struct trace_ring *r)
 	state_name = "on";
 	nthreads++;
 	atomic_store_explicit(&r->kv, k, memory_order_release);
+	r->kv_self = 1;
 	if (enabled) {
 		ioctl(fd, PERF_EVENT_IOC_ENABLE, 0);
 		start_state(r, k);

@@ -63,6 +63,7 @@ struct trace_ring {
 	_Atomic uintptr_t name; /* a static or leaked name set by trace_thread_name */
 	char pname[TRACE_NAME_MAX]; /* the pthread name at registration */
 	_Atomic(struct trace_kview_thread *) kv; /* the kernel's view; NULL where refused */
+	int kv_self; /* kv is set: for the owner, read without an atomic (set by the owner itself) */
 };
 
 /* Appends a record to lane l of r; only that lane's writer may call it. */

