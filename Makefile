@@ -202,6 +202,8 @@ bench: $(BIN)/bench_render $(BIN)/bench_trace $(BIN)/bench_pool $(PROGRAMS)
 	$(BIN)/bench_pool
 	@command -v /usr/bin/time >/dev/null || scripts/install-deps time
 	scripts/bench-cli $(BIN)
+	scripts/install-deps hey wrk
+	scripts/tracebench -b $(BIN)
 
 # Every CPU the kernels can meet: scripts/test-cpus installs qemu-user and
 # the arm64 cross compiler and libraries, and cross-builds with CROSS=.

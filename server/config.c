@@ -306,7 +306,7 @@ uint64_t config_memory_ceiling(const struct config *c)
 	       + render + render / 64                     /* their PNGs (at most zlib's bound of them) */
 	       + (uint64_t)c->max_send_mb * mib           /* answers being sent, admitted past */
 	       + (uint64_t)c->max_conns * 34 * 1024       /* a connection: libmicrohttpd's 32 KiB pool, ours */
-	       /* rings, once traced: events, counters and kernel states lanes (a
-	        * quarter each), and the kernel's own 36 KiB ring a thread */
-	       + (uint64_t)(c->workers + c->http_threads + 2) * (c->trace_ring * 64 * 3 / 2 + 36 * 1024);
+	       /* rings, once traced: the events lane, counters (a half) and the
+	        * kernel's states (a quarter), and the kernel's own 132 KiB ring */
+	       + (uint64_t)(c->workers + c->http_threads + 2) * (c->trace_ring * 64 * 7 / 4 + 132 * 1024);
 }

@@ -238,8 +238,8 @@ Test(trace, counters_have_a_lane_of_their_own_and_never_crowd_out_spans)
 	trace_capture_close(c);
 	json_t *doc = read_doc(c, 4096, NULL);
 	cr_expect(eq(sz, count_ph(doc, "X", "work"), 40), "every span is kept");
-	/* The counters lane (a quarter of the ring, at least 64) keeps the
-	 * newest 63 of 800, and says what it lost. */
+	/* The counters lane (half the ring, at least 64) keeps the newest 63
+	 * of 800, and says what it lost. */
 	cr_expect(eq(sz, count_ph(doc, "C", "queue"), 63));
 	cr_expect(eq(int, other(doc, "events_lost"), 800 - 63));
 	json_decref(doc);

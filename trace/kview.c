@@ -4,7 +4,9 @@
  * Each registered thread opens, for itself, a software dummy event with
  * context_switch = 1 and sample_id_all (tid, time on CLOCK_MONOTONIC,
  * CPU), user-only (exclude_kernel: allowed unprivileged at
- * perf_event_paranoid 2), on any CPU, and maps a ring of KV_PAGES pages.
+ * perf_event_paranoid 2), on any CPU, and maps a ring of KV_PAGES pages
+ * (or fewer: an unprivileged user may lock perf_event_mlock_kb, 516 KiB by
+ * default, and a mapping past it is refused; each halving is tried).
  * 'inherit' cannot be used with a mapped ring (the kernel says EINVAL), so
  * it is one event per thread. The kernel writes a PERF_RECORD_SWITCH at
  * every switch in and out; an out-switch with MISC_SWITCH_OUT_PREEMPT was
@@ -39,7 +41,7 @@
 #include <sys/syscall.h>
 #endif
 
-#define KV_PAGES 8              /* 32 KiB of data: 1024 switch records */
+#define KV_PAGES 32             /* 128 KiB of data: 4096 switch records, at most */
 #define KV_DRAIN_NS 50000000    /* 50 ms: the idle drainer's period */
 #define KV_LANE_SHIFT 2         /* the states lane: a quarter of the events lane */
 
@@ -261,6 +263,18 @@ void kv_drain_self_(struct trace_ring *r)
 	pthread_mutex_unlock(&mu);
 }
 
+void kv_help_(void)
+{
+	static atomic_uint next;
+	unsigned n = trace_rings_();
+	if (n == 0)
+		return;
+	struct trace_ring *o = trace_ring_(atomic_fetch_add_explicit(&next, 1, memory_order_relaxed) % n);
+	struct trace_kview_thread *k = o ? kv_of(o) : NULL;
+	if (k && kv_full_(k))
+		kv_drain_self_(o);
+}
+
 int kv_pending(struct trace_ring *r, uint64_t until, struct chrome_rec *out)
 {
 	struct trace_kview_thread *k = kv_of(r);
@@ -417,22 +431,23 @@ void kv_thread_open(struct trace_ring *r)
 	a.use_clockid = 1;
 	a.clockid = CLOCK_MONOTONIC;
 	a.disabled = 1;
-	/* Nobody polls the event: no wake-up until the ring is full. With the
-	 * default (every record) each switch queued the kernel's wake-up work,
-	 * and the workshop's unbuffered workers ran 40 times slower. */
+	/* Nobody polls the event: no wake-up, ever (the mark is past the
+	 * ring's end). */
 	a.watermark = 1;
 	const char *call = "perf_event_open";
 	int err = 0;
 	long page = sysconf(_SC_PAGESIZE);
-	size_t bytes = (size_t)(1 + KV_PAGES) * (size_t)page;
-	a.wakeup_watermark = (uint32_t)(KV_PAGES * page);
-	a.wakeup_watermark = (uint32_t)(KV_PAGES * page);
+	a.wakeup_watermark = (uint32_t)((KV_PAGES + 1) * page);
+	size_t bytes = 0;
 	int fd = (int)syscall(SYS_perf_event_open, &a, r->tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
 	void *map = MAP_FAILED;
 	if (fd < 0) {
 		err = errno;
 	} else {
-		map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		for (int pages = KV_PAGES; pages >= 1 && map == MAP_FAILED; pages /= 2) {
+			bytes = (size_t)(1 + pages) * (size_t)page;
+			map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		}
 		if (map == MAP_FAILED) {
 			err = errno;
 			call = "mmap of the perf ring";
@@ -467,7 +482,8 @@ void kv_thread_open(struct trace_ring *r)
 	k->map = map;
 	k->map_bytes = bytes;
 	k->data = (unsigned char *)map + (pg->data_offset ? pg->data_offset : (uint64_t)page);
-	k->data_size = pg->data_size ? pg->data_size : (uint64_t)KV_PAGES * (uint64_t)page;
+	k->data_size = pg->data_size ? pg->data_size : (uint64_t)(bytes - (size_t)page);
+	k->drain_at = k->data_size / 4;
 	k->head = &pg->data_head;
 	r->lane[TRACE_LANE_STATES].mask = lane_size - 1;
 	r->lane[TRACE_LANE_STATES].rec = rec;

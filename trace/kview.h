@@ -42,23 +42,31 @@ struct trace_kview_thread {
 	uint64_t data_size;
 	volatile const unsigned long long *head; /* the kernel's data_head */
 	_Atomic uint64_t drained;                /* data_tail after the last drain */
+	uint64_t drain_at;                       /* bytes: drain once this much is waiting */
 	enum kstate state;   /* since 'since' (trace clock), on 'cpu' */
 	int cpu;
 	uint64_t since;
 };
 
-#define KV_SELF_DRAIN 8192 /* bytes: a quarter of the kernel's ring, 256 switches */
-
 void kv_drain_self_(struct trace_ring *r);
+void kv_help_(void);
 
-/* Called by a thread after it records: drains its own kernel ring once it
- * is a quarter full (two loads otherwise), so a busy thread never waits
- * for the drainer and never loses switches to a full ring. */
+static inline int kv_full_(struct trace_kview_thread *k)
+{
+	return *k->head - atomic_load_explicit(&k->drained, memory_order_relaxed) >= k->drain_at;
+}
+
+/* Called by a recording thread now and then: drains its own kernel ring
+ * once a quarter of it waits (two loads otherwise), so that a busy thread
+ * never waits for the drainer, and looks at one other thread's in turn
+ * (one that switches often but seldom records: the drainer runs only when
+ * a CPU is idle, which a loaded machine never is). */
 static inline void kv_maybe_drain(struct trace_ring *r)
 {
 	struct trace_kview_thread *k = atomic_load_explicit(&r->kv, memory_order_relaxed);
-	if (k && *k->head - atomic_load_explicit(&k->drained, memory_order_relaxed) >= KV_SELF_DRAIN)
+	if (k && kv_full_(k))
 		kv_drain_self_(r);
+	kv_help_();
 }
 
 extern const struct trace_desc trace_kv_running_, trace_kv_runnable_, trace_kv_blocked_;
