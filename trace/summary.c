@@ -7,6 +7,7 @@
  * Everything else is a small table per name, searched linearly: a trace
  * has tens of names, not thousands.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,15 +33,26 @@ struct wait {
 	const char *name;
 };
 
+/* A span, and the one it nests in (NONE: none). */
+#define NONE SIZE_MAX
+struct span {
+	uint64_t t0, t1;
+	const char *name;
+	size_t parent;
+};
+
 struct thread {
 	int tid;
 	const char *name;
 	int states;
 	uint64_t running, runnable, blocked, no_wait;
-	struct table spans, reasons;
+	struct table spans, reasons, preempted;
 	struct wait *waits;
 	size_t nwaits, capwaits;
 	int sorted;
+	struct span *all; /* every span, for where runnable time was spent */
+	size_t nall, capall;
+	int all_sorted;
 };
 
 struct async {
@@ -114,8 +126,52 @@ static int by_start(const void *a, const void *b)
 	return x->t0 < y->t0 ? -1 : x->t0 > y->t0;
 }
 
+static int span_by_start(const void *a, const void *b)
+{
+	const struct span *x = a, *y = b;
+	/* On a tie the longer first: it is the parent. */
+	return x->t0 < y->t0 ? -1 : x->t0 > y->t0 ? 1 : x->t1 > y->t1 ? -1 : x->t1 < y->t1;
+}
+
+/* Sorts a thread's spans by start and links each to the span it nests in
+ * (a stack of the open ones: the tests hold every trace to strict
+ * nesting). */
+static void link_spans(struct thread *t)
+{
+	qsort(t->all, t->nall, sizeof *t->all, span_by_start);
+	size_t open = NONE;
+	for (size_t i = 0; i < t->nall; i++) {
+		while (open != NONE && t->all[open].t1 <= t->all[i].t0)
+			open = t->all[open].parent;
+		t->all[i].parent = open;
+		open = i;
+	}
+	t->all_sorted = 1;
+}
+
+/* Runnable over [a, b) (a preemption, most often short): charged to the
+ * innermost span at its middle, or "outside any span". */
+static void runnable(struct thread *t, uint64_t a, uint64_t b)
+{
+	if (!t->all_sorted)
+		link_spans(t);
+	uint64_t m = a + (b - a) / 2;
+	size_t lo = 0, hi = t->nall;
+	while (lo < hi) { /* the first span that starts after m */
+		size_t mid = (lo + hi) / 2;
+		if (t->all[mid].t0 <= m)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	size_t j = lo ? lo - 1 : NONE;
+	while (j != NONE && t->all[j].t1 <= m)
+		j = t->all[j].parent;
+	tally(&t->preempted, j == NONE ? "outside any span" : t->all[j].name, b - a);
+}
+
 /* Blocked over [a, b): each part under a wait span goes to that wait (the
- * earliest begun, where they overlap), the rest to "no wait span". */
+ * earliest begun, where they overlap), the rest to "outside a wait span". */
 static void blocked(struct thread *t, uint64_t a, uint64_t b)
 {
 	if (!t->sorted) {
@@ -154,8 +210,10 @@ void summary_add(struct summary *s, const struct chrome_rec *e, int state)
 	if (state) {
 		if (e->d == &trace_kv_running_)
 			t->running += e->dur;
-		else if (e->d == &trace_kv_runnable_)
+		else if (e->d == &trace_kv_runnable_) {
 			t->runnable += e->dur;
+			runnable(t, e->ts, e->ts + e->dur);
+		}
 		else if (e->d == &trace_kv_blocked_) {
 			t->blocked += e->dur;
 			blocked(t, e->ts, e->ts + e->dur);
@@ -164,6 +222,10 @@ void summary_add(struct summary *s, const struct chrome_rec *e, int state)
 	}
 	if (e->kind == TRACE_SPAN) {
 		tally(&t->spans, e->d->name, e->dur);
+		if (grow(s, (void **)&t->all, &t->capall, t->nall, sizeof *t->all) == 0) {
+			t->all[t->nall++] = (struct span){e->ts, e->ts + e->dur, e->d->name, NONE};
+			t->all_sorted = 0;
+		}
 		if (strncmp(e->d->name, "wait", 4) == 0 &&
 		    grow(s, (void **)&t->waits, &t->capwaits, t->nwaits, sizeof *t->waits) == 0) {
 			t->waits[t->nwaits++] = (struct wait){e->ts, e->ts + e->dur, e->d->name};
@@ -224,7 +286,15 @@ static void thread_text(FILE *f, struct thread *t, uint64_t win)
 			for (unsigned i = 0; i < t->reasons.n; i++)
 				fprintf(f, " %s %.1f%%,", t->reasons.t[i].name,
 					pct(t->reasons.t[i].ns, win));
-			fprintf(f, " no wait span %.1f%%\n", pct(t->no_wait, win));
+			fprintf(f, " outside a wait span %.1f%%\n", pct(t->no_wait, win));
+		}
+		if (t->runnable) {
+			qsort(t->preempted.t, t->preempted.n, sizeof *t->preempted.t, by_ns_desc);
+			fprintf(f, "  runnable in:");
+			for (unsigned i = 0; i < t->preempted.n; i++)
+				fprintf(f, "%s %s %.1f%%", i ? "," : "", t->preempted.t[i].name,
+					pct(t->preempted.t[i].ns, win));
+			fprintf(f, "\n");
 		}
 	}
 	unsigned n = t->spans.n + (t->spans.t[NAMES_MAX].count != 0);
@@ -269,8 +339,10 @@ char *summary_finish(struct summary *s, const char *kview, const struct trace_fa
 		}
 	}
 	if (s) {
-		for (size_t i = 0; i < s->nth; i++)
+		for (size_t i = 0; i < s->nth; i++) {
 			free(s->th[i].waits);
+			free(s->th[i].all);
+		}
 		for (unsigned i = 0; i < s->nas; i++)
 			free(s->as[i].dur);
 		free(s->th);

@@ -11,7 +11,9 @@
  * window, a thread at a time (the thread's events before its states).
  *
  * A wait: a span whose name begins "wait" says why its thread is blocked
- * while it lasts; blocked time under no such span is "no wait span".
+ * while it lasts; blocked time under no such span is "outside a wait span"
+ * (or in one still open at the end of the window: spans are recorded as
+ * they end).
  *
  * Thread-safety: one summary is used by one thread.
  */
