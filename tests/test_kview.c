@@ -241,3 +241,52 @@ Test(kview, a_refused_kernel_is_said_in_the_trace_and_the_rest_works, .timeout =
 	json_decref(doc);
 	free(text);
 }
+
+/* perf_event file descriptors this process holds. */
+static int perf_fds(void)
+{
+	int n = 0;
+	char path[64], link[64];
+	for (int fd = 0; fd < 1024; fd++) {
+		snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+		ssize_t k = readlink(path, link, sizeof link - 1);
+		if (k > 0) {
+			link[k] = 0;
+			n += strstr(link, "perf_event") != NULL;
+		}
+	}
+	return n;
+}
+
+Test(kview, the_events_are_open_only_while_armed, .timeout = 30)
+{
+	struct trace_capture *c;
+	struct actor a[] = {{"sleeper", -1, 1, 0.05}};
+	pthread_t th;
+
+	trace_init(&(struct trace_config){.ring_events = 1024});
+	trace_thread_name("main"); /* registered while disarmed: nothing opened */
+	cr_expect(eq(int, perf_fds(), 0));
+	for (int round = 0; round < 2; round++) {
+		cr_assert(eq(int, trace_capture_open(&c), 0));
+		pthread_create(&th, NULL, act, &a[0]);
+		pthread_join(th, NULL);
+		struct trace_kview_usage u;
+		trace_kview_usage(&u);
+		if (strcmp(u.state, "on") != 0) {
+			trace_capture_free(c);
+			cr_skip_test("the kernel view is %s here: %s", u.state, u.why);
+		}
+		/* main's, and the sleeper's (it has ended: its event may be gone) */
+		cr_expect(le(int, 1, perf_fds()), "armed: events open");
+		trace_capture_close(c);
+		/* Disarmed: every event closed, so the kernel does nothing more
+		 * for these threads. */
+		cr_expect(eq(int, perf_fds(), 0), "round %d: disarmed, yet events open", round);
+		trace_kview_usage(&u);
+		cr_expect(eq(u32, u.threads, 0));
+		size_t len;
+		free(read_all(c, &len)); /* and the window still reads */
+		trace_capture_free(c);
+	}
+}

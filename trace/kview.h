@@ -32,41 +32,34 @@
 
 enum kstate { KS_UNKNOWN, KS_RUNNING, KS_RUNNABLE, KS_BLOCKED, KS_PROC_R, KS_EXITED };
 
-/* A thread's event and what has been read of it (fields under kview.c's
- * lock, but for the two the owner reads in kv_maybe_drain). */
+/* A thread's event and what has been read of it (all under kview.c's
+ * lock). The event is open only while the tracer is armed. */
 struct trace_kview_thread {
-	int fd;
-	void *map;
+	int fd;              /* -1: closed */
+	void *map;           /* NULL: closed */
 	size_t map_bytes;
 	unsigned char *data; /* the kernel's ring */
 	uint64_t data_size;
-	volatile const unsigned long long *head; /* the kernel's data_head */
-	_Atomic uint64_t drained;                /* data_tail after the last drain */
-	uint64_t drain_at;                       /* bytes: drain once this much is waiting */
 	enum kstate state;   /* since 'since' (trace clock), on 'cpu' */
 	int cpu;
 	uint64_t since;
 };
 
+/* Drains the caller's kernel ring, and one other thread's in turn, unless
+ * someone holds the lock. */
 void kv_drain_self_(struct trace_ring *r);
-void kv_help_(void);
 
-static inline int kv_full_(struct trace_kview_thread *k)
-{
-	return *k->head - atomic_load_explicit(&k->drained, memory_order_relaxed) >= k->drain_at;
-}
+#define KV_CHECK_EVERY 128 /* records between drains by the recording thread */
 
-/* Called by a recording thread now and then: drains its own kernel ring
- * once a quarter of it waits (two loads otherwise), so that a busy thread
- * never waits for the drainer, and looks at one other thread's in turn
- * (one that switches often but seldom records: the drainer runs only when
- * a CPU is idle, which a loaded machine never is). */
-static inline void kv_maybe_drain(struct trace_ring *r)
+/* Called by a recording thread before its record number w: every
+ * KV_CHECK_EVERY records it drains its own kernel ring (and another's), so
+ * that a busy thread never waits for the drainer, which runs only when a
+ * CPU is idle (never, on a loaded machine). The mapping is read only under
+ * the lock: a disarm may unmap it at any time. */
+static inline void kv_maybe_drain(struct trace_ring *r, uint64_t w)
 {
-	struct trace_kview_thread *k = atomic_load_explicit(&r->kv, memory_order_relaxed);
-	if (k && kv_full_(k))
+	if (r->kv_self && w % KV_CHECK_EVERY == 0)
 		kv_drain_self_(r);
-	kv_help_();
 }
 
 extern const struct trace_desc trace_kv_running_, trace_kv_runnable_, trace_kv_blocked_;

@@ -168,8 +168,6 @@ void trace_lane_put_(struct trace_lane *l, const struct trace_desc *d, uint64_t 
 	lane_put(l, d, meta, ts, dur, a);
 }
 
-#define KV_CHECK_EVERY 32 /* records between looks at the kernel's ring */
-
 void trace_put_(const struct trace_desc *d, uint64_t meta, uint64_t ts, uint64_t dur,
 		const int64_t a[TRACE_ARGS])
 {
@@ -182,8 +180,7 @@ void trace_put_(const struct trace_desc *d, uint64_t meta, uint64_t ts, uint64_t
 	/* Before the record, not after: after it, the check cost spans 12 ns
 	 * more (20 -> 32 ns in bench_trace on AMD Zen 5), before it nothing
 	 * measurable. */
-	if (r->kv_self && atomic_load_explicit(&ln->w, memory_order_relaxed) % KV_CHECK_EVERY == 0)
-		kv_maybe_drain(r);
+	kv_maybe_drain(r, atomic_load_explicit(&ln->w, memory_order_relaxed));
 	lane_put(ln, d, meta, ts, dur, a);
 }
 
