@@ -135,7 +135,7 @@ struct request {
 };
 
 /* Trace event descriptions (server.c); what each records is there. */
-extern const struct trace_desc TD_ANSWER, TD_HIT, TD_ADMIT, TD_FOLLOW, TD_REJECT, TD_ARM, TD_RESPOND, TD_ENCODE, TD_REQUEST, TD_QUEUED, TD_RENDERING, TD_ENCODING, TD_SENDING, TD_INFLIGHT, TD_CONNS, TD_CANCELLED;
+extern const struct trace_desc TD_ANSWER, TD_HIT, TD_ADMIT, TD_FOLLOW, TD_REJECT, TD_ARM, TD_RESPOND, TD_ENCODE, TD_REQUEST, TD_QUEUED, TD_RENDERING, TD_ENCODING, TD_SENDING, TD_INFLIGHT, TD_CONNS, TD_CANCELLED, TD_RESUME_FOLLOWER;
 
 double srv_now(void); /* CLOCK_MONOTONIC, seconds */
 

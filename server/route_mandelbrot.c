@@ -25,7 +25,9 @@ static void hand_back(struct server *s, struct request *rq)
 		struct flight_waiter *w = flight_finish(s->flights, &rq->follow);
 		while (w) {
 			struct request *f = follower_of(w);
+			uint64_t t0 = trace_begin();
 			w = w->next; /* before f may go */
+			uint64_t id = f->id; /* f may be gone once resumed */
 			if (rq->png)
 				srv_answer_png(f, blob_ref(rq->png), "shared");
 			else
@@ -35,6 +37,9 @@ static void hand_back(struct server *s, struct request *rq)
 				srv_add_header(f, "Retry-After", f->retry);
 			}
 			srv_resume(f);
+			/* The arrow from the render that answered it to its
+			 * respond: a single flight's wake-up. */
+			trace_span_flow(&TD_RESUME_FOLLOWER, t0, TRACE_FLOW_STEP, id, (int64_t)id, 0, 0, 0);
 		}
 	}
 	srv_resume(rq);
@@ -215,6 +220,7 @@ const struct trace_desc *srv_mandelbrot(struct request *rq)
 	int led = s->cfg.single_flight ? flight_join(s->flights, rq->key, &rq->follow, &rq->cancel) : -1;
 	if (led == 1) {
 		rq->follows = 1;
+		rq->flow = 1;
 		return &TD_FOLLOW;
 	}
 	rq->leads = led == 0;

@@ -67,6 +67,7 @@ const struct trace_desc TD_RENDERING = {"render", "http", {"jobs", "iterations"}
 const struct trace_desc TD_ENCODING = {"encode", "http", {0}, 0};
 const struct trace_desc TD_SENDING = {"send", "http", {0}, 0};
 const struct trace_desc TD_CANCELLED = {"render cancelled", "http", {0}, 0};
+const struct trace_desc TD_RESUME_FOLLOWER = {"resume follower", "http", {"request"}, 0};
 const struct trace_desc TD_INFLIGHT = {"requests", "http", {"in flight"}, 0};
 const struct trace_desc TD_CONNS = {"connections", "http", {"open"}, 0};
 
@@ -95,7 +96,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		const struct trace_desc *waits = srv_dispatch(rq, url, method);
 		if (waits) {
 			/* Suspended: only what the worker never writes is read. */
-			trace_span_flow(waits, t0, waits == &TD_ADMIT ? TRACE_FLOW_START : TRACE_FLOW_NONE,
+			/* An admitted request's flow, or a follower's: either
+			 * ends in its respond, after the worker that resumes it. */
+			trace_span_flow(waits, t0, rq->flow ? TRACE_FLOW_START : TRACE_FLOW_NONE,
 					rq->id, TRACE_STR(route_name(rq->route)), 0, (int64_t)rq->id, 0);
 			return MHD_YES;
 		}

@@ -421,6 +421,44 @@ Test(trace_e2e, the_kernel_view_shows_each_threads_states_and_the_wakeups, .time
 	cr_expect(eq(int, mw_stop(&srv, SIGTERM), 0));
 }
 
+Test(trace_e2e, a_single_flights_followers_are_woken_by_its_render_with_an_arrow, .timeout = 60)
+{
+	const char *const args[] = {"--workers", "2", "--cache-mb", "0", "--access-log", "off", NULL};
+	struct mw_fetch tr = {.m = &srv, .path = "/debug/trace?seconds=2"};
+	struct mw_fetch same[4];
+	pthread_t th, sth[4];
+
+	start(args);
+	pthread_create(&th, NULL, mw_fetch_main, &tr);
+	wait_armed();
+	for (int i = 0; i < 4; i++) { /* one slow picture, four times at once */
+		same[i] = (struct mw_fetch){.m = &srv, .path = "/mandelbrot?w=512&h=512&iter=5000&cx=-0.7435&cy=0.1314&zoom=200"};
+		pthread_create(&sth[i], NULL, mw_fetch_main, &same[i]);
+	}
+	size_t shared = 0;
+	for (int i = 0; i < 4; i++) {
+		pthread_join(sth[i], NULL);
+		cr_expect(eq(long, same[i].r.status, 200));
+		shared += strcmp(same[i].r.xcache, "shared") == 0;
+		mw_resp_free(&same[i].r);
+	}
+	pthread_join(th, NULL);
+	json_t *doc = parse(tr.r.body, tr.r.len);
+	check_well_formed(doc);
+	/* Each follower: its 'wait: single flight' starts a flow, the
+	 * leader's worker steps it as it resumes it, its respond ends it. */
+	cr_expect(lt(sz, 0, shared), "no request followed another");
+	cr_expect(eq(sz, spans_named(doc, "resume follower"), shared));
+	json_t *ev;
+	size_t i, steps = 0;
+	json_array_foreach(json_object_get(doc, "traceEvents"), i, ev)
+		steps += !strcmp(str_of(ev, "ph"), "t");
+	cr_expect(le(sz, shared, steps));
+	json_decref(doc);
+	mw_resp_free(&tr.r);
+	cr_expect(eq(int, mw_stop(&srv, SIGTERM), 0));
+}
+
 Test(trace_e2e, a_refused_kernel_view_is_said_and_the_trace_is_as_before, .timeout = 60)
 {
 	const char *const args[] = {"--trace-kernel", "refuse", "--cache-mb", "0", NULL};

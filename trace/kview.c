@@ -266,7 +266,8 @@ void kv_drain_self_(struct trace_ring *r)
 		drain_locked(r, k);
 	/* And one other thread's, in turn. */
 	unsigned n = trace_rings_();
-	struct trace_ring *o = n ? trace_ring_(atomic_fetch_add_explicit(&next, 1, memory_order_relaxed) % n) : NULL;
+	unsigned turn = atomic_fetch_add_explicit(&next, 1, memory_order_relaxed);
+	struct trace_ring *o = n ? trace_ring_(turn % n) : NULL;
 	if (o && o != r && (k = kv_of(o)) != NULL)
 		drain_locked(o, k);
 	pthread_mutex_unlock(&mu);
@@ -367,9 +368,9 @@ static void sync_locked(pthread_t *join)
 	for (unsigned i = 0; i < n; i++) {
 		struct trace_ring *r = trace_ring_(i);
 		struct trace_kview_thread *k = r ? kv_of(r) : NULL;
-		if (!k || k->state == KS_EXITED)
+		if (!k)
 			continue;
-		if (want) {
+		if (want && k->state != KS_EXITED) {
 			const char *call;
 			int err = open_event(r, k, &call);
 			if (err == ESRCH)
@@ -378,9 +379,9 @@ static void sync_locked(pthread_t *join)
 				refused_locked(call, err);
 			else
 				start_state(r, k);
-		} else {
+		} else if (!want) {
 			drain_locked(r, k); /* what it saw until now; the pending state stays */
-			close_event(k);
+			close_event(k); /* an ended thread's too */
 		}
 	}
 	enabled = want;

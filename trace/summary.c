@@ -325,7 +325,8 @@ char *summary_finish(struct summary *s, const char *kview, const struct trace_fa
 		for (size_t i = 0; i < s->nth; i++)
 			thread_text(o, &s->th[i], win);
 		if (s->nas)
-			fprintf(o, "\nasync slices (ms)          count      p50      p90      p99      max\n");
+			fprintf(o, "\nasync slices (ms)          count      p50      p90      p99"
+				   "      max\n");
 		for (unsigned i = 0; i < s->nas; i++) {
 			struct async *a = &s->as[i];
 			qsort(a->dur, a->n, sizeof *a->dur, by_u64);
