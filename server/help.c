@@ -31,6 +31,9 @@ const char help_text[] =
 	"  seconds   the window, 0.001..--trace-max (default 1): the answer starts\n"
 	"            when it ends; one window at a time (409 + Retry-After)\n"
 	"  last      with --flight-recorder: the last N seconds, at once\n"
+	"  format    json (default), or summary: per thread the share running,\n"
+	"            runnable and blocked (and on what), per request the phases'\n"
+	"            percentiles, as plain text\n"
 	"\n"
 	"example: curl -o m.png 'http://127.0.0.1:8080/mandelbrot?cx=-0.743&cy=0.131&zoom=200&colour=smooth'\n"
 	"         curl -o trace.json 'http://127.0.0.1:8080/debug/trace?seconds=5'\n";

@@ -138,7 +138,8 @@ static int span_by_start(const void *a, const void *b)
  * nesting). */
 static void link_spans(struct thread *t)
 {
-	qsort(t->all, t->nall, sizeof *t->all, span_by_start);
+	if (t->nall) /* qsort's array may not be NULL, even empty */
+		qsort(t->all, t->nall, sizeof *t->all, span_by_start);
 	size_t open = NONE;
 	for (size_t i = 0; i < t->nall; i++) {
 		while (open != NONE && t->all[open].t1 <= t->all[i].t0)
@@ -174,7 +175,7 @@ static void runnable(struct thread *t, uint64_t a, uint64_t b)
  * earliest begun, where they overlap), the rest to "outside a wait span". */
 static void blocked(struct thread *t, uint64_t a, uint64_t b)
 {
-	if (!t->sorted) {
+	if (!t->sorted && t->nwaits) {
 		qsort(t->waits, t->nwaits, sizeof *t->waits, by_start);
 		t->sorted = 1;
 	}
