@@ -49,7 +49,7 @@ struct trace_kview_thread {
  * someone holds the lock. */
 void kv_drain_self_(struct trace_ring *r);
 
-#define KV_CHECK_EVERY 128 /* records between drains by the recording thread */
+#define KV_CHECK_EVERY 64 /* records between drains by the recording thread */
 
 /* Called by a recording thread before its record number w: every
  * KV_CHECK_EVERY records it drains its own kernel ring (and another's), so
