@@ -33,12 +33,10 @@
 #include <unistd.h>
 
 #include "trace/kview.h"
+#include "trace/perf.h"
 
 #ifdef __linux__
 #include <linux/perf_event.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
 #endif
 
 #define KV_PAGES 32             /* 128 KiB of data: 4096 switch records, at most */
@@ -173,72 +171,55 @@ static void on_switch(struct trace_ring *r, struct trace_kview_thread *k, uint64
 	switches++;
 }
 
-/* A copy of the record at offset 'at' of the kernel's ring (it may wrap). */
-static void ring_copy(const struct trace_kview_thread *k, uint64_t at, void *dst, size_t n)
+/* What a drain is doing: the thread, and the offset from the kernel's
+ * clock to ours. */
+struct drain {
+	struct trace_ring *r;
+	struct trace_kview_thread *k;
+	int64_t off;
+};
+
+static void on_record(void *ctx, const struct perf_event_header *h, size_t n)
 {
-	uint64_t off = at & (k->data_size - 1), first = k->data_size - off;
-	if (first >= n) {
-		memcpy(dst, k->data + off, n);
+	struct drain *d = ctx;
+	const unsigned char *body = (const unsigned char *)(h + 1);
+	/* sample_id: u32 pid, tid; u64 time; u32 cpu, res (sample_type order). */
+	const unsigned char *sid;
+	if (h->type == PERF_RECORD_SWITCH && n >= sizeof *h + 24)
+		sid = body;
+	else if (h->type == PERF_RECORD_EXIT && n >= sizeof *h + 24 + 24)
+		sid = body + 24; /* pid, ppid, tid, ptid, time */
+	else if (h->type == PERF_RECORD_LOST && n >= sizeof *h + 16 + 24)
+		sid = body + 16; /* id, lost */
+	else
+		return;
+	uint64_t time;
+	uint32_t cpu;
+	memcpy(&time, sid + 8, 8);
+	memcpy(&cpu, sid + 16, 4);
+	uint64_t t = (uint64_t)((int64_t)time + d->off);
+	if (h->type == PERF_RECORD_SWITCH) {
+		on_switch(d->r, d->k, t, (int)cpu, !!(h->misc & PERF_RECORD_MISC_SWITCH_OUT),
+			  !!(h->misc & PERF_RECORD_MISC_SWITCH_OUT_PREEMPT));
+	} else if (h->type == PERF_RECORD_EXIT) {
+		on_switch(d->r, d->k, t, (int)cpu, 1, 0);
+		d->k->state = KS_EXITED;
 	} else {
-		memcpy(dst, k->data + off, first);
-		memcpy((char *)dst + first, k->data, n - first);
+		uint64_t n_lost;
+		memcpy(&n_lost, body + 8, 8);
+		lost += n_lost;
+		d->k->state = KS_UNKNOWN; /* until the next switch says */
+		d->k->since = t;
 	}
 }
 
 static void drain_locked(struct trace_ring *r, struct trace_kview_thread *k)
 {
-	struct perf_event_mmap_page *pg = k->map;
-	if (!pg)
+	if (!k->ring.map)
 		return; /* closed (disarmed), or never opened */
-	/* The kernel's protocol: read data_head, then a read barrier before
-	 * the data; a full barrier before data_tail frees it. */
-	uint64_t head = *(volatile __u64 *)&pg->data_head;
-	atomic_thread_fence(memory_order_acquire);
-	uint64_t tail = pg->data_tail;
-	int64_t off = trace_clock_.counter ? (int64_t)(trace_now() - mono_ns()) : 0;
-
-	while (tail < head) {
-		struct {
-			struct perf_event_header h;
-			unsigned char body[56];
-		} rec;
-		ring_copy(k, tail, &rec.h, sizeof rec.h);
-		if (rec.h.size < sizeof rec.h)
-			break; /* cannot happen; do not spin on it */
-		size_t n = rec.h.size < sizeof rec ? rec.h.size : sizeof rec;
-		ring_copy(k, tail, &rec, n);
-		tail += rec.h.size;
-		/* sample_id: u32 pid, tid; u64 time; u32 cpu, res (sample_type order). */
-		const unsigned char *sid;
-		if (rec.h.type == PERF_RECORD_SWITCH && n >= sizeof rec.h + 24)
-			sid = rec.body;
-		else if (rec.h.type == PERF_RECORD_EXIT && n >= sizeof rec.h + 24 + 24)
-			sid = rec.body + 24; /* pid, ppid, tid, ptid, time */
-		else if (rec.h.type == PERF_RECORD_LOST && n >= sizeof rec.h + 16 + 24)
-			sid = rec.body + 16; /* id, lost */
-		else
-			continue;
-		uint64_t time;
-		uint32_t cpu;
-		memcpy(&time, sid + 8, 8);
-		memcpy(&cpu, sid + 16, 4);
-		uint64_t t = (uint64_t)((int64_t)time + off);
-		if (rec.h.type == PERF_RECORD_SWITCH) {
-			on_switch(r, k, t, (int)cpu, !!(rec.h.misc & PERF_RECORD_MISC_SWITCH_OUT),
-				  !!(rec.h.misc & PERF_RECORD_MISC_SWITCH_OUT_PREEMPT));
-		} else if (rec.h.type == PERF_RECORD_EXIT) {
-			on_switch(r, k, t, (int)cpu, 1, 0);
-			k->state = KS_EXITED;
-		} else {
-			uint64_t n_lost;
-			memcpy(&n_lost, rec.body + 8, 8);
-			lost += n_lost;
-			k->state = KS_UNKNOWN; /* until the next switch says */
-			k->since = t;
-		}
-	}
-	atomic_thread_fence(memory_order_seq_cst);
-	*(volatile __u64 *)&pg->data_tail = tail;
+	struct drain d = {r, k, trace_clock_.counter ? (int64_t)(trace_now() - mono_ns()) : 0};
+	uint64_t scratch[8]; /* a switch, exit or lost record: 64 bytes at most */
+	perf_ring_drain(&k->ring, on_record, &d, scratch, sizeof scratch);
 }
 
 static struct trace_kview_thread *kv_of(struct trace_ring *r)
@@ -347,12 +328,9 @@ static void refused_locked(const char *call, int err);
  * states lane and the pending state stay, for the capture. */
 static void close_event(struct trace_kview_thread *k)
 {
-	if (!k->map)
+	if (!k->ring.map)
 		return;
-	munmap(k->map, k->map_bytes);
-	close(k->fd);
-	k->map = NULL;
-	k->fd = -1;
+	perf_ring_close(&k->ring);
 	nopen--;
 }
 
@@ -429,8 +407,8 @@ static void refused_locked(const char *call, int err)
 		 paranoid);
 }
 
-/* Opens thread r's event, enabled, and maps its ring: 0, or the errno
- * of the call named in *call. Under mu. */
+/* Opens thread r's event, enabled, and maps its ring: 0, or the errno of
+ * the call named in *call. Under mu. */
 static int open_event(struct trace_ring *r, struct trace_kview_thread *k, const char **call)
 {
 	struct perf_event_attr a;
@@ -449,30 +427,10 @@ static int open_event(struct trace_ring *r, struct trace_kview_thread *k, const 
 	/* Nobody polls the event: no wake-up, ever (the mark is past the
 	 * ring's end). */
 	a.watermark = 1;
-	long page = sysconf(_SC_PAGESIZE);
-	a.wakeup_watermark = (uint32_t)((KV_PAGES + 1) * page);
-	*call = "perf_event_open";
-	int fd = (int)syscall(SYS_perf_event_open, &a, r->tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
-	if (fd < 0)
-		return errno;
-	void *map = MAP_FAILED;
-	size_t bytes = 0;
-	for (int pages = KV_PAGES; pages >= 1 && map == MAP_FAILED; pages /= 2) {
-		bytes = (size_t)(1 + pages) * (size_t)page;
-		map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	}
-	if (map == MAP_FAILED) {
-		int err = errno;
-		*call = "mmap of the perf ring";
-		close(fd);
+	a.wakeup_watermark = (uint32_t)((KV_PAGES + 1) * sysconf(_SC_PAGESIZE));
+	int err = perf_ring_open(&k->ring, &a, r->tid, KV_PAGES, call);
+	if (err)
 		return err;
-	}
-	struct perf_event_mmap_page *pg = map;
-	k->fd = fd;
-	k->map = map;
-	k->map_bytes = bytes;
-	k->data = (unsigned char *)map + (pg->data_offset ? pg->data_offset : (uint64_t)page);
-	k->data_size = pg->data_size ? pg->data_size : (uint64_t)(bytes - (size_t)page);
 	state_name = "on";
 	nopen++;
 	return 0;
@@ -501,7 +459,7 @@ void kv_thread_open(struct trace_ring *r)
 		pthread_mutex_unlock(&mu);
 		return;
 	}
-	k->fd = -1;
+	k->ring.fd = -1;
 	r->lane[TRACE_LANE_STATES].mask = lane_size - 1;
 	r->lane[TRACE_LANE_STATES].rec = rec;
 	atomic_store_explicit(&r->kv, k, memory_order_release);

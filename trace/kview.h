@@ -28,6 +28,7 @@
 #define MW_TRACE_KVIEW_H
 
 #include "trace/chrome.h"
+#include "trace/perf.h"
 #include "trace/ring.h"
 
 enum kstate { KS_UNKNOWN, KS_RUNNING, KS_RUNNABLE, KS_BLOCKED, KS_PROC_R, KS_EXITED };
@@ -35,11 +36,7 @@ enum kstate { KS_UNKNOWN, KS_RUNNING, KS_RUNNABLE, KS_BLOCKED, KS_PROC_R, KS_EXI
 /* A thread's event and what has been read of it (all under kview.c's
  * lock). The event is open only while the tracer is armed. */
 struct trace_kview_thread {
-	int fd;              /* -1: closed */
-	void *map;           /* NULL: closed */
-	size_t map_bytes;
-	unsigned char *data; /* the kernel's ring */
-	uint64_t data_size;
+	struct perf_ring ring; /* closed while disarmed */
 	enum kstate state;   /* since 'since' (trace clock), on 'cpu' */
 	int cpu;
 	uint64_t since;
