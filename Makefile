@@ -42,7 +42,11 @@ BIN := $(if $(SAN)$(CROSS),$(B)/bin,bin)
 WARN := -std=c17 -Wall -Wextra -Wpedantic -Werror
 SANFLAGS := $(if $(SAN),-fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all)
 override CPPFLAGS += -D_GNU_SOURCE -I.
-ALL_CFLAGS = $(WARN) $(CFLAGS) -ffp-contract=off -pthread -MMD -MP $(SANFLAGS)
+# Frame pointers everywhere, leaf functions too: the kernel walks them for
+# the CPU profiler's call chains (prof/prof.h); their cost is in README,
+# Profiling.
+FRAMES := -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer
+ALL_CFLAGS = $(WARN) $(CFLAGS) $(FRAMES) -ffp-contract=off -pthread -MMD -MP $(SANFLAGS)
 ALL_LDFLAGS = $(LDFLAGS) -pthread $(SANFLAGS)
 
 # pkg-config runs once, when first needed (after `make deps` has run).
@@ -51,6 +55,8 @@ PNG_CFLAGS = $(call once,PNG_CFLAGS,--cflags libpng zlib)
 PNG_LIBS = $(call once,PNG_LIBS,--libs libpng zlib)
 MHD_CFLAGS = $(call once,MHD_CFLAGS,--cflags libmicrohttpd)
 MHD_LIBS = $(call once,MHD_LIBS,--libs libmicrohttpd)
+DW_CFLAGS = $(call once,DW_CFLAGS,--cflags libdw zlib)
+DW_LIBS = $(call once,DW_LIBS,--libs libdw zlib)
 TEST_CFLAGS = $(call once,TEST_CFLAGS,--cflags criterion libcurl jansson)
 TEST_LIBS = $(call once,TEST_LIBS,--libs criterion libcurl jansson)
 
@@ -69,6 +75,7 @@ ISA_avx512 := -mavx512f -mavx512dq
 ISA_generic := -Wno-psabi
 
 TRACE_SRC := trace/trace.c trace/json.c trace/chrome.c trace/capture.c trace/perf.c trace/kview.c trace/summary.c
+PROF_SRC := prof/sample.c prof/pprof.c
 RENDER_SRC := $(KERNEL_SRC) render/kernel_dispatch.c render/names.c render/picture.c render/colour.c \
 	render/pool.c render/render.c render/pngenc.c
 SERVER_SRC := server/blob.c server/cache.c server/query.c server/metrics.c server/config.c \
@@ -80,6 +87,7 @@ TEST_SRC := $(wildcard tests/test_*.c) tests/harness.c
 CPU_TEST_SRC := tests/test_kernel.c tests/test_picture.c tests/test_cli.c tests/emulate.c
 
 TRACE_OBJ := $(TRACE_SRC:%.c=$(B)/%.o)
+PROF_OBJ := $(PROF_SRC:%.c=$(B)/%.o)
 RENDER_OBJ := $(RENDER_SRC:%.c=$(B)/%.o)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(B)/%.o) $(B)/server/viewer_html.o
 TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o)
@@ -104,6 +112,10 @@ $(B)/render/kernel_%.o: render/kernel_%.c | deps
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(KERNEL_OPT) $(ISA_$*) -c $< -o $@
 
+$(B)/prof/%.o: prof/%.c | deps
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(DW_CFLAGS) -c $< -o $@
+
 $(B)/tests/%.o: tests/%.c | deps
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(TEST_CFLAGS) $(PNG_CFLAGS) -DMW_BIN='"$(BIN)"' -c $< -o $@
@@ -122,21 +134,24 @@ $(B)/render.a: $(RENDER_OBJ)
 $(B)/trace.a: $(TRACE_OBJ)
 	$(AR) rcs $@ $^
 
+$(B)/prof.a: $(PROF_OBJ)
+	$(AR) rcs $@ $^
+
 $(B)/server.a: $(SERVER_OBJ)
 	$(AR) rcs $@ $^
 
-$(BIN)/mandelweb: $(B)/server/main.o $(B)/server.a $(B)/render.a $(B)/trace.a
+$(BIN)/mandelweb: $(B)/server/main.o $(B)/server.a $(B)/render.a $(B)/prof.a $(B)/trace.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) $^ $(MHD_LIBS) $(PNG_LIBS) -lm -o $@
+	$(CC) $(ALL_LDFLAGS) $^ $(MHD_LIBS) $(PNG_LIBS) $(DW_LIBS) -lm -o $@
 
-$(BIN)/mandelbrot: $(B)/render/mandelbrot.o $(B)/render.a $(B)/trace.a
+$(BIN)/mandelbrot: $(B)/render/mandelbrot.o $(B)/render.a $(B)/prof.a $(B)/trace.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) $^ $(PNG_LIBS) -lm -o $@
+	$(CC) $(ALL_LDFLAGS) $^ $(PNG_LIBS) $(DW_LIBS) -lm -o $@
 
 # Criterion 2.4.1's gt(T, a, b) tests a >= b (it is written !lt, so
 # gt(int, 0, 0) passes): a > b is written lt(T, b, a), and gt may not be used.
-$(B)/tests/unit: $(TEST_OBJ) $(B)/server.a $(B)/render.a $(B)/trace.a | no-criterion-gt
-	$(CC) $(ALL_LDFLAGS) $^ $(TEST_LIBS) $(MHD_LIBS) $(PNG_LIBS) -lm -o $@
+$(B)/tests/unit: $(TEST_OBJ) $(B)/server.a $(B)/render.a $(B)/prof.a $(B)/trace.a | no-criterion-gt
+	$(CC) $(ALL_LDFLAGS) $^ $(TEST_LIBS) $(MHD_LIBS) $(PNG_LIBS) $(DW_LIBS) -lm -o $@
 
 $(B)/tests/cpu: $(CPU_TEST_OBJ) $(B)/render.a $(B)/trace.a
 	$(CC) $(ALL_LDFLAGS) $^ $(TEST_LIBS) $(PNG_LIBS) -lm -o $@

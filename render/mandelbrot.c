@@ -22,6 +22,7 @@
 
 #include "render/pngenc.h"
 #include "render/render.h"
+#include "prof/prof.h"
 #include "trace/capture.h"
 #include "trace/trace.h"
 
@@ -37,7 +38,7 @@ struct options {
 	enum render_mode mode;
 	uint32_t workers, queue;
 	int queue_set;
-	const char *kernel, *out, *trace;
+	const char *kernel, *out, *trace, *cpuprofile;
 	uint32_t trace_ring;
 	int trace_kernel;
 	struct pngenc_opts png;
@@ -52,6 +53,7 @@ static void usage(FILE *f)
 		"                  [-png-level 0..9] [-png-strategy default|filtered|huffman|rle|fixed]\n"
 		"                  [-png-filter none|sub|up|avg|paeth|all] [-o mandelbrot.png]\n"
 		"                  [-trace trace.json [-trace-ring 1048576] [-trace-kernel auto|off|refuse]]\n"
+		"                  [-cpuprofile cpu.pprof]\n"
 		"  -mode     seq: this thread alone; px: a job per pixel; row: a job per row;\n"
 		"            workers: per-pixel jobs through a queue of -queue slots (default 0,\n"
 		"            a rendezvous); auto: bands of rows claimed by each worker (default)\n"
@@ -61,6 +63,9 @@ static void usage(FILE *f)
 		"            https://ui.perfetto.dev), then print its summary on stderr;\n"
 		"            -trace-ring: events kept per thread; -trace-kernel: the kernel's\n"
 		"            view of each thread (perf_event_open; refuse: as if refused)\n"
+		"  -cpuprofile  sample every thread's CPU at 1 kHz over the render and the\n"
+		"            encode, and write the profile (gzipped profile.proto) for\n"
+		"            go tool pprof, pprof -http or speedscope\n"
 		"  -kernel   escape-time kernel; 'auto' picks the first this CPU runs of:");
 	char runs[128];
 	fprintf(f, " %s ('list': every kernel of this build)\n",
@@ -121,6 +126,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		} else if (strcmp(name, "trace-ring") == 0) {
 			if (parse_u32(v, TRACE_RING_EVENTS_MIN, TRACE_RING_EVENTS_MAX, &o->trace_ring) < 0)
 				return bad("trace-ring must be an integer in 64..16777216");
+		} else if (strcmp(name, "cpuprofile") == 0) {
+			o->cpuprofile = v;
 		} else if (strcmp(name, "trace-kernel") == 0) {
 			if ((o->trace_kernel = trace_kview_parse(v)) < 0)
 				return bad("trace-kernel must be auto, off or refuse");
@@ -195,6 +202,30 @@ static int write_trace(const char *path, struct trace_capture *c)
 	return 0;
 }
 
+/* Writes the profile to path and reports it on stderr. */
+static int write_profile(const char *path, struct prof *p)
+{
+	unsigned char *gz;
+	size_t len;
+	struct prof_facts f;
+	if (prof_pprof(p, &gz, &len) < 0) {
+		fprintf(stderr, "mandelbrot: profile: out of memory\n");
+		return -1;
+	}
+	struct pngenc_buf b = {.data = gz, .len = len};
+	int rc = write_file(path, &b);
+	free(gz);
+	if (rc < 0) {
+		fprintf(stderr, "mandelbrot: %s: %s\n", path, strerror(-rc));
+		return -1;
+	}
+	prof_facts(p, &f);
+	fprintf(stderr, "mandelbrot: profile %s: %llu samples of %u threads over %.1f ms at %u Hz, %llu lost\n",
+		path, (unsigned long long)f.samples, f.threads, (f.end_ns - f.start_ns) / 1e6, f.hz,
+		(unsigned long long)f.lost);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -246,6 +277,13 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto out_img;
 	}
+	/* After the pool: its workers are sampled from their start. */
+	struct prof *prof = NULL;
+	if (o.cpuprofile && (rc = prof_start(&prof, PROF_HZ_DEFAULT, err, sizeof err)) < 0) {
+		fprintf(stderr, "mandelbrot: cannot profile: %s\n", err);
+		rc = 1;
+		goto out_img;
+	}
 	double t0 = now_ms();
 	rc = render_image(pool, &o.pic, k, o.mode, &img, &st);
 	double t1 = now_ms();
@@ -277,6 +315,8 @@ int main(int argc, char **argv)
 	       st.iterations / ((t1 - t0) * 1e6), (unsigned long long)st.jobs, t2 - t1,
 	       png.len, o.out);
 	rc = 0;
+	if (prof)
+		rc = write_profile(o.cpuprofile, prof) < 0;
 	if (tc) {
 		trace_capture_close(tc);
 		fflush(stdout); /* the render's line before the trace's, where both go to one place */
@@ -285,6 +325,7 @@ int main(int argc, char **argv)
 out_png:
 	pngenc_buf_free(&png);
 out_img:
+	prof_free(prof);
 	trace_capture_free(tc);
 	image_free(&img);
 out_pool:

@@ -1,0 +1,51 @@
+/*
+ * internal.h - the profile session's state, shared by sample.c (the
+ * sampling and the table of stacks) and pprof.c (the encoding); nothing
+ * else includes it.
+ *
+ * The table: open addressing on a hash of (thread, call chain), grown at
+ * half full; each entry's frames live in one growing array of addresses
+ * (leaf first, as the kernel gives them). Only the collector writes it,
+ * under mu, until prof_stop; then only the encoder reads it.
+ */
+#ifndef MW_PROF_INTERNAL_H
+#define MW_PROF_INTERNAL_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "prof/prof.h"
+#include "trace/perf.h"
+
+struct prof_stack {
+	uint64_t hash;  /* 0: the slot is free */
+	int tid;
+	uint32_t depth;
+	size_t at;      /* its frames: ips[at .. at + depth) */
+	uint64_t count;
+};
+
+struct prof_thread {
+	int tid;
+	char name[16];
+	struct perf_ring ring;
+};
+
+struct prof {
+	pthread_mutex_t mu;
+	pthread_t collector;
+	int running, collecting;
+	unsigned hz;
+	uint64_t start_ns, end_ns;
+	uint64_t start_wall_ns;
+	struct prof_thread *th;
+	unsigned nth;
+	struct prof_stack *tab;
+	size_t cap, n;
+	uint64_t *ips;
+	size_t nips, capips;
+	uint64_t samples, lost;
+	int oom;
+};
+
+#endif

@@ -1,0 +1,405 @@
+/*
+ * pprof.c - a stopped profile as profile.proto (github.com/google/pprof,
+ * proto/profile.proto), symbolized in-process and gzipped.
+ *
+ * Symbols: libdw reports the process's own modules from /proc/self/maps
+ * and reads their ELF symbol tables (static functions included, which
+ * dladdr would not find) and DWARF line tables. A caller's frame is a
+ * return address: it is looked up, and stored, one byte earlier, inside
+ * the call instruction, as pprof expects.
+ *
+ * Encoding: protobuf by hand (varints and length-delimited fields; a
+ * nested message is built in a scratch buffer and copied in); strings
+ * interned in string_table, index 0 the empty string.
+ */
+#include <elfutils/libdwfl.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "prof/internal.h"
+
+struct pb {
+	unsigned char *p;
+	size_t n, cap;
+	int oom;
+};
+
+static void pb_put(struct pb *b, const void *d, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->n + n > b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 256;
+		while (cap < b->n + n)
+			cap *= 2;
+		unsigned char *q = realloc(b->p, cap);
+		if (!q) {
+			b->oom = 1;
+			return;
+		}
+		b->p = q;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->n, d, n);
+	b->n += n;
+}
+
+static void pb_varint(struct pb *b, uint64_t v)
+{
+	unsigned char c[10];
+	size_t n = 0;
+	do {
+		c[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		v >>= 7;
+	} while (v);
+	pb_put(b, c, n);
+}
+
+static void pb_uint(struct pb *b, unsigned field, uint64_t v) /* wire type 0 */
+{
+	if (v == 0)
+		return; /* proto3: the default is not written */
+	pb_varint(b, (uint64_t)field << 3);
+	pb_varint(b, v);
+}
+
+static void pb_bytes(struct pb *b, unsigned field, const void *d, size_t n) /* wire type 2 */
+{
+	pb_varint(b, (uint64_t)field << 3 | 2);
+	pb_varint(b, n);
+	pb_put(b, d, n);
+}
+
+static void pb_msg(struct pb *b, unsigned field, struct pb *m)
+{
+	pb_bytes(b, field, m->p, m->n);
+	b->oom |= m->oom;
+	m->n = 0; /* reused for the next one */
+}
+
+/* ---- strings ---- */
+
+struct strings {
+	const char **s; /* by index */
+	size_t n, cap;
+	size_t *slot;   /* hash -> index + 1 */
+	size_t nslot;
+	int oom;
+};
+
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211u;
+	return h;
+}
+
+static int str_grow(struct strings *t)
+{
+	size_t nslot = t->nslot ? t->nslot * 2 : 256;
+	size_t *slot = calloc(nslot, sizeof *slot);
+	if (!slot)
+		return -1;
+	for (size_t i = 0; i < t->n; i++) {
+		size_t j = hash_str(t->s[i]) & (nslot - 1);
+		while (slot[j])
+			j = (j + 1) & (nslot - 1);
+		slot[j] = i + 1;
+	}
+	free(t->slot);
+	t->slot = slot;
+	t->nslot = nslot;
+	return 0;
+}
+
+/* The index of s in the table (added if new); s must outlive the table. */
+static int64_t str_id(struct strings *t, const char *s)
+{
+	if (!s)
+		s = "";
+	if ((t->n + 1) * 2 > t->nslot && str_grow(t) < 0) {
+		t->oom = 1;
+		return 0;
+	}
+	size_t j = hash_str(s) & (t->nslot - 1);
+	for (; t->slot[j]; j = (j + 1) & (t->nslot - 1))
+		if (strcmp(t->s[t->slot[j] - 1], s) == 0)
+			return (int64_t)(t->slot[j] - 1);
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 256;
+		const char **q = realloc(t->s, cap * sizeof *q);
+		if (!q) {
+			t->oom = 1;
+			return 0;
+		}
+		t->s = q;
+		t->cap = cap;
+	}
+	t->s[t->n] = s;
+	t->slot[j] = ++t->n;
+	return (int64_t)(t->n - 1);
+}
+
+/* ---- locations and functions ---- */
+
+struct loc {
+	uint64_t addr; /* 0: the slot is free */
+	uint64_t id, function, mapping;
+	int line;
+};
+
+struct func {
+	int64_t name, file;
+};
+
+struct syms {
+	Dwfl *dwfl;
+	struct loc *loc; /* open addressing by address */
+	size_t nloc, cap;
+	struct func *fn;
+	size_t nfn, capfn;
+	Dwfl_Module **mods;
+	size_t nmods;
+	struct strings *str;
+	int oom;
+};
+
+static int collect_module(Dwfl_Module *m, void **ud, const char *name, Dwarf_Addr start, void *arg)
+{
+	(void)ud, (void)name, (void)start;
+	struct syms *s = arg;
+	Dwfl_Module **q = realloc(s->mods, (s->nmods + 1) * sizeof *q);
+	if (!q) {
+		s->oom = 1;
+		return DWARF_CB_ABORT;
+	}
+	s->mods = q;
+	s->mods[s->nmods++] = m;
+	return DWARF_CB_OK;
+}
+
+static uint64_t mapping_of(struct syms *s, Dwfl_Module *m)
+{
+	for (size_t i = 0; i < s->nmods; i++)
+		if (s->mods[i] == m)
+			return i + 1;
+	return 0;
+}
+
+static uint64_t function_id(struct syms *s, const char *name, const char *file)
+{
+	int64_t n = str_id(s->str, name), f = str_id(s->str, file);
+	for (size_t i = s->nfn; i-- > 0;) /* recent first: a stack's frames repeat */
+		if (s->fn[i].name == n && s->fn[i].file == f)
+			return i + 1;
+	if (s->nfn == s->capfn) {
+		size_t cap = s->capfn ? s->capfn * 2 : 256;
+		struct func *q = realloc(s->fn, cap * sizeof *q);
+		if (!q) {
+			s->oom = 1;
+			return 0;
+		}
+		s->fn = q;
+		s->capfn = cap;
+	}
+	s->fn[s->nfn++] = (struct func){n, f};
+	return s->nfn;
+}
+
+/* The location of address a: its id (1..), made and symbolized once. */
+static uint64_t location_id(struct syms *s, uint64_t a)
+{
+	if ((s->nloc + 1) * 2 > s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 1024;
+		struct loc *t = calloc(cap, sizeof *t);
+		if (!t) {
+			s->oom = 1;
+			return 0;
+		}
+		for (size_t i = 0; i < s->cap; i++) {
+			if (!s->loc[i].addr)
+				continue;
+			size_t j = (s->loc[i].addr * 0x9e3779b97f4a7c15u) >> 20 & (cap - 1);
+			while (t[j].addr)
+				j = (j + 1) & (cap - 1);
+			t[j] = s->loc[i];
+		}
+		free(s->loc);
+		s->loc = t;
+		s->cap = cap;
+	}
+	size_t j = (a * 0x9e3779b97f4a7c15u) >> 20 & (s->cap - 1);
+	for (; s->loc[j].addr; j = (j + 1) & (s->cap - 1))
+		if (s->loc[j].addr == a)
+			return s->loc[j].id;
+	struct loc l = {.addr = a, .id = ++s->nloc};
+	Dwfl_Module *m = s->dwfl ? dwfl_addrmodule(s->dwfl, a) : NULL;
+	if (m) {
+		l.mapping = mapping_of(s, m);
+		const char *name = dwfl_module_addrname(m, a);
+		const char *file = NULL;
+		Dwfl_Line *ln = dwfl_module_getsrc(m, a);
+		if (ln)
+			file = dwfl_lineinfo(ln, NULL, &l.line, NULL, NULL, NULL);
+		if (name)
+			l.function = function_id(s, name, file);
+	}
+	s->loc[j] = l;
+	return l.id;
+}
+
+/* ---- the profile ---- */
+
+static void value_type(struct pb *b, unsigned field, struct strings *str, const char *type,
+		       const char *unit, struct pb *scratch)
+{
+	pb_uint(scratch, 1, (uint64_t)str_id(str, type));
+	pb_uint(scratch, 2, (uint64_t)str_id(str, unit));
+	pb_msg(b, field, scratch);
+}
+
+static const char *thread_name(const struct prof *p, int tid)
+{
+	for (unsigned i = 0; i < p->nth; i++)
+		if (p->th[i].tid == tid && p->th[i].name[0])
+			return p->th[i].name;
+	return "?";
+}
+
+static int gzip(const struct pb *in, unsigned char **out, size_t *len)
+{
+	z_stream z;
+	memset(&z, 0, sizeof z);
+	if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return -ENOMEM;
+	size_t cap = deflateBound(&z, (uLong)in->n);
+	unsigned char *o = malloc(cap);
+	if (!o) {
+		deflateEnd(&z);
+		return -ENOMEM;
+	}
+	z.next_in = in->p;
+	z.avail_in = (uInt)in->n;
+	z.next_out = o;
+	z.avail_out = (uInt)cap;
+	int rc = deflate(&z, Z_FINISH);
+	*len = z.total_out;
+	deflateEnd(&z);
+	if (rc != Z_STREAM_END) {
+		free(o);
+		return -ENOMEM;
+	}
+	*out = o;
+	return 0;
+}
+
+int prof_pprof(struct prof *p, unsigned char **out, size_t *len)
+{
+	static const Dwfl_Callbacks cb = {
+		.find_elf = dwfl_linux_proc_find_elf,
+		.find_debuginfo = dwfl_standard_find_debuginfo,
+	};
+	prof_stop(p);
+	struct strings str = {0};
+	struct syms s = {.str = &str};
+	struct pb b = {0}, m = {0}, sub = {0};
+	str_id(&str, "");
+	s.dwfl = dwfl_begin(&cb);
+	if (s.dwfl) {
+		if (dwfl_linux_proc_report(s.dwfl, getpid()) != 0 ||
+		    dwfl_report_end(s.dwfl, NULL, NULL) != 0) {
+			dwfl_end(s.dwfl);
+			s.dwfl = NULL; /* addresses only */
+		} else {
+			dwfl_getmodules(s.dwfl, collect_module, &s, 0);
+		}
+	}
+	value_type(&b, 1, &str, "samples", "count", &m);
+	value_type(&b, 1, &str, "cpu", "nanoseconds", &m);
+	uint64_t period = 1000000000u / p->hz;
+	uint64_t *ids = malloc(128 * sizeof *ids);
+	for (size_t i = 0; ids && i < p->cap; i++) {
+		const struct prof_stack *st = &p->tab[i];
+		if (!st->hash)
+			continue;
+		/* Sample{location_id (packed), value (packed), label} */
+		for (uint32_t k = 0; k < st->depth && k < 128; k++)
+			ids[k] = location_id(&s, k ? p->ips[st->at + k] - 1 : p->ips[st->at + k]);
+		for (uint32_t k = 0; k < st->depth && k < 128; k++)
+			pb_varint(&sub, ids[k]);
+		pb_msg(&m, 1, &sub);
+		pb_varint(&sub, st->count);
+		pb_varint(&sub, st->count * period);
+		pb_msg(&m, 2, &sub);
+		pb_uint(&sub, 1, (uint64_t)str_id(&str, "thread"));
+		pb_uint(&sub, 2, (uint64_t)str_id(&str, thread_name(p, st->tid)));
+		pb_msg(&m, 3, &sub);
+		pb_uint(&sub, 1, (uint64_t)str_id(&str, "tid"));
+		pb_uint(&sub, 3, (uint64_t)st->tid);
+		pb_msg(&m, 3, &sub);
+		pb_msg(&b, 2, &m);
+	}
+	free(ids);
+	for (size_t i = 0; i < s.nmods; i++) { /* Mapping */
+		Dwarf_Addr start, end;
+		const char *main_file = NULL;
+		const char *name = dwfl_module_info(s.mods[i], NULL, &start, &end, NULL, NULL,
+						    &main_file, NULL);
+		pb_uint(&m, 1, i + 1);
+		pb_uint(&m, 2, start);
+		pb_uint(&m, 3, end);
+		pb_uint(&m, 5, (uint64_t)str_id(&str, main_file ? main_file : name));
+		pb_uint(&m, 7, 1);
+		pb_uint(&m, 8, 1);
+		pb_uint(&m, 9, 1);
+		pb_msg(&b, 3, &m);
+	}
+	for (size_t i = 0; i < s.cap; i++) { /* Location */
+		const struct loc *l = &s.loc[i];
+		if (!l->addr)
+			continue;
+		pb_uint(&m, 1, l->id);
+		pb_uint(&m, 2, l->mapping);
+		pb_uint(&m, 3, l->addr);
+		if (l->function) {
+			pb_uint(&sub, 1, l->function);
+			pb_uint(&sub, 2, (uint64_t)(l->line > 0 ? l->line : 0));
+			pb_msg(&m, 4, &sub);
+		}
+		pb_msg(&b, 4, &m);
+	}
+	for (size_t i = 0; i < s.nfn; i++) { /* Function */
+		pb_uint(&m, 1, i + 1);
+		pb_uint(&m, 2, (uint64_t)s.fn[i].name);
+		pb_uint(&m, 3, (uint64_t)s.fn[i].name);
+		pb_uint(&m, 4, (uint64_t)s.fn[i].file);
+		pb_msg(&b, 5, &m);
+	}
+	/* Profile-level numbers: their strings first, then the table last. */
+	struct pb tail = {0};
+	pb_uint(&tail, 9, p->start_wall_ns);
+	pb_uint(&tail, 10, p->end_ns - p->start_ns);
+	value_type(&tail, 11, &str, "cpu", "nanoseconds", &m);
+	pb_uint(&tail, 12, period);
+	for (size_t i = 0; i < str.n; i++)
+		pb_bytes(&b, 6, str.s[i], strlen(str.s[i]));
+	pb_put(&b, tail.p, tail.n);
+	int oom = b.oom || m.oom || sub.oom || tail.oom || s.oom || str.oom || p->oom;
+	int rc = oom ? -ENOMEM : gzip(&b, out, len);
+	free(tail.p);
+	free(b.p);
+	free(m.p);
+	free(sub.p);
+	free(s.loc);
+	free(s.fn);
+	free(s.mods);
+	free(str.s);
+	free(str.slot);
+	if (s.dwfl)
+		dwfl_end(s.dwfl); /* after the strings it owned are written */
+	return rc;
+}

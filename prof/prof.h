@@ -1,0 +1,65 @@
+/*
+ * prof.h - CPU profiles: every thread of the process sampled on its CPU
+ * clock for a window, written as pprof's profile.proto, gzipped (what
+ * `go tool pprof`, `pprof -http` and speedscope read).
+ *
+ * Owns: the one profile session (a second start is -EBUSY until the first
+ * is freed); per thread, a perf_event_open PERF_COUNT_SW_CPU_CLOCK event
+ * (user-only, so it works unprivileged at perf_event_paranoid 2) with user
+ * call chains and a mapped ring (trace/perf.h); a collector thread that
+ * empties the rings into a table of distinct stacks and their counts; the
+ * encoded profile. Nothing is opened until a profile starts.
+ *
+ * Threads: those of the process when the profile starts
+ * (/proc/self/task); a thread created later is not sampled. Call chains
+ * are walked by the kernel along frame pointers: the project is built with
+ * them, system libraries mostly are not (a chain through one stops there).
+ *
+ * Thread-safety: one profile is used by one thread at a time; the
+ * collector runs beside it.
+ */
+#ifndef MW_PROF_H
+#define MW_PROF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROF_HZ_DEFAULT 1000 /* samples a second a thread on CPU; see README, Profiling */
+#define PROF_HZ_MAX 10000
+
+struct prof;
+
+/* Test hook: act as if the kernel refused perf_event_open. */
+void prof_refuse(int on);
+
+/* Starts sampling every thread at hz: 0; -EBUSY (a profile exists);
+ * -EINVAL (hz); or the kernel's -errno, with the reason in why. */
+int prof_start(struct prof **out, unsigned hz, char *why, size_t len);
+
+/* Ends the window: sampling stops, what the rings hold is collected.
+ * Twice is harmless. */
+void prof_stop(struct prof *p);
+
+struct prof_facts {
+	uint64_t samples;   /* collected */
+	uint64_t lost;      /* the kernel's rings lost (full before collected) */
+	uint64_t stacks;    /* distinct (thread, stack) pairs */
+	unsigned threads;   /* sampled */
+	uint64_t start_ns, end_ns; /* CLOCK_MONOTONIC */
+	unsigned hz;
+};
+void prof_facts(const struct prof *p, struct prof_facts *f);
+
+/* The profile (stopped first) as gzipped profile.proto: 0 with *out
+ * malloc'd (the caller frees it) and *len its size, or -ENOMEM. Functions,
+ * files and lines come from the process's own ELF symbol tables and DWARF
+ * (libdw): static functions included. */
+int prof_pprof(struct prof *p, unsigned char **out, size_t *len);
+
+/* 1 while a profile exists. */
+int prof_active(void);
+
+/* Frees the profile and ends the session; NULL is a no-op. */
+void prof_free(struct prof *p);
+
+#endif
