@@ -136,12 +136,14 @@ static void on_record(void *ctx, const struct perf_event_header *h, size_t n)
 	     i++, c += 8) {
 		uint64_t a;
 		memcpy(&a, c, 8);
-		if (a >= (uint64_t)PERF_CONTEXT_MAX)
-			continue; /* a marker: PERF_CONTEXT_USER and its kin */
+		if (a == 0 || a >= (uint64_t)PERF_CONTEXT_MAX)
+			continue; /* a marker (PERF_CONTEXT_USER and its kin), or the end of a walk */
 		ips[k++] = a;
 	}
-	if (k == 0)
+	if (k == 0 && ip)
 		ips[k++] = ip; /* no chain (the kernel could not walk one): the sampled address */
+	if (k == 0)
+		return;
 	add_sample(p, (int)tid, ips, k);
 }
 

@@ -87,6 +87,8 @@ void srv_gone(void *cls, void *token)
 		srv_mandelbrot_gone(rq);
 	else if (rq->route == ROUTE_TRACE)
 		srv_trace_gone(rq);
+	else if (rq->route == ROUTE_PPROF)
+		srv_pprof_gone(rq);
 }
 
 void srv_resume(struct request *rq)

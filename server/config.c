@@ -15,6 +15,7 @@
 #include "render/pool.h"
 #include "server/config.h"
 #include "server/debug.h"
+#include "prof/prof.h"
 #include "trace/trace.h"
 
 enum kind { K_U32, K_U64, K_BOOL, K_STR, K_SEC };
@@ -73,7 +74,9 @@ static const struct option options[] = {
 	U32("trace-ring", "MANDELWEB_TRACE_RING", trace_ring, 64, 16777216,
 	    "trace events kept per thread (64 bytes each, allocated on first use)"),
 	STR("trace-kernel", "MANDELWEB_TRACE_KERNEL", trace_kernel,
-	    "the kernel's view of threads in traces (perf_event_open): auto|off|refuse (refuse: as if refused, to test)"),
+	    "the kernel's view of threads in traces (perf_event_open): auto|off|refuse (refuse: as if refused, to test; CPU profiles too)"),
+	U32("profile-hz", "MANDELWEB_PROFILE_HZ", profile_hz, 1, 10000,
+	    "CPU samples a second a thread in /debug/pprof/profile"),
 	{"single-flight", "MANDELWEB_SINGLE_FLIGHT", K_BOOL, offsetof(struct config, single_flight), 0, 0,
 	 1, "identical uncached pictures in flight at once rendered once: on|off"},
 	{"flight-recorder", "MANDELWEB_FLIGHT_RECORDER", K_BOOL,
@@ -229,6 +232,7 @@ int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
 		.trace_max = 60,
 		.trace_ring = 262144,
 		.trace_kernel = "auto",
+		.profile_hz = PROF_HZ_DEFAULT,
 		.debug_allow = "127.0.0.0/8,::1",
 	};
 	struct config defaults = *c;

@@ -37,6 +37,7 @@ struct config {
 	uint32_t trace_max;     /* longest /debug/trace window, seconds */
 	uint32_t trace_ring;    /* trace records kept per thread */
 	char trace_kernel[8];   /* the kernel's view in traces: auto|off|refuse */
+	uint32_t profile_hz;    /* CPU profile samples a second a thread */
 	int flight_recorder;    /* rings always recording: /debug/trace?last=N */
 	char debug_allow[256];  /* CIDRs that may use /debug/ (comma-separated) */
 	char debug_token[128];  /* or a bearer token that may; "" for none */

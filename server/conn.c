@@ -209,6 +209,7 @@ static void finish(struct server *s, struct MHD_Connection *conn, struct request
 	}
 	blob_unref(rq->png);
 	trace_capture_free(rq->capture); /* never got as far as a response */
+	prof_free(rq->prof);
 	free(rq->text);
 	free(rq);
 	atomic_fetch_sub_explicit(&s->active, 1, memory_order_release);

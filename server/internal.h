@@ -27,6 +27,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "prof/prof.h"
 #include "render/pngenc.h"
 #include "render/render.h"
 #include "server/admission.h"
@@ -68,6 +69,7 @@ struct server {
 	atomic_uint_fast64_t next_id;
 	struct debug_acl acl;
 	struct tracing *tracing;
+	struct tracing *profiling; /* the timer of /debug/pprof/profile's window */
 	struct viewer viewer;
 	struct conn *conn_list[HTTP_THREADS_MAX]; /* each HTTP thread's connections */
 	atomic_uint_fast64_t sending; /* body bytes queued to clients, not completed */
@@ -101,6 +103,7 @@ struct request {
 	uint64_t tr0, tr_admit, tr_respond; /* trace clock (0: not traced) */
 	const struct trace_desc *span; /* what the deciding handler call did */
 	struct trace_capture *capture; /* /debug/trace: until the response owns it */
+	struct prof *prof;             /* /debug/pprof/profile: until its window ends */
 	int trace_summary;             /* /debug/trace?format=summary */
 	struct admission_ticket ticket; /* what admission charged it */
 	struct flight_waiter follow;   /* in its leader's list, while it follows one */
@@ -198,9 +201,12 @@ const struct trace_desc *srv_dispatch(struct request *rq, const char *url, const
 const struct trace_desc *srv_mandelbrot(struct request *rq);
 const struct trace_desc *srv_trace_page(struct request *rq);
 void srv_trace_fired(void *ctx); /* the trace timer: a window ended */
+const struct trace_desc *srv_pprof_page(struct request *rq);
+void srv_pprof_fired(void *ctx); /* the profile's timer: its window ended */
 /* srv_gone's, per route: a suspended request's client hung up. */
 void srv_mandelbrot_gone(struct request *rq);
 void srv_trace_gone(struct request *rq);
+void srv_pprof_gone(struct request *rq);
 int srv_debug_ok(const struct request *rq); /* may this peer use /debug/? */
 
 #endif

@@ -54,6 +54,7 @@ static const char *const count_names[COUNT_N][2] = {
 static const char *const route_names[ROUTE_COUNT] = {
 	[ROUTE_VIEWER] = "/", [ROUTE_HELP] = "/help", [ROUTE_MANDELBROT] = "/mandelbrot", [ROUTE_HEALTHZ] = "/healthz",
 	[ROUTE_READYZ] = "/readyz", [ROUTE_METRICS] = "/metrics", [ROUTE_TRACE] = "/debug/trace",
+	[ROUTE_PPROF] = "/debug/pprof/profile",
 	[ROUTE_OTHER] = "other",
 };
 

@@ -85,6 +85,7 @@ static enum route route_of(const char *url)
 	} table[] = {
 		{"/", ROUTE_VIEWER}, {"/help", ROUTE_HELP}, {"/mandelbrot", ROUTE_MANDELBROT}, {"/healthz", ROUTE_HEALTHZ},
 		{"/readyz", ROUTE_READYZ}, {"/metrics", ROUTE_METRICS}, {"/debug/trace", ROUTE_TRACE},
+		{"/debug/pprof/profile", ROUTE_PPROF},
 	};
 	for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
 		if (strcmp(url, table[i].path) == 0)
@@ -150,7 +151,7 @@ const struct trace_desc *srv_dispatch(struct request *rq, const char *url, const
 		return NULL;
 	}
 	int get = strcmp(method, "GET") == 0;
-	if (rq->route == ROUTE_TRACE && !get) {
+	if ((rq->route == ROUTE_TRACE || rq->route == ROUTE_PPROF) && !get) {
 		srv_answer_text(rq, 405, "method not allowed: use GET\n");
 		srv_add_header(rq, "Allow", "GET");
 		return NULL;
@@ -183,6 +184,8 @@ const struct trace_desc *srv_dispatch(struct request *rq, const char *url, const
 		return srv_mandelbrot(rq);
 	case ROUTE_TRACE:
 		return srv_trace_page(rq);
+	case ROUTE_PPROF:
+		return srv_pprof_page(rq);
 	case ROUTE_OTHER: /* answered above */
 	case ROUTE_COUNT:
 		break;

@@ -265,9 +265,11 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 		     .kview = (enum trace_kview)trace_kview_parse(c->trace_kernel)})) < 0)
 		goto err_free;
 	trace_flight_recorder(c->flight_recorder);
+	prof_refuse(trace_kview_parse(c->trace_kernel) == TRACE_KVIEW_REFUSE);
 	if ((rc = metrics_create(&s->metrics)) < 0 ||
 	    (rc = cache_create(&s->cache, (size_t)c->cache_mb << 20)) < 0 ||
-	    (rc = tracing_create(&s->tracing, srv_trace_fired)) < 0)
+	    (rc = tracing_create(&s->tracing, srv_trace_fired)) < 0 ||
+	    (rc = tracing_create(&s->profiling, srv_pprof_fired)) < 0)
 		goto err_parts;
 	struct admission_cfg ac = {
 		.max_wait = c->max_wait, .rate0 = calibrate(s->kernel, &s->px_factor) * c->workers,
@@ -305,6 +307,7 @@ err_pool:
 err_parts:
 	flights_destroy(s->flights);
 	admission_destroy(s->admission);
+	tracing_destroy(s->profiling);
 	tracing_destroy(s->tracing);
 	cache_destroy(s->cache);
 	metrics_destroy(s->metrics);
@@ -329,6 +332,7 @@ void server_drain(struct server *s)
 {
 	atomic_store(&s->draining, 1);
 	tracing_hurry(s->tracing); /* a trace window ends now; its body still streams */
+	tracing_hurry(s->profiling); /* and a profile's: it is answered now */
 	http_quiesce(s->http);
 	/* Renders in flight finish, until the deadline: then they are
 	 * cancelled (within about 100 ms, render.h) and their clients get a
@@ -349,6 +353,7 @@ void server_stop(struct server *s)
 	if (!s)
 		return;
 	http_stop(s->http);
+	tracing_destroy(s->profiling);
 	tracing_destroy(s->tracing);
 	pool_destroy(s->pool);
 	flights_destroy(s->flights);

@@ -178,6 +178,33 @@ int tracing_parse(struct MHD_Connection *conn, unsigned max_s, int flight, uint6
 	return tracing_query_finish(&p, max_s, flight, ns, last, why, len);
 }
 
+int tracing_parse_profile(struct MHD_Connection *conn, unsigned max_s, uint64_t *ns, char *why,
+			  size_t len)
+{
+	struct tracing_query p = {0};
+
+	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, each_arg, &p);
+	if (p.bad == 3) {
+		snprintf(why, len, "%s", QUERY_NUL_WHY);
+		return -EINVAL;
+	}
+	if (p.bad == 1 || p.last || p.format) {
+		snprintf(why, len, "unknown parameter '%s': /debug/pprof/profile takes seconds=",
+			 p.bad == 1 ? p.key : p.last ? "last" : "format");
+		return -EINVAL;
+	}
+	if (p.bad == 2) {
+		snprintf(why, len, "parameter '%s' given twice", p.key);
+		return -EINVAL;
+	}
+	*ns = 30 * UINT64_C(1000000000);
+	if (p.seconds && (seconds_of(p.seconds, max_s, ns) < 0 || *ns < UINT64_C(1000000000))) {
+		snprintf(why, len, "seconds must be a decimal number of seconds in 1..%u", max_s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int tracing_query_finish(const struct tracing_query *q, unsigned max_s, int flight, uint64_t *ns,
 			 int *last, char *why, size_t len)
 {

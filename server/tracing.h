@@ -47,6 +47,12 @@ int tracing_query_finish(const struct tracing_query *q, unsigned max_s, int flig
 int tracing_parse(struct MHD_Connection *conn, unsigned max_s, int flight, uint64_t *ns, int *last,
 		  int *summary, char *why, size_t len);
 
+/* Reads /debug/pprof/profile's seconds= (nothing else, once): 0 with *ns
+ * the window (default 30 s, as Go's), or -EINVAL with a one-line reason in
+ * why. seconds: a decimal number in 1..max_s. */
+int tracing_parse_profile(struct MHD_Connection *conn, unsigned max_s, uint64_t *ns, char *why,
+			  size_t len);
+
 /* Runs fire(ctx) on the timer thread ns nanoseconds from now. */
 void tracing_after(struct tracing *t, uint64_t ns, void *ctx);
 /* Ends the armed window now (shutdown). */
