@@ -1,0 +1,434 @@
+/* test_prof.c - CPU profiles: a spinning thread's profile names its
+ * function first, with about rate x CPU time samples; the profile.proto is
+ * read back by an independent decoder of our own (gzip through zlib, every
+ * message and field walked, every string, location, function and mapping
+ * index checked), and by `go tool pprof -raw` where Go is installed; the
+ * refusal and one-at-a-time paths; and end to end, /debug/pprof/profile
+ * under load (the kernel first), 409, 403, 400 and the refusal's 503. */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "prof/prof.h"
+#include "tests/harness.h"
+
+/* ---- the decoder ---- */
+
+#define MAXN 65536
+
+struct decoded {
+	char *str[MAXN];
+	size_t nstr;
+	uint64_t fn_name[MAXN]; /* by function id */
+	uint64_t loc_fn[MAXN];  /* by location id: its first line's function */
+	uint64_t nfn, nloc, nmap;
+	uint64_t flat[MAXN];    /* samples by the leaf's function id */
+	uint64_t samples, cpu_ns, period;
+	int types;
+};
+
+static int varint(const unsigned char **p, const unsigned char *end, uint64_t *v)
+{
+	*v = 0;
+	for (int s = 0; s < 64 && *p < end; s += 7) {
+		unsigned char c = *(*p)++;
+		*v |= (uint64_t)(c & 0x7f) << s;
+		if (!(c & 0x80))
+			return 0;
+	}
+	return -1;
+}
+
+/* One field: its number, wire type and value or bytes. -1 at a malformed one. */
+static int field(const unsigned char **p, const unsigned char *end, unsigned *f, uint64_t *v,
+		 const unsigned char **b)
+{
+	uint64_t key;
+	if (varint(p, end, &key) < 0)
+		return -1;
+	*f = (unsigned)(key >> 3);
+	if ((key & 7) == 0)
+		return varint(p, end, v);
+	if ((key & 7) != 2 || varint(p, end, v) < 0 || *v > (uint64_t)(end - *p))
+		return -1;
+	*b = *p;
+	*p += *v;
+	return 2;
+}
+
+/* The leaf location id of a Sample, and its values; ids must exist later,
+ * so they are checked after the whole profile is read. */
+struct sample {
+	uint64_t leaf, count, ns;
+	size_t nloc;
+};
+
+static struct sample samples[MAXN];
+static size_t nsamples;
+static uint64_t loc_refs[MAXN * 4];
+static size_t nrefs;
+static uint64_t str_refs[MAXN * 4];
+static size_t nstrrefs;
+
+static void ref_str(uint64_t i)
+{
+	if (nstrrefs < sizeof str_refs / sizeof *str_refs)
+		str_refs[nstrrefs++] = i;
+}
+
+static void decode_sample(const unsigned char *p, const unsigned char *end)
+{
+	struct sample s = {0};
+	unsigned f;
+	uint64_t v;
+	const unsigned char *b;
+	int vi = 0;
+	while (p < end) {
+		int w = field(&p, end, &f, &v, &b);
+		cr_assert(ge(int, w, 0), "a malformed Sample field");
+		if (f == 1 && w == 2) { /* packed location ids, leaf first */
+			const unsigned char *q = b;
+			while (q < b + v) {
+				uint64_t id;
+				cr_assert(eq(int, varint(&q, b + v, &id), 0));
+				if (s.nloc++ == 0)
+					s.leaf = id;
+				if (nrefs < sizeof loc_refs / sizeof *loc_refs)
+					loc_refs[nrefs++] = id;
+			}
+		} else if (f == 2 && w == 2) {
+			const unsigned char *q = b;
+			while (q < b + v) {
+				uint64_t x;
+				cr_assert(eq(int, varint(&q, b + v, &x), 0));
+				if (vi == 0)
+					s.count = x;
+				else if (vi == 1)
+					s.ns = x;
+				vi++;
+			}
+		} else if (f == 3 && w == 2) { /* Label{key, str, num} */
+			const unsigned char *q = b;
+			while (q < b + v) {
+				unsigned lf;
+				uint64_t lv;
+				const unsigned char *lb;
+				cr_assert(eq(int, field(&q, b + v, &lf, &lv, &lb), 0));
+				if (lf == 1 || lf == 2)
+					ref_str(lv);
+			}
+		}
+	}
+	cr_expect(eq(int, vi, 2), "a Sample with %d values, not 2", vi);
+	cr_expect(lt(sz, 0, s.nloc), "a Sample with no location");
+	if (nsamples < MAXN)
+		samples[nsamples++] = s;
+}
+
+static void decode(const unsigned char *gz, size_t len, struct decoded *d)
+{
+	size_t cap = 64 << 20;
+	unsigned char *raw = malloc(cap);
+	z_stream z = {0};
+	cr_assert(eq(int, inflateInit2(&z, 15 + 16), Z_OK));
+	z.next_in = (unsigned char *)gz;
+	z.avail_in = (uInt)len;
+	z.next_out = raw;
+	z.avail_out = (uInt)cap;
+	cr_assert(eq(int, inflate(&z, Z_FINISH), Z_STREAM_END), "not gzip");
+	const unsigned char *p = raw, *end = raw + z.total_out;
+	inflateEnd(&z);
+	memset(d, 0, sizeof *d);
+	nsamples = nrefs = nstrrefs = 0;
+	uint64_t loc_ids[MAXN], fn_ids[MAXN];
+	while (p < end) {
+		unsigned f;
+		uint64_t v;
+		const unsigned char *b;
+		int w = field(&p, end, &f, &v, &b);
+		cr_assert(ge(int, w, 0), "a malformed Profile field");
+		if (f == 6 && w == 2) { /* string_table */
+			cr_assert(lt(sz, d->nstr, (size_t)MAXN));
+			d->str[d->nstr] = strndup((const char *)b, v);
+			d->nstr++;
+		} else if (f == 2 && w == 2) {
+			decode_sample(b, b + v);
+		} else if ((f == 1 || f == 11) && w == 2) { /* ValueType{type, unit} */
+			const unsigned char *q = b;
+			while (q < b + v) {
+				unsigned vf;
+				uint64_t vv;
+				const unsigned char *vb;
+				cr_assert(eq(int, field(&q, b + v, &vf, &vv, &vb), 0));
+				ref_str(vv);
+			}
+			d->types += f == 1;
+		} else if ((f == 3 || f == 4 || f == 5) && w == 2) { /* Mapping, Location, Function */
+			const unsigned char *q = b;
+			uint64_t id = 0, name = 0, line_fn = 0;
+			while (q < b + v) {
+				unsigned mf;
+				uint64_t mv;
+				const unsigned char *mb;
+				int mw = field(&q, b + v, &mf, &mv, &mb);
+				cr_assert(ge(int, mw, 0));
+				if (mf == 1)
+					id = mv;
+				if (f == 5 && (mf == 2 || mf == 3 || mf == 4))
+					ref_str(mv), name = mf == 2 ? mv : name;
+				if (f == 3 && mf == 5)
+					ref_str(mv);
+				if (f == 4 && mf == 4 && mw == 2 && !line_fn) { /* Line{function_id, line} */
+					const unsigned char *lq = mb;
+					while (lq < mb + mv) {
+						unsigned lf;
+						uint64_t lv;
+						const unsigned char *lb;
+						cr_assert(eq(int, field(&lq, mb + mv, &lf, &lv, &lb), 0));
+						if (lf == 1)
+							line_fn = lv;
+					}
+				}
+			}
+			cr_assert(lt(u64, 0, id), "a message with no id");
+			cr_assert(lt(u64, id, (uint64_t)MAXN));
+			if (f == 3)
+				d->nmap++;
+			if (f == 4) {
+				d->loc_fn[id] = line_fn;
+				loc_ids[d->nloc++] = id;
+			}
+			if (f == 5) {
+				d->fn_name[id] = name;
+				fn_ids[d->nfn++] = id;
+			}
+		} else if (f == 12 && w == 0) {
+			d->period = v;
+		}
+	}
+	free(raw);
+	/* Every index points at something that is there. */
+	cr_expect(lt(sz, 0, d->nstr));
+	cr_expect(eq(str, d->str[0], ""), "string_table[0] is the empty string");
+	for (size_t i = 0; i < nstrrefs; i++)
+		cr_assert(lt(u64, str_refs[i], (uint64_t)d->nstr), "string index %llu of %zu",
+			  (unsigned long long)str_refs[i], d->nstr);
+	for (size_t i = 0; i < nrefs; i++) {
+		size_t k;
+		for (k = 0; k < d->nloc && loc_ids[k] != loc_refs[i]; k++)
+			;
+		cr_assert(lt(sz, k, d->nloc), "location %llu is not in the profile",
+			  (unsigned long long)loc_refs[i]);
+	}
+	for (size_t i = 0; i < d->nloc; i++) {
+		uint64_t fn = d->loc_fn[loc_ids[i]];
+		size_t k;
+		for (k = 0; fn && k < d->nfn && fn_ids[k] != fn; k++)
+			;
+		bool known = !fn || k < d->nfn;
+		cr_assert(known, "function %llu is not in the profile", (unsigned long long)fn);
+	}
+	cr_expect(eq(int, d->types, 2), "samples/count and cpu/nanoseconds");
+	for (size_t i = 0; i < nsamples; i++) {
+		d->samples += samples[i].count;
+		d->cpu_ns += samples[i].ns;
+		d->flat[d->loc_fn[samples[i].leaf]] += samples[i].count;
+	}
+}
+
+/* The function with the most flat samples, and its share. */
+static const char *top(const struct decoded *d, double *share)
+{
+	uint64_t best = 0, id = 0;
+	for (uint64_t i = 1; i < MAXN; i++)
+		if (d->flat[i] > best)
+			best = d->flat[i], id = i;
+	*share = d->samples ? (double)best / (double)d->samples : 0;
+	return id ? d->str[d->fn_name[id]] : "(none)";
+}
+
+static void skip_unless_profiles(void)
+{
+	struct prof *p;
+	char why[200];
+	int rc = prof_start(&p, 100, why, sizeof why);
+	if (rc < 0)
+		cr_skip_test("CPU profiles are refused here: %s", why);
+	prof_free(p);
+}
+
+/* ---- in process ---- */
+
+static volatile unsigned long sink;
+
+/* Static on purpose: the symbol table has it, dladdr would not. */
+static __attribute__((noinline)) void spin_here(double seconds)
+{
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		for (int i = 0; i < 100000; i++)
+			sink += (unsigned long)i * 7;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while ((double)(t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) / 1e9 < seconds);
+}
+
+static double cpu_s(void)
+{
+	struct rusage u;
+	getrusage(RUSAGE_SELF, &u);
+	return (double)u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6;
+}
+
+Test(prof, a_spinning_function_is_on_top_with_rate_times_cpu_time_samples, .timeout = 30)
+{
+	skip_unless_profiles();
+	struct prof *p;
+	char why[200];
+	struct decoded *d = malloc(sizeof *d);
+	cr_assert(eq(int, prof_start(&p, 1000, why, sizeof why), 0), "%s", why);
+	double c0 = cpu_s();
+	spin_here(0.5);
+	double cpu = cpu_s() - c0;
+	unsigned char *gz;
+	size_t len;
+	cr_assert(eq(int, prof_pprof(p, &gz, &len), 0));
+	struct prof_facts f;
+	prof_facts(p, &f);
+	prof_free(p);
+	decode(gz, len, d);
+	free(gz);
+	double share;
+	const char *name = top(d, &share);
+	/* GCC may name its clone spin_here.constprop.0: the symbol table says so. */
+	cr_expect(eq(int, strncmp(name, "spin_here", 9), 0), "top function %s", name);
+	cr_expect(lt(dbl, 0.5, share), "spin_here has %.0f%% of the samples", share * 100);
+	/* Within 20% of rate x CPU time (user time: the events are user-only). */
+	double want = cpu * 1000;
+	cr_expect(lt(dbl, 0.8 * want, (double)d->samples), "%llu samples for %.3f s of CPU",
+		  (unsigned long long)d->samples, cpu);
+	cr_expect(lt(dbl, (double)d->samples, 1.2 * want), "%llu samples for %.3f s of CPU",
+		  (unsigned long long)d->samples, cpu);
+	cr_expect(eq(u64, d->samples, f.samples));
+	cr_expect(eq(u64, d->period, 1000000), "period: 1 ms of CPU at 1 kHz");
+	cr_expect(eq(u64, d->cpu_ns, d->samples * d->period));
+	cr_expect(lt(u64, 0, d->nmap), "mappings");
+	free(d);
+}
+
+Test(prof, one_at_a_time_and_a_refusal_says_why)
+{
+	skip_unless_profiles();
+	struct prof *p, *q;
+	char why[200];
+	cr_assert(eq(int, prof_start(&p, 100, why, sizeof why), 0));
+	cr_expect(eq(int, prof_start(&q, 100, why, sizeof why), -EBUSY));
+	cr_expect(eq(int, prof_active(), 1));
+	prof_free(p);
+	cr_expect(eq(int, prof_active(), 0));
+	cr_expect(eq(int, prof_start(&q, 0, why, sizeof why), -EINVAL));
+	prof_refuse(1);
+	cr_expect(eq(int, prof_start(&q, 100, why, sizeof why), -EACCES));
+	cr_expect(not(eq(ptr, strstr(why, "perf_event_open"), NULL)), "%s", why);
+	cr_expect(eq(int, prof_active(), 0), "a refused start holds nothing");
+	prof_refuse(0);
+}
+
+/* ---- end to end ---- */
+
+static struct mw srv;
+
+static void start(const char *const *args)
+{
+	cr_assert(eq(int, mw_start(&srv, args), 0), "mandelweb did not start");
+}
+
+Test(prof_e2e, the_service_under_load_profiles_the_kernel_first, .timeout = 120)
+{
+	skip_unless_profiles();
+	const char *const args[] = {"--workers", "2", "--cache-mb", "0", "--access-log", "off", NULL};
+	struct mw_fetch pr = {.m = &srv, .path = "/debug/pprof/profile?seconds=1.5"};
+	struct mw_fetch load[4];
+	pthread_t th, lth[4];
+
+	start(args);
+	pthread_create(&th, NULL, mw_fetch_main, &pr);
+	struct timespec nap = {0, 200000000};
+	nanosleep(&nap, NULL);
+	struct mw_resp r;
+	cr_assert(eq(int, mw_get(&srv, "/debug/pprof/profile?seconds=1", &r), 0));
+	cr_expect(eq(long, r.status, 409), "a second profile at once");
+	cr_expect(lt(int, 0, atoi(r.retry_after)), "409 without Retry-After");
+	mw_resp_free(&r);
+	for (int i = 0; i < 4; i++) { /* distinct slow pictures: every request renders */
+		load[i] = (struct mw_fetch){.m = &srv};
+		snprintf(load[i].path, sizeof load[i].path,
+			 "/mandelbrot?w=512&h=512&iter=5000&cx=-0.7435&cy=0.131%d&zoom=200", i);
+		pthread_create(&lth[i], NULL, mw_fetch_main, &load[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(lth[i], NULL);
+		mw_resp_free(&load[i].r);
+	}
+	pthread_join(th, NULL);
+	cr_assert(eq(long, pr.r.status, 200), "%s", pr.r.body);
+	cr_expect(eq(str, pr.r.type, "application/octet-stream"));
+	struct decoded *d = malloc(sizeof *d);
+	decode((const unsigned char *)pr.r.body, pr.r.len, d);
+	double share;
+	const char *name = top(d, &share);
+	cr_expect(eq(int, strncmp(name, "kv_", 3) == 0 || strncmp(name, "kernel_", 7) == 0, 1),
+		  "top function %s", name);
+	cr_expect(lt(dbl, 0.5, share), "%s has %.0f%% of the samples", name, share * 100);
+	free(d);
+	/* go tool pprof reads it too, where Go is installed. */
+	if (system("command -v go >/dev/null 2>&1") == 0) {
+		char path[64], cmd[160];
+		snprintf(path, sizeof path, "/tmp/mw-prof-%d.pprof", (int)getpid());
+		FILE *f = fopen(path, "wb");
+		fwrite(pr.r.body, 1, pr.r.len, f);
+		fclose(f);
+		snprintf(cmd, sizeof cmd, "go tool pprof -raw %s 2>&1 | grep -q kernel_", path);
+		cr_expect(eq(int, system(cmd), 0), "go tool pprof -raw does not read it");
+		remove(path);
+	}
+	mw_resp_free(&pr.r);
+	/* The client that hangs up: the window ends, the next one may start. */
+	cr_assert(eq(int, mw_get(&srv, "/debug/pprof/profile?seconds=0.5", &r), 0));
+	cr_expect(eq(long, r.status, 400), "under 1 s");
+	mw_resp_free(&r);
+	cr_assert(eq(int, mw_get(&srv, "/debug/pprof/profile?seconds=1&hz=5", &r), 0));
+	cr_expect(eq(long, r.status, 400), "an unknown parameter");
+	mw_resp_free(&r);
+	cr_expect(eq(int, mw_stop(&srv, SIGTERM), 0));
+}
+
+Test(prof_e2e, forbidden_peers_and_a_refusing_kernel, .timeout = 60)
+{
+	const char *const none[] = {"--debug-allow", "none", NULL};
+	struct mw_resp r;
+	start(none);
+	cr_assert(eq(int, mw_get(&srv, "/debug/pprof/profile?seconds=1", &r), 0));
+	cr_expect(eq(long, r.status, 403));
+	mw_resp_free(&r);
+	cr_expect(eq(int, mw_stop(&srv, SIGTERM), 0));
+
+	const char *const refuse[] = {"--trace-kernel", "refuse", NULL};
+	start(refuse);
+	cr_assert(eq(int, mw_get(&srv, "/debug/pprof/profile?seconds=1", &r), 0));
+	cr_expect(eq(long, r.status, 503));
+	cr_expect(not(eq(ptr, strstr(r.body, "profile unavailable: perf_event_open"), NULL)), "%s",
+		  r.body);
+	mw_resp_free(&r);
+	cr_expect(eq(int, mw_stop(&srv, SIGTERM), 0));
+}
