@@ -1,6 +1,6 @@
 # Mandelweb's image: the build stage runs make on Debian bookworm with the
 # -dev packages; the runtime stage is bookworm-slim with the server and its
-# three runtime libraries only.
+# four runtime libraries only.
 #
 #   docker build -t mandelweb . && docker run --rm -p 127.0.0.1:8080:8080 mandelweb
 #
@@ -19,15 +19,17 @@ RUN scripts/install-deps
 COPY Makefile ./
 COPY scripts/embed scripts/
 COPY trace trace
+COPY prof prof
 COPY render render
 COPY server server
 # Kernels for every SIMD level are built and picked at run time, so the image
 # runs on any x86-64 (or arm64) host, not only on the one that built it.
-RUN make -j"$(nproc)" bin/mandelweb && strip bin/mandelweb
+# --strip-debug keeps the symbol table: CPU profiles name the functions.
+RUN make -j"$(nproc)" bin/mandelweb && strip --strip-debug bin/mandelweb
 
 FROM ${RUNTIME_IMAGE}
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libmicrohttpd12 libpng16-16 zlib1g \
+ && apt-get install -y --no-install-recommends libmicrohttpd12 libpng16-16 zlib1g libdw1 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
  && useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
             --shell /usr/sbin/nologin mandelweb
