@@ -210,7 +210,8 @@ static uint64_t function_id(struct syms *s, const char *name, const char *file)
 	return s->nfn;
 }
 
-/* The location of address a: its id (1..), made and symbolized once. */
+/* The location of address a (nonzero: 0 marks a free slot): its id
+ * (1..), made and symbolized once. */
 static uint64_t location_id(struct syms *s, uint64_t a)
 {
 	if ((s->nloc + 1) * 2 > s->cap) {

@@ -24,6 +24,7 @@
 #define PROF_THREADS_MAX 256
 #define PROF_POLL_MS 100
 #define PROF_FRAMES_MAX 128    /* the kernel's default perf_event_max_stack is 127 */
+#define PROF_ADDR_MIN 4096     /* no code lives in the first page */
 
 static atomic_int session;
 static atomic_int refuse;
@@ -136,8 +137,10 @@ static void on_record(void *ctx, const struct perf_event_header *h, size_t n)
 	     i++, c += 8) {
 		uint64_t a;
 		memcpy(&a, c, 8);
-		if (a == 0 || a >= (uint64_t)PERF_CONTEXT_MAX)
-			continue; /* a marker (PERF_CONTEXT_USER and its kin), or the end of a walk */
+		if (a >= (uint64_t)PERF_CONTEXT_MAX)
+			continue; /* a marker: PERF_CONTEXT_USER and its kin */
+		if (a < PROF_ADDR_MIN)
+			break; /* the walk left the frames (a library without frame pointers): the rest is noise */
 		ips[k++] = a;
 	}
 	if (k == 0 && ip)
