@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #define PROF_HZ_DEFAULT 1000 /* samples a second a thread on CPU; see README, Profiling */
+#define PROF_HZ_STR "1000"
 #define PROF_HZ_MAX 10000
 
 struct prof;

@@ -41,6 +41,7 @@ struct options {
 	const char *kernel, *out, *trace, *cpuprofile;
 	uint32_t trace_ring;
 	int trace_kernel;
+	uint32_t cpuprofile_hz;
 	struct pngenc_opts png;
 };
 
@@ -53,7 +54,7 @@ static void usage(FILE *f)
 		"                  [-png-level 0..9] [-png-strategy default|filtered|huffman|rle|fixed]\n"
 		"                  [-png-filter none|sub|up|avg|paeth|all] [-o mandelbrot.png]\n"
 		"                  [-trace trace.json [-trace-ring 1048576] [-trace-kernel auto|off|refuse]]\n"
-		"                  [-cpuprofile cpu.pprof]\n"
+		"                  [-cpuprofile cpu.pprof [-cpuprofile-hz N]]\n"
 		"  -mode     seq: this thread alone; px: a job per pixel; row: a job per row;\n"
 		"            workers: per-pixel jobs through a queue of -queue slots (default 0,\n"
 		"            a rendezvous); auto: bands of rows claimed by each worker (default)\n"
@@ -65,7 +66,8 @@ static void usage(FILE *f)
 		"            view of each thread (perf_event_open; refuse: as if refused)\n"
 		"  -cpuprofile  sample every thread's CPU at 1 kHz over the render and the\n"
 		"            encode, and write the profile (gzipped profile.proto) for\n"
-		"            go tool pprof, pprof -http or speedscope\n"
+		"            go tool pprof, pprof -http or speedscope; -cpuprofile-hz: the\n"
+		"            rate, 1..10000 (default " PROF_HZ_STR ")\n"
 		"  -kernel   escape-time kernel; 'auto' picks the first this CPU runs of:");
 	char runs[128];
 	fprintf(f, " %s ('list': every kernel of this build)\n",
@@ -128,6 +130,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return bad("trace-ring must be an integer in 64..16777216");
 		} else if (strcmp(name, "cpuprofile") == 0) {
 			o->cpuprofile = v;
+		} else if (strcmp(name, "cpuprofile-hz") == 0) {
+			if (parse_u32(v, 1, PROF_HZ_MAX, &o->cpuprofile_hz) < 0)
+				return bad("cpuprofile-hz must be an integer in 1..10000");
 		} else if (strcmp(name, "trace-kernel") == 0) {
 			if ((o->trace_kernel = trace_kview_parse(v)) < 0)
 				return bad("trace-kernel must be auto, off or refuse");
@@ -237,6 +242,7 @@ int main(int argc, char **argv)
 		.out = "mandelbrot.png",
 		.png = pngenc_defaults(),
 		.trace_ring = TRACE_RING_CLI,
+		.cpuprofile_hz = PROF_HZ_DEFAULT,
 	};
 	int rc = parse_args(argc, argv, &o);
 	if (rc)
@@ -279,7 +285,7 @@ int main(int argc, char **argv)
 	}
 	/* After the pool: its workers are sampled from their start. */
 	struct prof *prof = NULL;
-	if (o.cpuprofile && (rc = prof_start(&prof, PROF_HZ_DEFAULT, err, sizeof err)) < 0) {
+	if (o.cpuprofile && (rc = prof_start(&prof, o.cpuprofile_hz, err, sizeof err)) < 0) {
 		fprintf(stderr, "mandelbrot: cannot profile: %s\n", err);
 		rc = 1;
 		goto out_img;
