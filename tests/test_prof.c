@@ -344,6 +344,35 @@ Test(prof, one_at_a_time_and_a_refusal_says_why)
 	prof_refuse(0);
 }
 
+/* perf_event file descriptors this process holds. */
+static int perf_fds(void)
+{
+	int n = 0;
+	char path[64], link[64];
+	for (int fd = 0; fd < 1024; fd++) {
+		snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+		ssize_t k = readlink(path, link, sizeof link - 1);
+		if (k > 0) {
+			link[k] = 0;
+			n += strstr(link, "perf_event") != NULL;
+		}
+	}
+	return n;
+}
+
+Test(prof, nothing_is_open_but_while_a_profile_runs)
+{
+	skip_unless_profiles();
+	struct prof *p;
+	char why[200];
+	cr_expect(eq(int, perf_fds(), 0), "before: disarmed costs nothing");
+	cr_assert(eq(int, prof_start(&p, 100, why, sizeof why), 0));
+	cr_expect(le(int, 1, perf_fds()), "an event per thread while it runs");
+	prof_stop(p);
+	cr_expect(eq(int, perf_fds(), 0), "stopped: every event closed");
+	prof_free(p);
+}
+
 /* ---- end to end ---- */
 
 static struct mw srv;
