@@ -80,7 +80,7 @@ RENDER_SRC := $(KERNEL_SRC) render/kernel_dispatch.c render/names.c render/pictu
 	render/pool.c render/render.c render/pngenc.c
 SERVER_SRC := server/blob.c server/cache.c server/query.c server/metrics.c server/config.c \
 	server/accesslog.c server/help.c server/debug.c server/tracing.c server/viewer.c \
-	server/admission.c server/flight.c server/http.c server/answer.c server/routes.c server/route_mandelbrot.c server/route_trace.c server/route_pprof.c server/conn.c \
+	server/admission.c server/flight.c server/http.c server/answer.c server/routes.c server/route_mandelbrot.c server/route_trace.c server/route_pprof.c server/slowtrace.c server/conn.c \
 	server/sock.c server/server.c
 TEST_SRC := $(wildcard tests/test_*.c) tests/harness.c
 # The tests that make test-cpus runs on emulated CPUs: no server, no curl.

@@ -77,6 +77,14 @@ static const struct option options[] = {
 	    "the kernel's view of threads in traces (perf_event_open): auto|off|refuse (refuse: as if refused, to test; CPU profiles too)"),
 	U32("profile-hz", "MANDELWEB_PROFILE_HZ", profile_hz, 1, 10000,
 	    "CPU samples a second a thread in /debug/pprof/profile"),
+	{"trace-slow", "MANDELWEB_TRACE_SLOW", K_SEC, offsetof(struct config, trace_slow), 0, 0,
+	 3600000, "with --flight-recorder: a request slower than this many seconds saves the last seconds of trace to --trace-dir; 0: off"},
+	{"trace-slow-every", "MANDELWEB_TRACE_SLOW_EVERY", K_SEC,
+	 offsetof(struct config, trace_slow_every), 0, 0, 86400000,
+	 "seconds between two saved slow traces, at least"},
+	U32("trace-keep", "MANDELWEB_TRACE_KEEP", trace_keep, 1, 100000,
+	    "saved slow traces kept in --trace-dir (the oldest deleted first)"),
+	STR("trace-dir", "MANDELWEB_TRACE_DIR", trace_dir, "where slow requests' traces are saved"),
 	{"single-flight", "MANDELWEB_SINGLE_FLIGHT", K_BOOL, offsetof(struct config, single_flight), 0, 0,
 	 1, "identical uncached pictures in flight at once rendered once: on|off"},
 	{"flight-recorder", "MANDELWEB_FLIGHT_RECORDER", K_BOOL,
@@ -233,6 +241,9 @@ int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
 		.trace_ring = 262144,
 		.trace_kernel = "auto",
 		.profile_hz = PROF_HZ_DEFAULT,
+		.trace_slow_every = 60,
+		.trace_keep = 10,
+		.trace_dir = ".",
 		.debug_allow = "127.0.0.0/8,::1",
 	};
 	struct config defaults = *c;
@@ -288,6 +299,10 @@ int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
 		return bad(err, &defaults, why);
 	if (trace_kview_parse(c->trace_kernel) < 0) {
 		snprintf(why, sizeof why, "--trace-kernel must be auto, off or refuse");
+		return bad(err, &defaults, why);
+	}
+	if (c->trace_slow > 0 && !c->flight_recorder) {
+		snprintf(why, sizeof why, "--trace-slow needs --flight-recorder on: the trace it saves is the recorder's");
 		return bad(err, &defaults, why);
 	}
 	struct debug_acl acl;

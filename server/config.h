@@ -38,6 +38,10 @@ struct config {
 	uint32_t trace_ring;    /* trace records kept per thread */
 	char trace_kernel[8];   /* the kernel's view in traces: auto|off|refuse */
 	uint32_t profile_hz;    /* CPU profile samples a second a thread */
+	double trace_slow;      /* seconds: a slower request saves the last seconds of trace; 0 off */
+	double trace_slow_every; /* seconds between two such saves, at least */
+	uint32_t trace_keep;    /* saved traces kept in trace_dir */
+	char trace_dir[256];    /* where they go */
 	int flight_recorder;    /* rings always recording: /debug/trace?last=N */
 	char debug_allow[256];  /* CIDRs that may use /debug/ (comma-separated) */
 	char debug_token[128];  /* or a bearer token that may; "" for none */

@@ -201,6 +201,8 @@ static void finish(struct server *s, struct MHD_Connection *conn, struct request
 	}
 	double dt = srv_now() - rq->t0;
 	metrics_request(s->metrics, rq->route, rq->status, rq->bytes, dt);
+	if (rq->route != ROUTE_TRACE && rq->route != ROUTE_PPROF) /* slow by design */
+		slowtrace_request(s->slow, rq->id, dt);
 	if (s->cfg.access_log) {
 		const union MHD_ConnectionInfo *ci =
 			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);

@@ -34,6 +34,7 @@
 #include "server/blob.h"
 #include "server/cache.h"
 #include "server/config.h"
+#include "server/slowtrace.h"
 #include "server/debug.h"
 #include "server/flight.h"
 #include "server/http.h"
@@ -70,6 +71,7 @@ struct server {
 	struct debug_acl acl;
 	struct tracing *tracing;
 	struct tracing *profiling; /* the timer of /debug/pprof/profile's window */
+	struct slowtrace *slow;    /* --trace-slow; NULL when off */
 	struct viewer viewer;
 	struct conn *conn_list[HTTP_THREADS_MAX]; /* each HTTP thread's connections */
 	atomic_uint_fast64_t sending; /* body bytes queued to clients, not completed */

@@ -235,6 +235,13 @@ void metrics_write(struct metrics *m, const struct metrics_gauges *g, FILE *f)
 	counter(f, "mandelweb_trace_kernel_switches_lost_total",
 		"Context switches the kernel's rings lost (full before they were drained).",
 		g->kview.lost);
+	counter(f, "mandelweb_trace_slow_saved_total",
+		"Traces saved to --trace-dir for a request slower than --trace-slow.", g->slow.saved);
+	counter(f, "mandelweb_trace_slow_skipped_total",
+		"Slow requests whose trace was not saved: one pending, too soon (--trace-slow-every), or a trace being taken.",
+		g->slow.skipped);
+	counter(f, "mandelweb_trace_slow_failed_total", "Slow traces that could not be written.",
+		g->slow.failed);
 	counter(f, "mandelweb_cache_hits_total", "Pictures served from the cache.", g->cache.hits);
 	counter(f, "mandelweb_cache_misses_total", "Pictures not in the cache.", g->cache.misses);
 	counter(f, "mandelweb_cache_evictions_total", "Entries evicted to stay in bounds.",

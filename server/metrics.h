@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 #include "server/cache.h"
+#include "server/slowtrace.h"
 #include "trace/trace.h"
 
 enum route { ROUTE_VIEWER, ROUTE_HELP, ROUTE_MANDELBROT, ROUTE_HEALTHZ, ROUTE_READYZ, ROUTE_METRICS,
@@ -48,6 +49,7 @@ struct metrics_gauges {
 	unsigned trace_threads;   /* threads with a trace ring */
 	uint64_t trace_bytes;     /* memory in trace rings */
 	struct trace_kview_usage kview; /* the kernel's view of threads in traces */
+	struct slowtrace_stats slow;    /* --trace-slow's saves */
 	const char *kernel;       /* the escape-time kernel serving (build_info) */
 	double admission_wait;    /* seconds a new picture would wait (admission.h) */
 	double admission_rate;    /* pixel-iterations a second, as measured */

@@ -60,6 +60,7 @@ static void metrics_page(struct request *rq)
 	g.trace_threads = tu.threads;
 	g.trace_bytes = tu.bytes;
 	trace_kview_usage(&g.kview);
+	slowtrace_stats(rq->srv->slow, &g.slow);
 	cache_stats(s->cache, &g.cache);
 	if (!f) {
 		srv_answer_text(rq, 500, "out of memory\n");

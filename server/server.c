@@ -277,6 +277,12 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 	};
 	if ((rc = admission_create(&s->admission, &ac)) < 0 || (rc = flights_create(&s->flights)) < 0)
 		goto err_parts;
+	if (c->trace_slow > 0 &&
+	    (rc = slowtrace_create(&s->slow, c->trace_dir, c->trace_slow, c->trace_slow_every,
+				   c->trace_keep)) < 0) {
+		fprintf(err, "mandelweb: --trace-dir %s: %s\n", c->trace_dir, strerror(-rc));
+		goto err_parts;
+	}
 	rc = pool_create(&s->pool, c->workers, c->queue, "worker", NULL);
 	if (rc < 0) {
 		fprintf(err, "mandelweb: cannot start %u workers: %s\n", c->workers, strerror(-rc));
@@ -305,6 +311,7 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 err_pool:
 	pool_destroy(s->pool);
 err_parts:
+	slowtrace_destroy(s->slow);
 	flights_destroy(s->flights);
 	admission_destroy(s->admission);
 	tracing_destroy(s->profiling);
@@ -353,6 +360,7 @@ void server_stop(struct server *s)
 	if (!s)
 		return;
 	http_stop(s->http);
+	slowtrace_destroy(s->slow); /* before the tracer it reads goes quiet */
 	tracing_destroy(s->profiling);
 	tracing_destroy(s->tracing);
 	pool_destroy(s->pool);

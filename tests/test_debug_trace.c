@@ -3,6 +3,7 @@
  * Perfetto. Suite "trace_e2e". */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
+#include <dirent.h>
 #include <curl/curl.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -489,6 +490,88 @@ Test(trace_e2e, a_refused_kernel_view_is_said_and_the_trace_is_as_before, .timeo
 	cr_expect(not(eq(ptr, strstr(r.body, "mandelweb_trace_kernel_view{state=\"refused\",why=\"perf_event_open"), NULL)));
 	mw_resp_free(&r);
 	cr_expect(eq(int, mw_stop(&srv, SIGTERM), 0));
+}
+
+/* The saved slow traces in dir: how many, the newest's name in newest. */
+static int slow_files(const char *dir, char *newest, size_t len)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+	newest[0] = 0;
+	while (d && (e = readdir(d))) {
+		if (strncmp(e->d_name, "mandelweb-slow-", 15) != 0 || !strstr(e->d_name, ".json"))
+			continue;
+		n++;
+		if (strcmp(e->d_name, newest) > 0)
+			snprintf(newest, len, "%s", e->d_name);
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+Test(trace_e2e, a_slow_request_saves_the_last_seconds_and_fast_ones_do_not, .timeout = 60)
+{
+	char dir[] = "/tmp/mw-slow-XXXXXX", newest[256], path[512];
+	cr_assert(not(eq(ptr, mkdtemp(dir), NULL)));
+	const char *const args[] = {"--flight-recorder", "on", "--trace-slow", "0.1",
+				    "--trace-slow-every", "0", "--trace-keep", "2", "--trace-dir",
+				    dir, "--cache-mb", "0", NULL};
+	struct mw_resp r;
+	start(args);
+	for (int i = 0; i < 3; i++) {
+		cr_assert(eq(int, mw_get(&srv, "/healthz", &r), 0));
+		mw_resp_free(&r);
+	}
+	nap_ms(300);
+	cr_expect(eq(int, slow_files(dir, newest, sizeof newest), 0), "a fast request saved %s", newest);
+	for (int i = 0; i < 3; i++) { /* each well over 0.1 s: a million pixels, 3,000 iterations */
+		char url[128];
+		snprintf(url, sizeof url, "/mandelbrot?w=1024&h=1024&iter=3000&cx=-0.74&cy=0.1%d&zoom=50", i);
+		cr_assert(eq(int, mw_get(&srv, url, &r), 0));
+		cr_expect(eq(long, r.status, 200));
+		mw_resp_free(&r);
+		/* The saver writes one at a time (one pending is skipped): wait for it. */
+		char want[64];
+		snprintf(want, sizeof want, "\nmandelweb_trace_slow_saved_total %d\n", i + 1);
+		int saved = 0;
+		for (int k = 0; k < 200 && !saved; k++) {
+			cr_assert(eq(int, mw_get(&srv, "/metrics", &r), 0));
+			saved = strstr(r.body, want) != NULL;
+			mw_resp_free(&r);
+			if (!saved)
+				nap_ms(50);
+		}
+		cr_expect(saved, "slow request %d: no trace saved", i);
+	}
+	int n = 0;
+	for (int i = 0; i < 100 && (n = slow_files(dir, newest, sizeof newest)) < 2; i++)
+		nap_ms(50);
+	cr_expect(eq(int, n, 2), "--trace-keep 2, after 3 slow requests");
+	snprintf(path, sizeof path, "%s/%s", dir, newest);
+	json_error_t err;
+	json_t *doc = json_load_file(path, 0, &err);
+	cr_assert(not(eq(ptr, doc, NULL)), "%s: %s", path, err.text);
+	check_well_formed(doc);
+	bool recorded = json_is_true(json_object_get(json_object_get(doc, "otherData"), "flight_recorder"));
+	cr_expect(recorded, "a flight-recorder window");
+	/* The file names the request, and holds its slice. */
+	long id = atol(strstr(newest, "-req") + 4);
+	json_t *ev;
+	size_t i, found = 0;
+	json_array_foreach(json_object_get(doc, "traceEvents"), i, ev)
+		found += !strcmp(str_of(ev, "ph"), "b") && !strcmp(str_of(ev, "name"), "request") &&
+			 json_integer_value(json_object_get(ev, "id")) == id;
+	cr_expect(eq(sz, found, 1), "request %ld's slice in %s", id, newest);
+	json_decref(doc);
+	cr_assert(eq(int, mw_get(&srv, "/metrics", &r), 0));
+	cr_expect(not(eq(ptr, strstr(r.body, "\nmandelweb_trace_slow_saved_total 3\n"), NULL)));
+	mw_resp_free(&r);
+	cr_expect(eq(int, mw_stop(&srv, SIGTERM), 0));
+	char cmd[600];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	cr_expect(eq(int, system(cmd), 0));
 }
 
 Test(trace_e2e, bad_windows_get_400_with_the_range, .timeout = 60)
