@@ -46,6 +46,17 @@ struct prof {
 	size_t nips, capips;
 	uint64_t samples, lost;
 	int oom;
+	int sigprof;       /* sampled by sigprof.c's timers: perf_event_open was refused */
+	char how[320];     /* how it was sampled, for the profile's comment */
 };
+
+/* Counts weight samples of thread tid with frames ips[0..n) (leaf first).
+ * Under mu. */
+void prof_add_sample_(struct prof *p, int tid, const uint64_t *ips, uint32_t n, uint32_t weight);
+
+/* sigprof.c: the fallback sampler. */
+int sig_start(struct prof *p, char *why, size_t len);
+void sig_collect(struct prof *p); /* under mu */
+void sig_stop(struct prof *p);    /* under mu */
 
 #endif

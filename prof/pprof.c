@@ -386,6 +386,7 @@ int prof_pprof(struct prof *p, unsigned char **out, size_t *len)
 	pb_uint(&tail, 10, p->end_ns - p->start_ns);
 	value_type(&tail, 11, &str, "cpu", "nanoseconds", &m);
 	pb_uint(&tail, 12, period);
+	pb_uint(&tail, 13, (uint64_t)str_id(&str, p->how)); /* comment: how it was sampled */
 	for (size_t i = 0; i < str.n; i++)
 		pb_bytes(&b, 6, str.s[i], strlen(str.s[i]));
 	pb_put(&b, tail.p, tail.n);

@@ -34,7 +34,9 @@ struct prof;
 void prof_refuse(int on);
 
 /* Starts sampling every thread at hz: 0; -EBUSY (a profile exists);
- * -EINVAL (hz); or the kernel's -errno, with the reason in why. */
+ * -EINVAL (hz); or the kernel's -errno, with the reason in why. Where
+ * perf_event_open is refused, each thread's own CPU-clock timer and
+ * SIGPROF sample instead (sigprof.c); the profile's comment says which. */
 int prof_start(struct prof **out, unsigned hz, char *why, size_t len);
 
 /* Ends the window: sampling stops, what the rings hold is collected.
@@ -48,6 +50,7 @@ struct prof_facts {
 	unsigned threads;   /* sampled */
 	uint64_t start_ns, end_ns; /* CLOCK_MONOTONIC */
 	unsigned hz;
+	int sigprof;        /* sampled by the SIGPROF fallback */
 };
 void prof_facts(const struct prof *p, struct prof_facts *f);
 

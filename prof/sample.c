@@ -74,8 +74,7 @@ static int grow_table(struct prof *p)
 	return 0;
 }
 
-/* Counts one sample of thread tid with frames ips[0..n) (leaf first). */
-static void add_sample(struct prof *p, int tid, const uint64_t *ips, uint32_t n)
+void prof_add_sample_(struct prof *p, int tid, const uint64_t *ips, uint32_t n, uint32_t weight)
 {
 	if ((p->n + 1) * 2 > p->cap && grow_table(p) < 0) {
 		p->oom = 1;
@@ -87,8 +86,8 @@ static void add_sample(struct prof *p, int tid, const uint64_t *ips, uint32_t n)
 		struct prof_stack *s = &p->tab[j];
 		if (s->hash == h && s->tid == tid && s->depth == n &&
 		    memcmp(p->ips + s->at, ips, n * sizeof *ips) == 0) {
-			s->count++;
-			p->samples++;
+			s->count += weight;
+			p->samples += weight;
 			return;
 		}
 	}
@@ -105,10 +104,10 @@ static void add_sample(struct prof *p, int tid, const uint64_t *ips, uint32_t n)
 		p->capips = cap;
 	}
 	memcpy(p->ips + p->nips, ips, n * sizeof *ips);
-	p->tab[j] = (struct prof_stack){h, tid, n, p->nips, 1};
+	p->tab[j] = (struct prof_stack){h, tid, n, p->nips, weight};
 	p->nips += n;
 	p->n++;
-	p->samples++;
+	p->samples += weight;
 }
 
 #ifdef __linux__
@@ -147,12 +146,16 @@ static void on_record(void *ctx, const struct perf_event_header *h, size_t n)
 		ips[k++] = ip; /* no chain (the kernel could not walk one): the sampled address */
 	if (k == 0)
 		return;
-	add_sample(p, (int)tid, ips, k);
+	prof_add_sample_(p, (int)tid, ips, k, 1);
 }
 
 static void collect_locked(struct prof *p)
 {
 	static _Thread_local uint64_t scratch[PROF_FRAMES_MAX + 16];
+	if (p->sigprof) {
+		sig_collect(p);
+		return;
+	}
 	for (unsigned i = 0; i < p->nth; i++)
 		perf_ring_drain(&p->th[i].ring, on_record, p, scratch, sizeof scratch);
 }
@@ -166,7 +169,7 @@ static void *collector_main(void *arg)
 	pthread_mutex_lock(&p->mu);
 	while (p->collecting) {
 		pthread_mutex_unlock(&p->mu);
-		poll(fds, p->nth, PROF_POLL_MS);
+		poll(fds, p->sigprof ? 0 : p->nth, PROF_POLL_MS); /* the timers' rings: every 100 ms */
 		pthread_mutex_lock(&p->mu);
 		collect_locked(p);
 	}
@@ -275,9 +278,21 @@ int prof_start(struct prof **out, unsigned hz, char *why, size_t len)
 	}
 	p->nth = opened;
 	if (err || opened == 0) {
-		why_refused(why, len, call, err ? err : ESRCH);
-		prof_free(p);
-		return -(err ? err : ESRCH);
+		/* The fallback: the threads' own CPU-clock timers and SIGPROF. */
+		char refused[200], how[200];
+		why_refused(refused, sizeof refused, call, err ? err : ESRCH);
+		p->nth = n;
+		int rc = sig_start(p, how, sizeof how);
+		if (rc < 0) {
+			snprintf(why, len, "%s; and the SIGPROF fallback: %s", refused, how);
+			prof_free(p);
+			return rc;
+		}
+		p->sigprof = 1;
+		snprintf(p->how, sizeof p->how, "SIGPROF timers on each thread's CPU clock (%s)",
+			 refused);
+	} else {
+		snprintf(p->how, sizeof p->how, "perf_event_open CPU-clock events");
 	}
 	p->running = p->collecting = 1;
 	if (pthread_create(&p->collector, NULL, collector_main, p) != 0) {
@@ -300,8 +315,10 @@ void prof_stop(struct prof *p)
 	pthread_mutex_unlock(&p->mu);
 	pthread_join(p->collector, NULL); /* within one poll timeout */
 	pthread_mutex_lock(&p->mu);
+	if (p->sigprof)
+		sig_stop(p);
 	collect_locked(p);
-	for (unsigned i = 0; i < p->nth; i++)
+	for (unsigned i = 0; i < p->nth && !p->sigprof; i++)
 		perf_ring_close(&p->th[i].ring);
 	pthread_mutex_unlock(&p->mu);
 	p->running = 0;
@@ -320,7 +337,8 @@ void prof_stop(struct prof *p) { (void)p; }
 void prof_facts(const struct prof *p, struct prof_facts *f)
 {
 	*f = (struct prof_facts){p->samples, p->lost, p->n, p->nth, p->start_ns,
-				 p->end_ns ? p->end_ns : clock_ns(CLOCK_MONOTONIC), p->hz};
+				 p->end_ns ? p->end_ns : clock_ns(CLOCK_MONOTONIC), p->hz,
+				 p->sigprof};
 }
 
 void prof_free(struct prof *p)

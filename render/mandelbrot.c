@@ -285,6 +285,7 @@ int main(int argc, char **argv)
 	}
 	/* After the pool: its workers are sampled from their start. */
 	struct prof *prof = NULL;
+	prof_refuse(o.trace_kernel == TRACE_KVIEW_REFUSE);
 	if (o.cpuprofile && (rc = prof_start(&prof, o.cpuprofile_hz, err, sizeof err)) < 0) {
 		fprintf(stderr, "mandelbrot: cannot profile: %s\n", err);
 		rc = 1;
