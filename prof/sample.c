@@ -28,6 +28,12 @@
 
 static atomic_int session;
 static atomic_int refuse;
+static atomic_int use_perf;
+
+void prof_sampler(int perf)
+{
+	atomic_store(&use_perf, perf);
+}
 
 void prof_refuse(int on)
 {
@@ -262,7 +268,9 @@ int prof_start(struct prof **out, unsigned hz, char *why, size_t len)
 	unsigned n = list_threads(th, PROF_THREADS_MAX), opened = 0;
 	int err = 0;
 	const char *call = "perf_event_open";
-	if (atomic_load(&refuse))
+	if (!atomic_load(&use_perf))
+		err = -1; /* the timers, by choice */
+	else if (atomic_load(&refuse))
 		err = EACCES, call = "perf_event_open (refused on purpose, to test)";
 	for (unsigned i = 0; i < n && !err; i++) {
 		struct prof_thread t = th[i];
@@ -280,7 +288,10 @@ int prof_start(struct prof **out, unsigned hz, char *why, size_t len)
 	if (err || opened == 0) {
 		/* The fallback: the threads' own CPU-clock timers and SIGPROF. */
 		char refused[200], how[200];
-		why_refused(refused, sizeof refused, call, err ? err : ESRCH);
+		if (err < 0)
+			snprintf(refused, sizeof refused, "chosen: the cheaper at a context switch");
+		else
+			why_refused(refused, sizeof refused, call, err ? err : ESRCH);
 		p->nth = n;
 		int rc = sig_start(p, how, sizeof how);
 		if (rc < 0) {

@@ -42,6 +42,7 @@ struct options {
 	uint32_t trace_ring;
 	int trace_kernel;
 	uint32_t cpuprofile_hz;
+	int cpuprofile_perf;
 	struct pngenc_opts png;
 };
 
@@ -54,7 +55,7 @@ static void usage(FILE *f)
 		"                  [-png-level 0..9] [-png-strategy default|filtered|huffman|rle|fixed]\n"
 		"                  [-png-filter none|sub|up|avg|paeth|all] [-o mandelbrot.png]\n"
 		"                  [-trace trace.json [-trace-ring 1048576] [-trace-kernel auto|off|refuse]]\n"
-		"                  [-cpuprofile cpu.pprof [-cpuprofile-hz N]]\n"
+		"                  [-cpuprofile cpu.pprof [-cpuprofile-hz N] [-cpuprofile-sampler timer|perf]]\n"
 		"  -mode     seq: this thread alone; px: a job per pixel; row: a job per row;\n"
 		"            workers: per-pixel jobs through a queue of -queue slots (default 0,\n"
 		"            a rendezvous); auto: bands of rows claimed by each worker (default)\n"
@@ -67,7 +68,8 @@ static void usage(FILE *f)
 		"  -cpuprofile  sample every thread's CPU at 1 kHz over the render and the\n"
 		"            encode, and write the profile (gzipped profile.proto) for\n"
 		"            go tool pprof, pprof -http or speedscope; -cpuprofile-hz: the\n"
-		"            rate, 1..10000 (default " PROF_HZ_STR ")\n"
+		"            rate, 1..10000 (default " PROF_HZ_STR "); -cpuprofile-sampler: timer\n"
+		"            (SIGPROF, the default) or perf (perf_event_open)\n"
 		"  -kernel   escape-time kernel; 'auto' picks the first this CPU runs of:");
 	char runs[128];
 	fprintf(f, " %s ('list': every kernel of this build)\n",
@@ -130,6 +132,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return bad("trace-ring must be an integer in 64..16777216");
 		} else if (strcmp(name, "cpuprofile") == 0) {
 			o->cpuprofile = v;
+		} else if (strcmp(name, "cpuprofile-sampler") == 0) {
+			if (strcmp(v, "timer") && strcmp(v, "perf"))
+				return bad("cpuprofile-sampler must be timer or perf");
+			o->cpuprofile_perf = strcmp(v, "perf") == 0;
 		} else if (strcmp(name, "cpuprofile-hz") == 0) {
 			if (parse_u32(v, 1, PROF_HZ_MAX, &o->cpuprofile_hz) < 0)
 				return bad("cpuprofile-hz must be an integer in 1..10000");
@@ -286,6 +292,7 @@ int main(int argc, char **argv)
 	/* After the pool: its workers are sampled from their start. */
 	struct prof *prof = NULL;
 	prof_refuse(o.trace_kernel == TRACE_KVIEW_REFUSE);
+	prof_sampler(o.cpuprofile_perf);
 	if (o.cpuprofile && (rc = prof_start(&prof, o.cpuprofile_hz, err, sizeof err)) < 0) {
 		fprintf(stderr, "mandelbrot: cannot profile: %s\n", err);
 		rc = 1;

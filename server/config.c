@@ -77,6 +77,8 @@ static const struct option options[] = {
 	    "the kernel's view of threads in traces (perf_event_open): auto|off|refuse (refuse: as if refused, to test; CPU profiles too)"),
 	U32("profile-hz", "MANDELWEB_PROFILE_HZ", profile_hz, 1, 10000,
 	    "CPU samples a second a thread in /debug/pprof/profile"),
+	STR("profile-sampler", "MANDELWEB_PROFILE_SAMPLER", profile_sampler,
+	    "timer (each thread's CPU-clock timer and SIGPROF) or perf (perf_event_open; timer where refused)"),
 	{"trace-slow", "MANDELWEB_TRACE_SLOW", K_SEC, offsetof(struct config, trace_slow), 0, 0,
 	 3600000, "with --flight-recorder: a request slower than this many seconds saves the last seconds of trace to --trace-dir; 0: off"},
 	{"trace-slow-every", "MANDELWEB_TRACE_SLOW_EVERY", K_SEC,
@@ -241,6 +243,7 @@ int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
 		.trace_ring = 262144,
 		.trace_kernel = "auto",
 		.profile_hz = PROF_HZ_DEFAULT,
+		.profile_sampler = "timer",
 		.trace_slow_every = 60,
 		.trace_keep = 10,
 		.trace_dir = ".",
@@ -299,6 +302,10 @@ int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
 		return bad(err, &defaults, why);
 	if (trace_kview_parse(c->trace_kernel) < 0) {
 		snprintf(why, sizeof why, "--trace-kernel must be auto, off or refuse");
+		return bad(err, &defaults, why);
+	}
+	if (strcmp(c->profile_sampler, "timer") != 0 && strcmp(c->profile_sampler, "perf") != 0) {
+		snprintf(why, sizeof why, "--profile-sampler must be timer or perf");
 		return bad(err, &defaults, why);
 	}
 	if (c->trace_slow > 0 && !c->flight_recorder) {

@@ -266,6 +266,7 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 		goto err_free;
 	trace_flight_recorder(c->flight_recorder);
 	prof_refuse(trace_kview_parse(c->trace_kernel) == TRACE_KVIEW_REFUSE);
+	prof_sampler(strcmp(c->profile_sampler, "perf") == 0);
 	if ((rc = metrics_create(&s->metrics)) < 0 ||
 	    (rc = cache_create(&s->cache, (size_t)c->cache_mb << 20)) < 0 ||
 	    (rc = tracing_create(&s->tracing, srv_trace_fired)) < 0 ||

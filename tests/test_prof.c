@@ -261,7 +261,15 @@ static void skip_unless_profiles(void)
 {
 	struct prof *p;
 	char why[200];
+	prof_sampler(1);
 	int rc = prof_start(&p, 100, why, sizeof why);
+	struct prof_facts f = {0};
+	if (rc == 0)
+		prof_facts(p, &f);
+	if (rc == 0 && f.sigprof) {
+		prof_free(p);
+		cr_skip_test("perf_event_open is refused here (the timers stood in)");
+	}
 	if (rc < 0)
 		cr_skip_test("CPU profiles are refused here: %s", why);
 	prof_free(p);
@@ -290,13 +298,15 @@ static double cpu_s(void)
 	return (double)u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6;
 }
 
-/* The spin test, with perf_event_open (refuse 0) or its SIGPROF fallback. */
-static void spin_profile(int refuse)
+/* The spin test with a sampler: perf, perf refused (the SIGPROF
+ * fallback), or the timers by default; said: what the comment names. */
+static void spin_profile(int perf, int refuse, const char *said_str)
 {
 	struct prof *p;
 	char why[200];
 	struct decoded *d = malloc(sizeof *d);
 	prof_refuse(refuse);
+	prof_sampler(perf);
 	cr_assert(eq(int, prof_start(&p, 1000, why, sizeof why), 0), "%s", why);
 	double c0 = cpu_s();
 	spin_here(0.5);
@@ -324,25 +334,30 @@ static void spin_profile(int refuse)
 	cr_expect(eq(u64, d->period, 1000000), "period: 1 ms of CPU at 1 kHz");
 	cr_expect(eq(u64, d->cpu_ns, d->samples * d->period));
 	cr_expect(lt(u64, 0, d->nmap), "mappings");
-	cr_expect(eq(int, f.sigprof, refuse), "sampled by %s", f.sigprof ? "SIGPROF" : "perf");
+	cr_expect(eq(int, f.sigprof, !perf || refuse), "sampled by %s", f.sigprof ? "SIGPROF" : "perf");
 	int said = 0;
 	for (size_t i = 0; i < d->nstr; i++)
-		said |= strstr(d->str[i], refuse ? "SIGPROF timers" : "perf_event_open CPU-clock") != NULL;
-	cr_expect(said, "the comment says how it was sampled");
+		said |= strstr(d->str[i], said_str) != NULL;
+	cr_expect(said, "the comment says how it was sampled: %s", said_str);
 	free(d);
 	prof_refuse(0);
+	prof_sampler(0);
 }
 
 Test(prof, a_spinning_function_is_on_top_with_rate_times_cpu_time_samples, .timeout = 30)
 {
-	skip_unless_profiles();
-	spin_profile(0);
+	spin_profile(0, 0, "SIGPROF timers on each thread's CPU clock (chosen");
 }
 
-Test(prof, the_sigprof_fallback_gives_the_same_where_perf_is_refused, .timeout = 30)
+Test(prof, the_perf_sampler_gives_the_same, .timeout = 30)
 {
-	prof_refuse(1);
-	spin_profile(1);
+	skip_unless_profiles();
+	spin_profile(1, 0, "perf_event_open CPU-clock events");
+}
+
+Test(prof, where_perf_is_refused_the_timers_stand_in_and_say_why, .timeout = 30)
+{
+	spin_profile(1, 1, "(perf_event_open (refused on purpose, to test): Permission denied");
 }
 
 Test(prof, one_at_a_time)
@@ -378,6 +393,7 @@ static int perf_fds(void)
 Test(prof, nothing_is_open_but_while_a_profile_runs)
 {
 	skip_unless_profiles();
+	prof_sampler(1);
 	struct prof *p;
 	char why[200];
 	cr_expect(eq(int, perf_fds(), 0), "before: disarmed costs nothing");
@@ -468,7 +484,8 @@ Test(prof_e2e, forbidden_peers_and_the_sigprof_fallback, .timeout = 60)
 	cr_expect(eq(int, mw_stop(&srv, SIGTERM), 0));
 
 	/* Refused: the SIGPROF fallback answers, and says so in the profile. */
-	const char *const refuse[] = {"--trace-kernel", "refuse", "--cache-mb", "0", NULL};
+	const char *const refuse[] = {"--trace-kernel", "refuse", "--profile-sampler", "perf",
+				      "--cache-mb", "0", NULL};
 	struct mw_fetch pr = {.m = &srv, .path = "/debug/pprof/profile?seconds=1"};
 	pthread_t th;
 	start(refuse);
