@@ -4,16 +4,19 @@
  * `go tool pprof`, `pprof -http` and speedscope read).
  *
  * Owns: the one profile session (a second start is -EBUSY until the first
- * is freed); per thread, a perf_event_open PERF_COUNT_SW_CPU_CLOCK event
- * (user-only, so it works unprivileged at perf_event_paranoid 2) with user
- * call chains and a mapped ring (trace/perf.h); a collector thread that
- * empties the rings into a table of distinct stacks and their counts; the
- * encoded profile. Nothing is opened until a profile starts.
+ * is freed); per thread, the sampler's state: by default a POSIX timer on
+ * the thread's CPU clock that sends it SIGPROF (sigprof.c: the handler
+ * walks the frame pointers), or a perf_event_open PERF_COUNT_SW_CPU_CLOCK
+ * event (user-only, so it works unprivileged at perf_event_paranoid 2)
+ * with the kernel's user call chains and a mapped ring (trace/perf.h); a
+ * collector thread that folds the samples into a table of distinct stacks
+ * and their counts; the encoded profile. Nothing is armed until a profile
+ * starts. The process's SIGPROF handler, once installed, stays.
  *
  * Threads: those of the process when the profile starts
  * (/proc/self/task); a thread created later is not sampled. Call chains
- * are walked by the kernel along frame pointers: the project is built with
- * them, system libraries mostly are not (a chain through one stops there).
+ * follow frame pointers: the project is built with them, system libraries
+ * mostly are not (a chain through one stops there).
  *
  * Thread-safety: one profile is used by one thread at a time; the
  * collector runs beside it.

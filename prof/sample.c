@@ -1,12 +1,14 @@
 /*
- * sample.c - the profile session: one CPU-clock sampling event per thread,
- * a collector thread that empties their rings into the table of stacks
- * (see internal.h), and the session's start and end.
+ * sample.c - the profile session: its start and end, the perf sampler (one
+ * CPU-clock sampling event per thread; the timer sampler is sigprof.c),
+ * and a collector thread that empties either's rings into the table of
+ * stacks (see internal.h).
  *
- * The collector sleeps in poll() on every ring until one is half full
- * (wakeup_watermark) or 100 ms pass, so it wakes about ten times a second
- * whatever the rate; at 1 kHz a thread's 128 KiB ring holds over a second
- * of samples with 100-frame chains.
+ * The collector sleeps in poll() on every perf ring until one is half
+ * full (wakeup_watermark) or 100 ms pass, so it wakes about ten times a
+ * second whatever the rate; at 1 kHz a thread's 128 KiB ring holds over a
+ * second of samples with 100-frame chains. With the timers it wakes every
+ * 100 ms.
  */
 #include <dirent.h>
 #include <errno.h>
