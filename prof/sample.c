@@ -228,20 +228,6 @@ static int open_thread(struct prof *p, struct prof_thread *t, const char **call)
 	return perf_ring_open(&t->ring, &a, t->tid, PROF_PAGES, call);
 }
 
-static void why_refused(char *why, size_t len, const char *call, int err)
-{
-	char paranoid[16] = "?";
-	FILE *f = fopen("/proc/sys/kernel/perf_event_paranoid", "r");
-	if (f) {
-		if (!fgets(paranoid, sizeof paranoid, f))
-			paranoid[0] = 0;
-		paranoid[strcspn(paranoid, "\n")] = 0;
-		fclose(f);
-	}
-	snprintf(why, len, "%s: %s (kernel.perf_event_paranoid = %s)", call, strerror(err),
-		 paranoid);
-}
-
 int prof_start(struct prof **out, unsigned hz, char *why, size_t len)
 {
 	if (hz < 1 || hz > PROF_HZ_MAX) {
@@ -293,7 +279,7 @@ int prof_start(struct prof **out, unsigned hz, char *why, size_t len)
 		if (err < 0)
 			snprintf(refused, sizeof refused, "chosen: the cheaper at a context switch");
 		else
-			why_refused(refused, sizeof refused, call, err ? err : ESRCH);
+			perf_why(refused, sizeof refused, call, err ? err : ESRCH);
 		p->nth = n;
 		int rc = sig_start(p, how, sizeof how);
 		if (rc < 0) {

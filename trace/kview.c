@@ -395,16 +395,7 @@ static void refused_locked(const char *call, int err)
 	if (strcmp(state_name, "on") == 0)
 		return; /* it works for others: this thread is counted, no more */
 	state_name = "refused";
-	char paranoid[16] = "?";
-	FILE *f = fopen("/proc/sys/kernel/perf_event_paranoid", "r");
-	if (f) {
-		if (!fgets(paranoid, sizeof paranoid, f))
-			paranoid[0] = 0;
-		paranoid[strcspn(paranoid, "\n")] = 0;
-		fclose(f);
-	}
-	snprintf(why, sizeof why, "%s: %s (kernel.perf_event_paranoid = %s)", call, strerror(err),
-		 paranoid);
+	perf_why(why, sizeof why, call, err);
 }
 
 /* Opens thread r's event, enabled, and maps its ring: 0, or the errno of

@@ -1,10 +1,25 @@
 /* perf.c - a perf_event_open event and its ring (see perf.h). */
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "trace/perf.h"
+
+void perf_why(char *why, size_t len, const char *call, int err)
+{
+	char paranoid[16] = "?";
+	FILE *f = fopen("/proc/sys/kernel/perf_event_paranoid", "r");
+	if (f) {
+		if (!fgets(paranoid, sizeof paranoid, f))
+			paranoid[0] = 0;
+		paranoid[strcspn(paranoid, "\n")] = 0;
+		fclose(f);
+	}
+	snprintf(why, len, "%s: %s (kernel.perf_event_paranoid = %s)", call, strerror(err),
+		 paranoid);
+}
 
 #ifdef __linux__
 #include <sys/mman.h>

@@ -43,6 +43,10 @@ int perf_ring_open(struct perf_ring *r, struct perf_event_attr *a, int tid, int 
 
 void perf_ring_close(struct perf_ring *r); /* a closed ring: no-op */
 
+/* Why call failed with err, in one line with the kernel's
+ * perf_event_paranoid setting (what a refusal most often comes down to). */
+void perf_why(char *why, size_t len, const char *call, int err);
+
 /* Each record now in the ring, in order, copied whole into scratch (cap
  * bytes; a longer record is cut to cap and n says how much is there):
  * fn(ctx, record, n). Then the ring's space is given back. */
