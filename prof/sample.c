@@ -256,40 +256,36 @@ int prof_start(struct prof **out, unsigned hz, char *why, size_t len)
 	unsigned n = list_threads(th, PROF_THREADS_MAX), opened = 0;
 	int err = 0;
 	const char *call = "perf_event_open";
-	if (!atomic_load(&use_perf))
-		err = -1; /* the timers, by choice */
-	else if (atomic_load(&refuse))
+	if (atomic_load(&use_perf) && atomic_load(&refuse))
 		err = EACCES, call = "perf_event_open (refused on purpose, to test)";
-	for (unsigned i = 0; i < n && !err; i++) {
+	for (unsigned i = 0; atomic_load(&use_perf) && i < n && !err; i++) {
 		struct prof_thread t = th[i];
 		int e = open_thread(p, &t, &call);
 		if (e == ESRCH)
 			continue; /* it ended meanwhile */
-		if (e && opened == 0) {
+		if (e && opened == 0)
 			err = e;
-			break;
-		}
-		if (!e)
+		else if (!e)
 			th[opened++] = t;
 	}
 	p->nth = opened;
-	if (err || opened == 0) {
-		/* The fallback: the threads' own CPU-clock timers and SIGPROF. */
-		char refused[200], how[200];
-		if (err < 0)
-			snprintf(refused, sizeof refused, "chosen: the cheaper at a context switch");
+	if (opened == 0) {
+		/* The timers: by choice, or where the kernel refused perf. */
+		char reason[200], how[200];
+		if (!atomic_load(&use_perf))
+			snprintf(reason, sizeof reason, "chosen: the cheaper at a context switch");
 		else
-			perf_why(refused, sizeof refused, call, err ? err : ESRCH);
+			perf_why(reason, sizeof reason, call, err ? err : ESRCH);
 		p->nth = n;
 		int rc = sig_start(p, how, sizeof how);
 		if (rc < 0) {
-			snprintf(why, len, "%s; and the SIGPROF fallback: %s", refused, how);
+			snprintf(why, len, "%s; and the SIGPROF fallback: %s", reason, how);
 			prof_free(p);
 			return rc;
 		}
 		p->sigprof = 1;
 		snprintf(p->how, sizeof p->how, "SIGPROF timers on each thread's CPU clock (%s)",
-			 refused);
+			 reason);
 	} else {
 		snprintf(p->how, sizeof p->how, "perf_event_open CPU-clock events");
 	}
