@@ -210,5 +210,9 @@ void srv_mandelbrot_gone(struct request *rq);
 void srv_trace_gone(struct request *rq);
 void srv_pprof_gone(struct request *rq);
 int srv_debug_ok(const struct request *rq); /* may this peer use /debug/? */
+/* What every /debug/ route checks before it starts, in this order: the
+ * peer may ask (else 403), its query parsed (parsed < 0: 400 with why), the
+ * server is not draining (503). 1 to go on; 0 when rq is answered. */
+int srv_debug_admit(struct request *rq, int parsed, const char *why);
 
 #endif

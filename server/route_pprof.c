@@ -44,21 +44,9 @@ const struct trace_desc *srv_pprof_page(struct request *rq)
 	char why[WHY_MAX], msg[WHY_MAX + 64];
 	uint64_t ns;
 
-	if (!srv_debug_ok(rq)) {
-		srv_answer_text(rq, 403, "forbidden: /debug/ answers loopback peers only, unless "
-				     "--debug-allow or --debug-token says otherwise\n");
+	if (!srv_debug_admit(rq, tracing_parse_profile(rq->conn, s->cfg.trace_max, &ns, why,
+						       sizeof why), why))
 		return NULL;
-	}
-	if (tracing_parse_profile(rq->conn, s->cfg.trace_max, &ns, why, sizeof why) < 0) {
-		snprintf(msg, sizeof msg, "%s\n", why);
-		srv_answer_text(rq, 400, msg);
-		srv_add_header(rq, "Cache-Control", "no-store");
-		return NULL;
-	}
-	if (atomic_load_explicit(&s->draining, memory_order_relaxed)) {
-		srv_busy(rq, "draining: this instance is shutting down\n", 1);
-		return NULL;
-	}
 	int rc = prof_start(&rq->prof, s->cfg.profile_hz, why, sizeof why);
 	if (rc == -EBUSY) {
 		srv_answer_text(rq, 409, "conflict: a profile is being taken; one at a time\n");

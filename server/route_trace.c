@@ -49,6 +49,28 @@ int srv_debug_ok(const struct request *rq)
 	return debug_allowed(&rq->srv->acl, ci ? ci->client_addr : NULL, auth);
 }
 
+int srv_debug_admit(struct request *rq, int parsed, const char *why)
+{
+	char msg[WHY_MAX + 2];
+
+	if (!srv_debug_ok(rq)) {
+		srv_answer_text(rq, 403, "forbidden: /debug/ answers loopback peers only, unless "
+				     "--debug-allow or --debug-token says otherwise\n");
+		return 0;
+	}
+	if (parsed < 0) {
+		snprintf(msg, sizeof msg, "%s\n", why);
+		srv_answer_text(rq, 400, msg);
+		srv_add_header(rq, "Cache-Control", "no-store");
+		return 0;
+	}
+	if (atomic_load_explicit(&rq->srv->draining, memory_order_relaxed)) {
+		srv_busy(rq, "draining: this instance is shutting down\n", 1);
+		return 0;
+	}
+	return 1;
+}
+
 const struct trace_desc *srv_trace_page(struct request *rq)
 {
 	struct server *s = rq->srv;
@@ -56,22 +78,10 @@ const struct trace_desc *srv_trace_page(struct request *rq)
 	uint64_t ns;
 	int last;
 
-	if (!srv_debug_ok(rq)) {
-		srv_answer_text(rq, 403, "forbidden: /debug/ answers loopback peers only, unless "
-				     "--debug-allow or --debug-token says otherwise\n");
+	int parsed = tracing_parse(rq->conn, s->cfg.trace_max, s->cfg.flight_recorder, &ns, &last,
+				   &rq->trace_summary, why, sizeof why);
+	if (!srv_debug_admit(rq, parsed, why))
 		return NULL;
-	}
-	if (tracing_parse(rq->conn, s->cfg.trace_max, s->cfg.flight_recorder, &ns, &last,
-			  &rq->trace_summary, why, sizeof why) < 0) {
-		strcat(why, "\n");
-		srv_answer_text(rq, 400, why);
-		srv_add_header(rq, "Cache-Control", "no-store");
-		return NULL;
-	}
-	if (atomic_load_explicit(&s->draining, memory_order_relaxed)) {
-		srv_busy(rq, "draining: this instance is shutting down\n", 1);
-		return NULL;
-	}
 	int rc = last ? trace_capture_last(&rq->capture, ns) : trace_capture_open(&rq->capture);
 	if (rc == -EBUSY) {
 		srv_answer_text(rq, 409, "conflict: a trace is being taken or sent; one at a time\n");
