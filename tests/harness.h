@@ -77,6 +77,10 @@ double mw_scrape(const struct mw *m, const char *sample);
 /* Seconds on CLOCK_MONOTONIC. */
 double mw_now(void);
 
+/* perf_event file descriptors this process holds (the tracer's kernel view
+ * and the profiler open them only while armed). */
+int mw_perf_fds(void);
+
 /* The value of one sample ("name" or "name{labels}") in a /metrics text,
  * or -1 when it is not there. */
 double mw_metric(const char *text, const char *sample);

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/harness.h"
 #include "trace/capture.h"
 #include "trace/trace.h"
 
@@ -242,22 +243,6 @@ Test(kview, a_refused_kernel_is_said_in_the_trace_and_the_rest_works, .timeout =
 	free(text);
 }
 
-/* perf_event file descriptors this process holds. */
-static int perf_fds(void)
-{
-	int n = 0;
-	char path[64], link[64];
-	for (int fd = 0; fd < 1024; fd++) {
-		snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-		ssize_t k = readlink(path, link, sizeof link - 1);
-		if (k > 0) {
-			link[k] = 0;
-			n += strstr(link, "perf_event") != NULL;
-		}
-	}
-	return n;
-}
-
 Test(kview, the_events_are_open_only_while_armed, .timeout = 30)
 {
 	struct trace_capture *c;
@@ -266,7 +251,7 @@ Test(kview, the_events_are_open_only_while_armed, .timeout = 30)
 
 	trace_init(&(struct trace_config){.ring_events = 1024});
 	trace_thread_name("main"); /* registered while disarmed: nothing opened */
-	cr_expect(eq(int, perf_fds(), 0));
+	cr_expect(eq(int, mw_perf_fds(), 0));
 	for (int round = 0; round < 2; round++) {
 		cr_assert(eq(int, trace_capture_open(&c), 0));
 		pthread_create(&th, NULL, act, &a[0]);
@@ -278,11 +263,11 @@ Test(kview, the_events_are_open_only_while_armed, .timeout = 30)
 			cr_skip_test("the kernel view is %s here: %s", u.state, u.why);
 		}
 		/* main's, and the sleeper's (it has ended: its event may be gone) */
-		cr_expect(le(int, 1, perf_fds()), "armed: events open");
+		cr_expect(le(int, 1, mw_perf_fds()), "armed: events open");
 		trace_capture_close(c);
 		/* Disarmed: every event closed, so the kernel does nothing more
 		 * for these threads. */
-		cr_expect(eq(int, perf_fds(), 0), "round %d: disarmed, yet events open", round);
+		cr_expect(eq(int, mw_perf_fds(), 0), "round %d: disarmed, yet events open", round);
 		trace_kview_usage(&u);
 		cr_expect(eq(u32, u.threads, 0));
 		size_t len;

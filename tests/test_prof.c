@@ -374,33 +374,17 @@ Test(prof, one_at_a_time)
 	cr_expect(eq(int, prof_active(), 0), "a refused start holds nothing");
 }
 
-/* perf_event file descriptors this process holds. */
-static int perf_fds(void)
-{
-	int n = 0;
-	char path[64], link[64];
-	for (int fd = 0; fd < 1024; fd++) {
-		snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-		ssize_t k = readlink(path, link, sizeof link - 1);
-		if (k > 0) {
-			link[k] = 0;
-			n += strstr(link, "perf_event") != NULL;
-		}
-	}
-	return n;
-}
-
 Test(prof, nothing_is_open_but_while_a_profile_runs)
 {
 	skip_unless_profiles();
 	prof_sampler(1);
 	struct prof *p;
 	char why[200];
-	cr_expect(eq(int, perf_fds(), 0), "before: disarmed costs nothing");
+	cr_expect(eq(int, mw_perf_fds(), 0), "before: disarmed costs nothing");
 	cr_assert(eq(int, prof_start(&p, 100, why, sizeof why), 0));
-	cr_expect(le(int, 1, perf_fds()), "an event per thread while it runs");
+	cr_expect(le(int, 1, mw_perf_fds()), "an event per thread while it runs");
 	prof_stop(p);
-	cr_expect(eq(int, perf_fds(), 0), "stopped: every event closed");
+	cr_expect(eq(int, mw_perf_fds(), 0), "stopped: every event closed");
 	prof_free(p);
 }
 
