@@ -13,6 +13,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "prof/prof.h"
 #include "trace/perf.h"
@@ -49,6 +50,22 @@ struct prof {
 	int sigprof;       /* sampled by sigprof.c's timers: perf_event_open was refused */
 	char how[320];     /* how it was sampled, for the profile's comment */
 };
+
+/* Array a (capacity *cap elements of size bytes) with room for need: a
+ * itself, or where realloc moved it (capacity doubled from first); NULL
+ * when out of memory, a and *cap as they were. */
+static inline void *prof_grow(void *a, size_t *cap, size_t need, size_t size, size_t first)
+{
+	if (need <= *cap)
+		return a;
+	size_t c = *cap ? *cap * 2 : first;
+	while (c < need)
+		c *= 2;
+	void *q = realloc(a, c * size);
+	if (q)
+		*cap = c;
+	return q;
+}
 
 /* Counts weight samples of thread tid with frames ips[0..n) (leaf first).
  * Under mu. */

@@ -29,20 +29,14 @@ struct pb {
 
 static void pb_put(struct pb *b, const void *d, size_t n)
 {
-	if (b->oom)
+	if (b->oom || n == 0)
 		return;
-	if (b->n + n > b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 256;
-		while (cap < b->n + n)
-			cap *= 2;
-		unsigned char *q = realloc(b->p, cap);
-		if (!q) {
-			b->oom = 1;
-			return;
-		}
-		b->p = q;
-		b->cap = cap;
+	unsigned char *q = prof_grow(b->p, &b->cap, b->n + n, 1, 256);
+	if (!q) {
+		b->oom = 1;
+		return;
 	}
+	b->p = q;
 	memcpy(b->p + b->n, d, n);
 	b->n += n;
 }
@@ -129,16 +123,12 @@ static int64_t str_id(struct strings *t, const char *s)
 	for (; t->slot[j]; j = (j + 1) & (t->nslot - 1))
 		if (strcmp(t->s[t->slot[j] - 1], s) == 0)
 			return (int64_t)(t->slot[j] - 1);
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 256;
-		const char **q = realloc(t->s, cap * sizeof *q);
-		if (!q) {
-			t->oom = 1;
-			return 0;
-		}
-		t->s = q;
-		t->cap = cap;
+	const char **q = prof_grow(t->s, &t->cap, t->n + 1, sizeof *t->s, 256);
+	if (!q) {
+		t->oom = 1;
+		return 0;
 	}
+	t->s = q;
 	t->s[t->n] = s;
 	t->slot[j] = ++t->n;
 	return (int64_t)(t->n - 1);
@@ -196,16 +186,12 @@ static uint64_t function_id(struct syms *s, const char *name, const char *file)
 	for (size_t i = s->nfn; i-- > 0;) /* recent first: a stack's frames repeat */
 		if (s->fn[i].name == n && s->fn[i].file == f)
 			return i + 1;
-	if (s->nfn == s->capfn) {
-		size_t cap = s->capfn ? s->capfn * 2 : 256;
-		struct func *q = realloc(s->fn, cap * sizeof *q);
-		if (!q) {
-			s->oom = 1;
-			return 0;
-		}
-		s->fn = q;
-		s->capfn = cap;
+	struct func *q = prof_grow(s->fn, &s->capfn, s->nfn + 1, sizeof *s->fn, 256);
+	if (!q) {
+		s->oom = 1;
+		return 0;
 	}
+	s->fn = q;
 	s->fn[s->nfn++] = (struct func){n, f};
 	return s->nfn;
 }

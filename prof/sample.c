@@ -99,18 +99,12 @@ void prof_add_sample_(struct prof *p, int tid, const uint64_t *ips, uint32_t n, 
 			return;
 		}
 	}
-	if (p->nips + n > p->capips) {
-		size_t cap = p->capips ? p->capips * 2 : 4096;
-		while (cap < p->nips + n)
-			cap *= 2;
-		uint64_t *q = realloc(p->ips, cap * sizeof *q);
-		if (!q) {
-			p->oom = 1;
-			return;
-		}
-		p->ips = q;
-		p->capips = cap;
+	uint64_t *q = prof_grow(p->ips, &p->capips, p->nips + n, sizeof *p->ips, 4096);
+	if (!q) {
+		p->oom = 1;
+		return;
 	}
+	p->ips = q;
 	memcpy(p->ips + p->nips, ips, n * sizeof *ips);
 	p->tab[j] = (struct prof_stack){h, tid, n, p->nips, weight};
 	p->nips += n;
