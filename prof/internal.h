@@ -35,6 +35,7 @@ struct prof_thread {
 struct prof {
 	pthread_mutex_t mu;
 	pthread_t collector;
+	int collector_tid; /* never sampled: it is the profiler's own */
 	int running, collecting;
 	unsigned hz;
 	uint64_t start_ns, end_ns;
@@ -71,9 +72,32 @@ static inline void *prof_grow(void *a, size_t *cap, size_t need, size_t size, si
  * Under mu. */
 void prof_add_sample_(struct prof *p, int tid, const uint64_t *ips, uint32_t n, uint32_t weight);
 
-/* sigprof.c: the fallback sampler. */
-int sig_start(struct prof *p, char *why, size_t len);
-void sig_collect(struct prof *p); /* under mu */
-void sig_stop(struct prof *p);    /* under mu */
+/* sigprof.c: the timer sampler, in sets of slots: the profile's and the
+ * trace's. A set is armed, collected, disarmed and released by its owner
+ * only (sample.c, tsample.c), under that owner's lock. */
+enum { SIG_PROFILE, SIG_TRACE, SIG_SETS };
+#define SIG_THREADS 256 /* threads a set samples, at most */
+#define SIG_RING 256    /* samples a thread holds between two collections */
+#define SIG_FRAMES 64
+
+struct sig_sample {
+	uint64_t ts; /* trace_now() at the signal */
+	uint32_t depth, weight;
+	uint64_t ips[SIG_FRAMES]; /* leaf first; callers' are return addresses */
+};
+
+/* The handler, once for the process: 0 or -errno (why says it). */
+int sig_install(char *why, size_t len);
+/* Samples thread tid at hz in set: its slot (0..), or -errno (-ESRCH:
+ * it ended; -ENOSPC: the set is full). */
+int sig_arm(int set, int tid, unsigned hz);
+typedef void (*sig_fn)(void *ctx, int slot, int tid, const struct sig_sample *x);
+/* Hands every sample the set's rings hold to fn; adds what the rings
+ * dropped (full) to *lost. */
+void sig_collect(int set, sig_fn fn, void *ctx, uint64_t *lost);
+/* Deletes the set's timers (collect once more after it), then frees its
+ * slots. */
+void sig_disarm(int set);
+void sig_release(int set);
 
 #endif

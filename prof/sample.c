@@ -151,32 +151,21 @@ static void on_record(void *ctx, const struct perf_event_header *h, size_t n)
 	prof_add_sample_(p, (int)tid, ips, k, 1);
 }
 
+static void on_sig(void *ctx, int slot, int tid, const struct sig_sample *x)
+{
+	(void)slot;
+	prof_add_sample_(ctx, tid, x->ips, x->depth, x->weight);
+}
+
 static void collect_locked(struct prof *p)
 {
 	static _Thread_local uint64_t scratch[PROF_FRAMES_MAX + 16];
 	if (p->sigprof) {
-		sig_collect(p);
+		sig_collect(SIG_PROFILE, on_sig, p, &p->lost);
 		return;
 	}
 	for (unsigned i = 0; i < p->nth; i++)
 		perf_ring_drain(&p->th[i].ring, on_record, p, scratch, sizeof scratch);
-}
-
-static void *collector_main(void *arg)
-{
-	struct prof *p = arg;
-	struct pollfd fds[PROF_THREADS_MAX];
-	for (unsigned i = 0; i < p->nth; i++)
-		fds[i] = (struct pollfd){.fd = p->th[i].ring.fd, .events = POLLIN};
-	pthread_mutex_lock(&p->mu);
-	while (p->collecting) {
-		pthread_mutex_unlock(&p->mu);
-		poll(fds, p->sigprof ? 0 : p->nth, PROF_POLL_MS); /* the timers' rings: every 100 ms */
-		pthread_mutex_lock(&p->mu);
-		collect_locked(p);
-	}
-	pthread_mutex_unlock(&p->mu);
-	return NULL;
 }
 
 /* The threads of the process now. */
@@ -205,6 +194,58 @@ static unsigned list_threads(struct prof_thread *th, unsigned max)
 	return n;
 }
 
+static int open_thread(struct prof *p, struct prof_thread *t, const char **call);
+
+/* Starts sampling t's thread, by the session's sampler: 0 or -errno. */
+static int sample_thread(struct prof *p, struct prof_thread *t, const char **call)
+{
+	if (p->sigprof) {
+		int k = sig_arm(SIG_PROFILE, t->tid, p->hz);
+		return k < 0 ? k : 0;
+	}
+	return -open_thread(p, t, call);
+}
+
+/* Threads created since the start (a worker pool grown, a connection's
+ * thread): sampled from now on. Under mu. */
+static void add_new_threads(struct prof *p)
+{
+	struct prof_thread *now = calloc(PROF_THREADS_MAX, sizeof *now);
+	unsigned n = now ? list_threads(now, PROF_THREADS_MAX) : 0;
+	for (unsigned i = 0; i < n && p->nth < PROF_THREADS_MAX; i++) {
+		unsigned j = 0;
+		while (j < p->nth && p->th[j].tid != now[i].tid)
+			j++;
+		if (j == p->nth && now[i].tid != p->collector_tid) {
+			const char *call = "perf_event_open";
+			if (sample_thread(p, &now[i], &call) == 0)
+				p->th[p->nth++] = now[i];
+		}
+	}
+	free(now);
+}
+
+static void *collector_main(void *arg)
+{
+	struct prof *p = arg;
+	struct pollfd fds[PROF_THREADS_MAX];
+	pthread_mutex_lock(&p->mu);
+	p->collector_tid = (int)gettid();
+	while (p->collecting) {
+		unsigned n = p->sigprof ? 0 : p->nth;
+		for (unsigned i = 0; i < n; i++)
+			fds[i] = (struct pollfd){.fd = p->th[i].ring.fd, .events = POLLIN};
+		pthread_mutex_unlock(&p->mu);
+		poll(fds, n, PROF_POLL_MS); /* the timers' rings: every 100 ms */
+		pthread_mutex_lock(&p->mu);
+		collect_locked(p);
+		if (p->collecting)
+			add_new_threads(p);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
 static int open_thread(struct prof *p, struct prof_thread *t, const char **call)
 {
 	struct perf_event_attr a;
@@ -220,6 +261,27 @@ static int open_thread(struct prof *p, struct prof_thread *t, const char **call)
 	a.watermark = 1;
 	a.wakeup_watermark = (uint32_t)(PROF_PAGES / 2 * sysconf(_SC_PAGESIZE));
 	return perf_ring_open(&t->ring, &a, t->tid, PROF_PAGES, call);
+}
+
+/* The timers on the n threads listed in p->th: 0, or -errno with why. */
+static int timers_start(struct prof *p, unsigned n, char *why, size_t len)
+{
+	int rc = sig_install(why, len), e = -ESRCH;
+	if (rc < 0)
+		return rc;
+	p->sigprof = 1;
+	p->nth = 0;
+	for (unsigned i = 0; i < n; i++) {
+		struct prof_thread t = p->th[i];
+		if ((e = sample_thread(p, &t, NULL)) == 0)
+			p->th[p->nth++] = t;
+	}
+	if (p->nth == 0) {
+		p->sigprof = 0;
+		snprintf(why, len, "timer_create: %s", strerror(-e));
+		return e;
+	}
+	return 0;
 }
 
 int prof_start(struct prof **out, unsigned hz, char *why, size_t len)
@@ -270,8 +332,7 @@ int prof_start(struct prof **out, unsigned hz, char *why, size_t len)
 			snprintf(reason, sizeof reason, "chosen: the cheaper at a context switch");
 		else
 			perf_why(reason, sizeof reason, call, err ? err : ESRCH);
-		p->nth = n;
-		int rc = sig_start(p, how, sizeof how);
+		int rc = timers_start(p, n, how, sizeof how);
 		if (rc < 0) {
 			snprintf(why, len, "%s; and the SIGPROF fallback: %s", reason, how);
 			prof_free(p);
@@ -305,8 +366,10 @@ void prof_stop(struct prof *p)
 	pthread_join(p->collector, NULL); /* within one poll timeout */
 	pthread_mutex_lock(&p->mu);
 	if (p->sigprof)
-		sig_stop(p);
+		sig_disarm(SIG_PROFILE);
 	collect_locked(p);
+	if (p->sigprof)
+		sig_release(SIG_PROFILE);
 	for (unsigned i = 0; i < p->nth && !p->sigprof; i++)
 		perf_ring_close(&p->th[i].ring);
 	pthread_mutex_unlock(&p->mu);

@@ -1,25 +1,33 @@
 /*
- * sigprof.c - the sampler where perf_event_open is refused (Docker's
- * default seccomp profile, perf_event_paranoid 3): a POSIX timer on each
- * thread's own CPU clock (timer_create with SIGEV_THREAD_ID, Go's way
- * since 1.18) sends that thread SIGPROF, and the handler walks its frame
- * pointers.
+ * sigprof.c - the timer sampler: a POSIX timer on each sampled thread's own
+ * CPU clock (timer_create with SIGEV_THREAD_ID, Go's way since 1.18)
+ * sends that thread SIGPROF, and the handler walks its frame pointers.
+ * The default sampler of profiles (sample.c), the only one of traces
+ * (tsample.c), and the fallback where perf_event_open is refused (Docker's
+ * default seccomp profile, perf_event_paranoid 3).
+ *
+ * Slots: each sampled thread has one in its set (SIG_PROFILE, SIG_TRACE):
+ * its timer, its tid, and a single-producer ring (the handler) read by a
+ * single consumer (whoever collects the set, under that set's owner's
+ * lock), published with release/acquire. The timer's signal carries its
+ * set and slot (sigev_value), so the handler finds the slot at once and
+ * two sets can sample one thread side by side.
  *
  * The handler is async-signal-safe: it reads registers from the signal's
- * context, reads each frame with process_vm_readv (a frame that is not
- * mapped ends the walk instead of faulting), and writes into its thread's
- * slot: a single-producer ring (the handler) and single-consumer (the
- * collector, under the profile's lock), published with release/acquire.
+ * context and the clock (trace_now: the CPU's counter or clock_gettime),
+ * reads each frame with process_vm_readv (a frame that is not mapped ends
+ * the walk instead of faulting), and writes only its slot.
  *
  * A CPU-clock timer expires at the scheduler's tick, not between: a 1 kHz
  * profile on a 250 Hz kernel gets a signal every 4 ms whose si_overrun
  * says how many periods it stands for; each sample is weighted so. Unlike
  * the perf event, nothing is done at a context switch.
  *
- * The slots are allocated once, on first use, and never freed: a signal
- * still pending on a thread that sleeps may arrive after its profile ended,
- * and finds a slot that says so. The handler stays installed for the same
- * reason (a stray SIGPROF's default would end the process).
+ * The slots and their rings are allocated on first use and never freed: a
+ * signal still pending on a thread that sleeps may arrive after its timer
+ * was deleted, and finds a slot that says so (its tid is not the
+ * thread's). The handler stays installed for the same reason (a stray
+ * SIGPROF's default would end the process).
  */
 #include <errno.h>
 #include <signal.h>
@@ -34,25 +42,18 @@
 #include <unistd.h>
 
 #include "prof/internal.h"
-
-#define SIG_THREADS 64 /* threads a fallback profile samples, at most */
-#define SIG_RING 128   /* samples a thread holds between two collections (100 ms) */
-#define SIG_FRAMES 64
-
-struct sig_sample {
-	uint32_t depth, weight;
-	uint64_t ips[SIG_FRAMES];
-};
+#include "trace/trace.h"
 
 struct sig_slot {
 	atomic_int tid; /* 0: free */
+	int armed;      /* the timer exists (the owner's, under its lock) */
 	timer_t timer;
 	_Atomic uint64_t w, r;
 	atomic_uint dropped;
-	struct sig_sample ring[SIG_RING];
+	_Atomic(struct sig_sample *) ring; /* SIG_RING samples, allocated on first claim */
 };
 
-static struct sig_slot *slots;
+static struct sig_slot slots[SIG_SETS][SIG_THREADS];
 static atomic_int installed;
 
 static void on_sigprof(int sig, siginfo_t *si, void *ucv)
@@ -61,6 +62,11 @@ static void on_sigprof(int sig, siginfo_t *si, void *ucv)
 	int saved = errno;
 	const ucontext_t *uc = ucv;
 	uint64_t pc, fp;
+	int v = si->si_code == SI_TIMER ? si->si_value.sival_int : -1;
+	if (v < 0 || v / SIG_THREADS >= SIG_SETS) {
+		errno = saved;
+		return; /* not one of our timers' */
+	}
 #if defined(__x86_64__)
 	pc = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
 	fp = (uint64_t)uc->uc_mcontext.gregs[REG_RBP];
@@ -68,18 +74,15 @@ static void on_sigprof(int sig, siginfo_t *si, void *ucv)
 	pc = uc->uc_mcontext.pc;
 	fp = uc->uc_mcontext.regs[29];
 #else
-	(void)uc;
+	(void)uc, (void)pc, (void)fp;
 	errno = saved;
 	return;
 #endif
-	int tid = (int)syscall(SYS_gettid);
-	struct sig_slot *s = NULL;
-	for (int i = 0; i < SIG_THREADS && !s; i++)
-		if (atomic_load_explicit(&slots[i].tid, memory_order_acquire) == tid)
-			s = &slots[i];
-	if (!s) {
+	struct sig_slot *s = &slots[v / SIG_THREADS][v % SIG_THREADS];
+	struct sig_sample *ring = atomic_load_explicit(&s->ring, memory_order_acquire);
+	if (!ring || atomic_load_explicit(&s->tid, memory_order_acquire) != (int)syscall(SYS_gettid)) {
 		errno = saved;
-		return; /* a late signal of a profile that has ended */
+		return; /* a late signal of a timer deleted since */
 	}
 	uint64_t w = atomic_load_explicit(&s->w, memory_order_relaxed);
 	if (w - atomic_load_explicit(&s->r, memory_order_acquire) >= SIG_RING) {
@@ -87,7 +90,8 @@ static void on_sigprof(int sig, siginfo_t *si, void *ucv)
 		errno = saved;
 		return;
 	}
-	struct sig_sample *x = &s->ring[w % SIG_RING];
+	struct sig_sample *x = &ring[w % SIG_RING];
+	x->ts = trace_now();
 	x->weight = 1 + (si->si_overrun > 0 ? (uint32_t)si->si_overrun : 0);
 	x->ips[0] = pc;
 	uint32_t n = 1;
@@ -116,72 +120,88 @@ static clockid_t thread_clock(int tid)
 	return (clockid_t)((~(unsigned)tid << 3) | 4 | 2); /* per thread, CPUCLOCK_SCHED */
 }
 
-int sig_start(struct prof *p, char *why, size_t len)
+int sig_install(char *why, size_t len)
 {
-	if (!slots && !(slots = calloc(SIG_THREADS, sizeof *slots))) {
-		snprintf(why, len, "out of memory");
-		return -ENOMEM;
-	}
-	if (!atomic_exchange(&installed, 1)) {
-		struct sigaction sa;
-		memset(&sa, 0, sizeof sa);
-		sa.sa_sigaction = on_sigprof;
-		sa.sa_flags = SA_SIGINFO | SA_RESTART;
-		sigemptyset(&sa.sa_mask);
-		if (sigaction(SIGPROF, &sa, NULL) != 0) {
-			atomic_store(&installed, 0);
-			snprintf(why, len, "sigaction(SIGPROF): %s", strerror(errno));
-			return -errno;
-		}
-	}
-	long ns = 1000000000L / (long)p->hz;
-	struct itimerspec every = {{ns / 1000000000L, ns % 1000000000L},
-				   {ns / 1000000000L, ns % 1000000000L}};
-	unsigned armed = 0;
-	for (unsigned i = 0; i < p->nth && armed < SIG_THREADS; i++) {
-		struct sig_slot *s = &slots[armed];
-		atomic_store(&s->w, 0);
-		atomic_store(&s->r, 0);
-		atomic_store(&s->dropped, 0);
-		struct sigevent ev;
-		memset(&ev, 0, sizeof ev);
-		ev.sigev_notify = SIGEV_THREAD_ID;
-		ev.sigev_signo = SIGPROF;
-		ev._sigev_un._tid = p->th[i].tid;
-		if (timer_create(thread_clock(p->th[i].tid), &ev, &s->timer) != 0)
-			continue; /* it ended meanwhile */
-		atomic_store_explicit(&s->tid, p->th[i].tid, memory_order_release);
-		timer_settime(s->timer, 0, &every, NULL);
-		p->th[armed++] = p->th[i];
-	}
-	p->nth = armed;
-	if (!armed) {
-		snprintf(why, len, "timer_create: %s", strerror(errno));
-		return -errno;
+	if (atomic_exchange(&installed, 1))
+		return 0;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = on_sigprof;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGPROF, &sa, NULL) != 0) {
+		int e = errno;
+		atomic_store(&installed, 0);
+		snprintf(why, len, "sigaction(SIGPROF): %s", strerror(e));
+		return -e;
 	}
 	return 0;
 }
 
-void sig_collect(struct prof *p)
+int sig_arm(int set, int tid, unsigned hz)
 {
-	for (unsigned i = 0; i < p->nth; i++) {
-		struct sig_slot *s = &slots[i];
+	struct sig_slot *s = NULL;
+	int k = 0;
+	for (; k < SIG_THREADS && !s; k++)
+		if (!slots[set][k].armed && !atomic_load(&slots[set][k].tid))
+			s = &slots[set][k];
+	if (!s)
+		return -ENOSPC;
+	k--;
+	if (!atomic_load(&s->ring)) {
+		struct sig_sample *ring = calloc(SIG_RING, sizeof *ring);
+		if (!ring)
+			return -ENOMEM;
+		atomic_store_explicit(&s->ring, ring, memory_order_release);
+	}
+	atomic_store(&s->w, 0);
+	atomic_store(&s->r, 0);
+	atomic_store(&s->dropped, 0);
+	struct sigevent ev;
+	memset(&ev, 0, sizeof ev);
+	ev.sigev_notify = SIGEV_THREAD_ID;
+	ev.sigev_signo = SIGPROF;
+	ev.sigev_value.sival_int = set * SIG_THREADS + k;
+	ev._sigev_un._tid = tid;
+	if (timer_create(thread_clock(tid), &ev, &s->timer) != 0)
+		return -errno; /* ESRCH, EINVAL: it ended meanwhile */
+	s->armed = 1;
+	atomic_store_explicit(&s->tid, tid, memory_order_release);
+	long ns = 1000000000L / (long)hz;
+	struct itimerspec every = {{ns / 1000000000L, ns % 1000000000L},
+				   {ns / 1000000000L, ns % 1000000000L}};
+	timer_settime(s->timer, 0, &every, NULL);
+	return k;
+}
+
+void sig_collect(int set, sig_fn fn, void *ctx, uint64_t *lost)
+{
+	for (int k = 0; k < SIG_THREADS; k++) {
+		struct sig_slot *s = &slots[set][k];
+		int tid = atomic_load_explicit(&s->tid, memory_order_acquire);
+		if (!tid)
+			continue;
+		const struct sig_sample *ring = atomic_load_explicit(&s->ring, memory_order_acquire);
 		uint64_t r = atomic_load_explicit(&s->r, memory_order_relaxed);
 		uint64_t w = atomic_load_explicit(&s->w, memory_order_acquire);
-		for (; r < w; r++) {
-			const struct sig_sample *x = &s->ring[r % SIG_RING];
-			prof_add_sample_(p, p->th[i].tid, x->ips, x->depth, x->weight);
-		}
+		for (; r < w; r++)
+			fn(ctx, k, tid, &ring[r % SIG_RING]);
 		atomic_store_explicit(&s->r, r, memory_order_release);
-		p->lost += atomic_exchange(&s->dropped, 0);
+		*lost += atomic_exchange(&s->dropped, 0);
 	}
 }
 
-void sig_stop(struct prof *p)
+void sig_disarm(int set)
 {
-	for (unsigned i = 0; i < p->nth; i++)
-		timer_delete(slots[i].timer); /* no new signal; a pending one finds tid 0 below */
-	sig_collect(p);
-	for (unsigned i = 0; i < p->nth; i++)
-		atomic_store_explicit(&slots[i].tid, 0, memory_order_release);
+	for (int k = 0; k < SIG_THREADS; k++)
+		if (slots[set][k].armed)
+			timer_delete(slots[set][k].timer); /* no new signal; a pending one finds tid 0 */
+}
+
+void sig_release(int set)
+{
+	for (int k = 0; k < SIG_THREADS; k++) {
+		slots[set][k].armed = 0;
+		atomic_store_explicit(&slots[set][k].tid, 0, memory_order_release);
+	}
 }
