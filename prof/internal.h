@@ -72,6 +72,21 @@ static inline void *prof_grow(void *a, size_t *cap, size_t need, size_t size, si
  * Under mu. */
 void prof_add_sample_(struct prof *p, int tid, const uint64_t *ips, uint32_t n, uint32_t weight);
 
+/* symbols.c: this process's addresses to functions, files and lines
+ * (libdw); one session is used by one thread at a time. */
+struct prof_syms;
+struct prof_syms *prof_syms_open(void); /* NULL: out of memory */
+/* The function holding address a (a caller's frame: its return address
+ * less one), with its source file and line where DWARF says, and its
+ * module (1.., 0 when none): the name, or NULL. The strings live as long
+ * as the session. */
+const char *prof_syms_at(struct prof_syms *s, uint64_t a, const char **file, int *line,
+			 unsigned *mapping);
+unsigned prof_syms_modules(const struct prof_syms *s);
+/* Module i (0..): its file's name and its address range. */
+const char *prof_syms_module(struct prof_syms *s, unsigned i, uint64_t *start, uint64_t *end);
+void prof_syms_close(struct prof_syms *s);
+
 /* sigprof.c: the timer sampler, in sets of slots: the profile's and the
  * trace's. A set is armed, collected, disarmed and released by its owner
  * only (sample.c, tsample.c), under that owner's lock. */

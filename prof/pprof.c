@@ -2,17 +2,15 @@
  * pprof.c - a stopped profile as profile.proto (github.com/google/pprof,
  * proto/profile.proto), symbolized in-process and gzipped.
  *
- * Symbols: libdw reports the process's own modules from /proc/self/maps
- * and reads their ELF symbol tables (static functions included, which
- * dladdr would not find) and DWARF line tables. A caller's frame is a
- * return address: it is looked up, and stored, one byte earlier, inside
- * the call instruction, as pprof expects.
+ * Symbols: symbols.c (libdw: the ELF symbol tables, static functions
+ * included, and DWARF lines). A caller's frame is a return address: it is
+ * looked up, and stored, one byte earlier, inside the call instruction, as
+ * pprof expects.
  *
  * Encoding: protobuf by hand (varints and length-delimited fields; a
  * nested message is built in a scratch buffer and copied in); strings
  * interned in string_table, index 0 the empty string.
  */
-#include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,7 +136,8 @@ static int64_t str_id(struct strings *t, const char *s)
 
 struct loc {
 	uint64_t addr; /* 0: the slot is free */
-	uint64_t id, function, mapping;
+	uint64_t id, function;
+	unsigned mapping;
 	int line;
 };
 
@@ -147,38 +146,14 @@ struct func {
 };
 
 struct syms {
-	Dwfl *dwfl;
+	struct prof_syms *sym;
 	struct loc *loc; /* open addressing by address */
 	size_t nloc, cap;
 	struct func *fn;
 	size_t nfn, capfn;
-	Dwfl_Module **mods;
-	size_t nmods;
 	struct strings *str;
 	int oom;
 };
-
-static int collect_module(Dwfl_Module *m, void **ud, const char *name, Dwarf_Addr start, void *arg)
-{
-	(void)ud, (void)name, (void)start;
-	struct syms *s = arg;
-	Dwfl_Module **q = realloc(s->mods, (s->nmods + 1) * sizeof *q);
-	if (!q) {
-		s->oom = 1;
-		return DWARF_CB_ABORT;
-	}
-	s->mods = q;
-	s->mods[s->nmods++] = m;
-	return DWARF_CB_OK;
-}
-
-static uint64_t mapping_of(struct syms *s, Dwfl_Module *m)
-{
-	for (size_t i = 0; i < s->nmods; i++)
-		if (s->mods[i] == m)
-			return i + 1;
-	return 0;
-}
 
 static uint64_t function_id(struct syms *s, const char *name, const char *file)
 {
@@ -224,17 +199,9 @@ static uint64_t location_id(struct syms *s, uint64_t a)
 		if (s->loc[j].addr == a)
 			return s->loc[j].id;
 	struct loc l = {.addr = a, .id = ++s->nloc};
-	Dwfl_Module *m = s->dwfl ? dwfl_addrmodule(s->dwfl, a) : NULL;
-	if (m) {
-		l.mapping = mapping_of(s, m);
-		const char *name = dwfl_module_addrname(m, a);
-		const char *file = NULL;
-		Dwfl_Line *ln = dwfl_module_getsrc(m, a);
-		if (ln)
-			file = dwfl_lineinfo(ln, NULL, &l.line, NULL, NULL, NULL);
-		if (name)
-			l.function = function_id(s, name, file);
-	}
+	const char *file, *name = prof_syms_at(s->sym, a, &file, &l.line, &l.mapping);
+	if (name)
+		l.function = function_id(s, name, file);
 	s->loc[j] = l;
 	return l.id;
 }
@@ -286,25 +253,11 @@ static int gzip(const struct pb *in, unsigned char **out, size_t *len)
 
 int prof_pprof(struct prof *p, unsigned char **out, size_t *len)
 {
-	static const Dwfl_Callbacks cb = {
-		.find_elf = dwfl_linux_proc_find_elf,
-		.find_debuginfo = dwfl_standard_find_debuginfo,
-	};
 	prof_stop(p);
 	struct strings str = {0};
-	struct syms s = {.str = &str};
+	struct syms s = {.str = &str, .sym = prof_syms_open()};
 	struct pb b = {0}, m = {0}, sub = {0};
 	str_id(&str, "");
-	s.dwfl = dwfl_begin(&cb);
-	if (s.dwfl) {
-		if (dwfl_linux_proc_report(s.dwfl, getpid()) != 0 ||
-		    dwfl_report_end(s.dwfl, NULL, NULL) != 0) {
-			dwfl_end(s.dwfl);
-			s.dwfl = NULL; /* addresses only */
-		} else {
-			dwfl_getmodules(s.dwfl, collect_module, &s, 0);
-		}
-	}
 	value_type(&b, 1, &str, "samples", "count", &m);
 	value_type(&b, 1, &str, "cpu", "nanoseconds", &m);
 	uint64_t period = 1000000000u / p->hz;
@@ -331,15 +284,13 @@ int prof_pprof(struct prof *p, unsigned char **out, size_t *len)
 		pb_msg(&b, 2, &m);
 	}
 	free(ids);
-	for (size_t i = 0; i < s.nmods; i++) { /* Mapping */
-		Dwarf_Addr start, end;
-		const char *main_file = NULL;
-		const char *name = dwfl_module_info(s.mods[i], NULL, &start, &end, NULL, NULL,
-						    &main_file, NULL);
+	for (unsigned i = 0; i < prof_syms_modules(s.sym); i++) { /* Mapping */
+		uint64_t start, end;
+		const char *file = prof_syms_module(s.sym, i, &start, &end);
 		pb_uint(&m, 1, i + 1);
 		pb_uint(&m, 2, start);
 		pb_uint(&m, 3, end);
-		pb_uint(&m, 5, (uint64_t)str_id(&str, main_file ? main_file : name));
+		pb_uint(&m, 5, (uint64_t)str_id(&str, file));
 		pb_uint(&m, 7, 1);
 		pb_uint(&m, 8, 1);
 		pb_uint(&m, 9, 1);
@@ -384,10 +335,8 @@ int prof_pprof(struct prof *p, unsigned char **out, size_t *len)
 	free(sub.p);
 	free(s.loc);
 	free(s.fn);
-	free(s.mods);
 	free(str.s);
 	free(str.slot);
-	if (s.dwfl)
-		dwfl_end(s.dwfl); /* after the strings it owned are written */
+	prof_syms_close(s.sym); /* after the strings it owned are written */
 	return rc;
 }

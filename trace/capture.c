@@ -22,47 +22,13 @@
 #include "trace/json.h"
 #include "trace/kview.h"
 #include "trace/ring.h"
+#include "trace/samples.h"
 #include "trace/summary.h"
+#include "trace/window.h"
 
-#define STAGE_BYTES (64 * 1024)
 #define EVENT_MAX 2048 /* an event's JSON: names are short static strings */
 
 static atomic_int session; /* 1 while a capture exists */
-
-enum phase { PH_HEAD, PH_THREADS, PH_EVENTS, PH_TAIL, PH_TEXT, PH_DONE };
-
-struct ring_stats {
-	uint64_t written, events, lost;
-};
-
-/* Where the reading of the rings stands: ring, lane (TRACE_LANES: the
- * thread's pending state), the next record and the lane's end. */
-struct cursor {
-	unsigned ring;
-	int lane, begun, check_oldest;
-	uint64_t idx, hi;
-};
-
-struct trace_capture {
-	uint64_t start, end;
-	int armed;  /* this capture holds the tracer armed */
-	int last;   /* a flight-recorder window: where each ring stood at the start is unknown */
-	int pid;
-	enum trace_format format;
-	enum phase phase;
-	unsigned nrings;       /* rings registered at open */
-	unsigned ring;         /* PH_THREADS: the ring being named */
-	struct cursor cur;
-	int held, held_tid;    /* a record read but not yet staged (the stage was full) */
-	struct chrome_rec held_rec;
-	struct trace_facts facts;
-	struct ring_stats rs[TRACE_THREADS_MAX];
-	struct chrome_thread_facts threads[TRACE_THREADS_MAX]; /* otherData's list, at the end */
-	char *text;      /* the summary, when that is the format */
-	size_t text_len, text_off;
-	size_t off, len; /* staged bytes not yet read */
-	char stage[STAGE_BYTES];
-};
 
 /* Takes the session and allocates a capture: 0, -EBUSY or -ENOMEM. */
 static int capture_new(struct trace_capture **out)
@@ -76,6 +42,7 @@ static int capture_new(struct trace_capture **out)
 		return -ENOMEM;
 	}
 	c->pid = (int)getpid();
+	c->samples = 1;
 	*out = c;
 	return 0;
 }
@@ -138,9 +105,15 @@ void trace_capture_free(struct trace_capture *c)
 	if (!c)
 		return;
 	trace_capture_close(c);
+	samples_frames_free(c->frames);
 	free(c->text);
 	free(c);
 	atomic_store(&session, 0);
+}
+
+void trace_capture_samples(struct trace_capture *c, int on)
+{
+	c->samples = on;
 }
 
 void trace_capture_format(struct trace_capture *c, enum trace_format f)
@@ -151,11 +124,16 @@ void trace_capture_format(struct trace_capture *c, enum trace_format f)
 void trace_capture_rewind(struct trace_capture *c)
 {
 	trace_capture_close(c);
-	memset(&c->cur, 0, sizeof c->cur);
+	memset(c->cur, 0, sizeof c->cur);
+	memset(c->ss, 0, sizeof c->ss);
 	memset(&c->facts, 0, sizeof c->facts);
 	memset(c->rs, 0, sizeof c->rs);
 	free(c->text);
 	c->text = NULL;
+	samples_frames_free(c->frames);
+	c->frames = NULL;
+	c->sampled = 0;
+	c->frame = 0;
 	c->held = 0;
 	c->off = c->len = 0;
 	c->phase = PH_HEAD;
@@ -170,12 +148,6 @@ void trace_capture_facts(const struct trace_capture *c, struct trace_facts *f)
 
 /* ---- the JSON ---- */
 
-static const char *ring_name(struct trace_ring *r)
-{
-	const char *n = (const char *)atomic_load_explicit(&r->name, memory_order_acquire);
-	return n ? n : r->pname;
-}
-
 /* Moves a formatted event into the stage: 1, or 0 when it must wait for
  * room (the event is formatted again next time). */
 static int stage(struct trace_capture *c, const struct json_out *ev)
@@ -189,162 +161,74 @@ static int stage(struct trace_capture *c, const struct json_out *ev)
 	return 1;
 }
 
-/* Copies record i of lane l: 1 if whole, 0 if the writer may have
- * overwritten it meanwhile (ring.h). */
-static int rec_read(struct trace_lane *l, uint64_t i, struct chrome_rec *out)
-{
-	struct trace_rec *s = &l->rec[i & l->mask];
-	out->ts = atomic_load_explicit(&s->ts, memory_order_acquire);
-	out->dur = atomic_load_explicit(&s->dur, memory_order_acquire);
-	uint64_t meta = atomic_load_explicit(&s->meta, memory_order_acquire);
-	out->kind = trace_meta_kind(meta);
-	out->flow = trace_meta_flow(meta);
-	out->id = trace_meta_id(meta);
-	out->d = (const struct trace_desc *)atomic_load_explicit(&s->desc, memory_order_acquire);
-	for (int k = 0; k < TRACE_ARGS; k++)
-		out->a[k] = atomic_load_explicit(&s->a[k], memory_order_acquire);
-	return atomic_load_explicit(&l->w, memory_order_relaxed) - i <= l->mask;
-}
-
-/* Whether e belongs in the window: events when they start and end inside
- * it; a thread's states are clipped to it instead (a state is a fact
- * about every instant it covers). */
-static int in_window(struct trace_capture *c, struct chrome_rec *e, int state)
-{
-	if (state) {
-		if (e->ts >= c->end || e->ts + e->dur <= c->start)
-			return 0;
-		uint64_t t1 = e->ts + e->dur < c->end ? e->ts + e->dur : c->end;
-		e->ts = e->ts > c->start ? e->ts : c->start;
-		e->dur = t1 - e->ts;
-		return 1;
-	}
-	if (e->ts >= c->start && e->ts + e->dur <= c->end)
-		return 1;
-	if (e->ts < c->end && e->ts + e->dur > c->start)
-		c->facts.clipped++;
-	return 0;
-}
-
-/* Starts reading lane l of ring r: its range and what it lost. */
-static void lane_begin(struct trace_capture *c, struct trace_ring *r, int l)
-{
-	struct trace_lane *ln = &r->lane[l];
-	struct ring_stats *st = &c->rs[c->cur.ring];
-	uint64_t lo = c->cur.ring < c->nrings && !c->last ? ln->w_open : 0;
-
-	c->cur.hi = atomic_load_explicit(&ln->w, memory_order_acquire);
-	st->written += c->cur.hi - lo;
-	/* The oldest slot is the one the writer overwrites next: only size - 1
-	 * records can be read safely (ring.h). */
-	if (c->cur.hi - lo > ln->mask) {
-		if (!c->last)
-			st->lost += c->cur.hi - ln->mask - lo;
-		lo = c->cur.hi - ln->mask;
-	}
-	c->cur.idx = lo;
-	c->cur.begun = 1;
-	/* A flight-recorder lane that has wrapped must still reach back to
-	 * the start, or the window is not complete (states are clipped, and
-	 * say nothing of completeness). */
-	c->cur.check_oldest = c->last && lo > 0 && l != TRACE_LANE_STATES;
-}
-
-/* The thread's states are shown on a track of their own beside its
- * slices (a state may cut across a span, and slices on one thread must
- * nest): a pseudo-thread with this id. Linux's tids are below 2^22. */
-static int states_tid(const struct trace_ring *r)
-{
-	return r->tid + (1 << 22);
-}
-
-/* The next record of the window, in ring order (each ring's events,
- * counters, states, then its pending state): 1, with the thread it is
- * shown on, or 0 at the end. */
-static int next_rec(struct trace_capture *c, struct chrome_rec *e, int *tid, unsigned *ring)
-{
-	struct cursor *cu = &c->cur;
-	while (cu->ring < c->facts.threads) {
-		struct trace_ring *r = trace_ring_(cu->ring);
-		if (!r) {
-			cu->ring++;
-			continue;
-		}
-		struct ring_stats *st = &c->rs[cu->ring];
-		if (cu->lane == TRACE_LANES) { /* the state its thread is in now */
-			cu->lane++;
-			if (kv_pending(r, c->end, e) && in_window(c, e, 1)) {
-				*tid = states_tid(r);
-				*ring = cu->ring;
-				st->events++;
-				return 1;
-			}
-			continue;
-		}
-		if (cu->lane > TRACE_LANES) {
-			c->facts.written += st->written;
-			c->facts.events += st->events;
-			c->facts.lost += st->lost;
-			cu->ring++;
-			cu->lane = 0;
-			continue;
-		}
-		struct trace_lane *ln = &r->lane[cu->lane];
-		int state = cu->lane == TRACE_LANE_STATES;
-		if (!ln->rec) {
-			cu->lane++;
-			continue;
-		}
-		if (!cu->begun) {
-			if (state)
-				kv_drain(r); /* the kernel's records up to now */
-			lane_begin(c, r, cu->lane);
-		}
-		while (cu->idx < cu->hi) {
-			if (!rec_read(ln, cu->idx, e)) {
-				/* The writer lapped us: skip to its oldest live record. */
-				uint64_t w = atomic_load_explicit(&ln->w, memory_order_acquire);
-				uint64_t next = w - ln->mask > cu->idx + 1 ? w - ln->mask : cu->idx + 1;
-				if (next > cu->hi)
-					next = cu->hi;
-				st->lost += next - cu->idx;
-				cu->idx = next;
-				continue;
-			}
-			cu->idx++;
-			if (cu->check_oldest) {
-				cu->check_oldest = 0;
-				if (e->ts > c->start)
-					c->facts.complete = 0;
-			}
-			if (in_window(c, e, state)) {
-				*tid = state ? states_tid(r) : r->tid;
-				*ring = cu->ring;
-				st->events++;
-				return 1;
-			}
-		}
-		cu->lane++;
-		cu->begun = 0;
-	}
-	return 0;
-}
-
-/* Formats the window's records into the stage until it is full. */
+/* Formats the window's records into the stage until it is full; at their
+ * end, the lost-events counter and the end of traceEvents. */
 static void fill_events(struct trace_capture *c)
 {
 	char scratch[EVENT_MAX];
 	unsigned ring;
 	for (;;) {
-		if (!c->held && !(c->held = next_rec(c, &c->held_rec, &c->held_tid, &ring))) {
+		struct json_out o = {scratch, 0, sizeof scratch, 0};
+		if (!c->held &&
+		    !(c->held = window_next(c, PASS_EVENTS, &c->held_rec, &c->held_tid, &ring))) {
+			chrome_events_end(&o, c->pid, c->start, c->end, c->facts.lost);
+			if (!stage(c, &o))
+				return;
 			c->phase = PH_TAIL;
+			if (c->samples && (c->frames = samples_frames_new()))
+				c->phase = PH_SAMPLES;
 			return;
 		}
-		struct json_out o = {scratch, 0, sizeof scratch, 0};
 		chrome_event(&o, c->pid, c->held_tid, &c->held_rec);
 		if (!stage(c, &o))
 			return; /* the stage is full; this record again next time */
 		c->held = 0;
+	}
+}
+
+/* The window's CPU samples, each thread's in time order; the frames they
+ * use are marked for PH_FRAMES. */
+static void fill_samples(struct trace_capture *c)
+{
+	char scratch[EVENT_MAX];
+	unsigned ring;
+	for (;;) {
+		if (!c->held &&
+		    !(c->held = window_next(c, PASS_SAMPLES, &c->held_rec, &c->held_tid, &ring))) {
+			c->phase = c->sampled ? PH_FRAMES : PH_TAIL;
+			return;
+		}
+		struct json_out o = {scratch, 0, sizeof scratch, 0};
+		const struct chrome_rec *e = &c->held_rec;
+		chrome_sample(&o, c->sampled == 0, c->pid, c->held_tid, e->ts, (uint32_t)e->a[0],
+			      (uint64_t)e->a[1]);
+		if (!stage(c, &o))
+			return;
+		samples_frames_use(c->frames, (uint32_t)e->a[0]);
+		c->sampled++;
+		c->held = 0;
+	}
+}
+
+/* The frames the samples use, named, then the end of stackFrames. */
+static void fill_frames(struct trace_capture *c)
+{
+	char scratch[EVENT_MAX];
+	for (;;) {
+		struct json_out o = {scratch, 0, sizeof scratch, 0};
+		const char *name, *file;
+		uint32_t at = c->frame, parent;
+		uint32_t id = samples_frames_next(c->frames, &at, &name, &file, &parent);
+		if (!id) {
+			json_raw(&o, "}");
+			if (stage(c, &o))
+				c->phase = PH_TAIL;
+			return;
+		}
+		chrome_frame(&o, c->frame == 0, id, name, file, parent);
+		if (!stage(c, &o))
+			return; /* this frame again next time */
+		c->frame = at;
 	}
 }
 
@@ -362,10 +246,10 @@ static int fill_thread(struct trace_capture *c, struct trace_ring *r)
 	char scratch[EVENT_MAX], name[TRACE_NAME_MAX + 16];
 	struct json_out o = {scratch, 0, sizeof scratch, 0};
 
-	chrome_thread(&o, c->pid, r->tid, ring_name(r), 2 * c->ring);
+	chrome_thread(&o, c->pid, r->tid, window_ring_name(r), 2 * c->ring);
 	if (atomic_load_explicit(&r->kv, memory_order_acquire)) {
-		snprintf(name, sizeof name, "%s [kernel]", ring_name(r));
-		chrome_thread(&o, c->pid, states_tid(r), name, 2 * c->ring + 1);
+		snprintf(name, sizeof name, "%s [kernel]", window_ring_name(r));
+		chrome_thread(&o, c->pid, window_states_tid(r), name, 2 * c->ring + 1);
 	}
 	return stage(c, &o);
 }
@@ -405,9 +289,19 @@ static int fill_tail(struct trace_capture *c)
 		struct trace_ring *r = trace_ring_(i);
 		if (r)
 			c->threads[f.nthreads++] = (struct chrome_thread_facts){
-				r->tid, ring_name(r), c->rs[i].written, c->rs[i].events, c->rs[i].lost};
+				r->tid, window_ring_name(r), c->rs[i].written, c->rs[i].events, c->rs[i].lost};
 	}
-	chrome_tail(&o, c->pid, &f);
+	char how[160] = "off: no sampler";
+	const struct trace_sampler *sm = samples_sampler();
+	if (sm && !c->samples)
+		snprintf(how, sizeof how, "off: not asked for");
+	else if (sm)
+		sm->how(how, sizeof how);
+	f.sampler = how;
+	f.samples = c->facts.samples;
+	f.samples_lost = c->facts.samples_lost;
+	f.truncated = samples_truncated();
+	chrome_tail(&o, &f);
 	return stage(c, &o);
 }
 
@@ -418,10 +312,10 @@ static void summarize(struct trace_capture *c)
 	struct chrome_rec e;
 	int tid;
 	unsigned ring, was = UINT_MAX;
-	while (s && next_rec(c, &e, &tid, &ring)) {
+	while (s && window_next(c, PASS_EVENTS, &e, &tid, &ring)) {
 		struct trace_ring *r = trace_ring_(ring);
 		if (ring != was)
-			summary_thread(s, r->tid, ring_name(r), r->kv != NULL);
+			summary_thread(s, r->tid, window_ring_name(r), r->kv != NULL);
 		was = ring;
 		summary_add(s, &e, tid != r->tid);
 	}
@@ -484,6 +378,12 @@ static void fill(struct trace_capture *c)
 			break;
 		case PH_EVENTS:
 			fill_events(c);
+			break;
+		case PH_SAMPLES:
+			fill_samples(c);
+			break;
+		case PH_FRAMES:
+			fill_frames(c);
 			break;
 		case PH_TAIL:
 			if (fill_tail(c))

@@ -39,6 +39,11 @@ void trace_capture_close(struct trace_capture *c);
 enum trace_format { TRACE_FORMAT_JSON, TRACE_FORMAT_SUMMARY };
 void trace_capture_format(struct trace_capture *c, enum trace_format f);
 
+/* Whether the document holds the window's CPU samples (the default: yes,
+ * where a sampler is attached). Off, speedscope shows the slices. Set
+ * before the first read. */
+void trace_capture_samples(struct trace_capture *c, int on);
+
 /* Closes the window, if open, and reads it again from the start (in
  * another format, say); the flight recorder's rings may have moved on. */
 void trace_capture_rewind(struct trace_capture *c);
@@ -61,7 +66,9 @@ struct trace_facts {
 	uint64_t lost;             /* records overwritten before they were read */
 	uint64_t clipped;          /* records that began before the window or ended after it */
 	unsigned threads;
-	int complete;              /* 0 when a flight-recorder ring did not reach back to the start */
+	int complete;
+	uint64_t samples;          /* CPU samples in the window, emitted */
+	uint64_t samples_lost;     /* CPU samples overwritten before they were read */              /* 0 when a flight-recorder ring did not reach back to the start */
 };
 
 /* The capture's facts: final once trace_capture_read has returned 0. */

@@ -1,4 +1,6 @@
 /* chrome.c - the Chrome Trace Event JSON writer (see chrome.h). */
+#include <string.h>
+
 #include "trace/chrome.h"
 
 #define FLOW_OFFSET_NS 100 /* a flow point sits this far into its span (or mid-way) */
@@ -146,18 +148,56 @@ static void field_u64(struct json_out *o, const char *key, uint64_t n)
 	json_u64(o, n);
 }
 
-void chrome_tail(struct json_out *o, int pid, const struct chrome_facts *f)
+void chrome_events_end(struct json_out *o, int pid, uint64_t start, uint64_t end, uint64_t lost)
 {
-	static const struct trace_desc lost = {"trace lost events", "trace", {"lost"}, 0};
-	struct chrome_rec e = {.kind = TRACE_COUNTER, .d = &lost};
+	static const struct trace_desc d = {"trace lost events", "trace", {"lost"}, 0};
+	struct chrome_rec e = {.kind = TRACE_COUNTER, .d = &d};
 
-	e.ts = f->start;
+	e.ts = start;
 	chrome_event(o, pid, pid, &e);
-	e.ts = f->end;
-	e.a[0] = (int64_t)f->lost;
+	e.ts = end;
+	e.a[0] = (int64_t)lost;
 	chrome_event(o, pid, pid, &e);
+	json_raw(o, "]");
+}
+
+void chrome_sample(struct json_out *o, int first, int pid, int tid, uint64_t ts, uint32_t frame,
+		   uint64_t weight)
+{
+	json_raw(o, first ? ",\"samples\":[{\"pid\":" : ",{\"pid\":");
+	json_i64(o, pid);
+	json_raw(o, ",\"tid\":");
+	json_i64(o, tid);
+	json_raw(o, ",\"ts\":");
+	json_us(o, ts);
+	json_raw(o, ",\"name\":\"cpu\",\"sf\":");
+	json_u64(o, frame);
+	json_raw(o, ",\"weight\":");
+	json_u64(o, weight);
+	json_raw(o, "}");
+}
+
+void chrome_frame(struct json_out *o, int first, uint32_t id, const char *name, const char *file,
+		  uint32_t parent)
+{
+	json_raw(o, first ? "],\"stackFrames\":{\"" : ",\"");
+	json_u64(o, id);
+	json_raw(o, "\":{\"name\":");
+	json_str(o, name);
+	json_raw(o, ",\"category\":");
+	const char *base = file ? strrchr(file, '/') : NULL;
+	json_str(o, base ? base + 1 : file ? file : "?");
+	if (parent) {
+		json_raw(o, ",\"parent\":");
+		json_u64(o, parent);
+	}
+	json_raw(o, "}");
+}
+
+void chrome_tail(struct json_out *o, const struct chrome_facts *f)
+{
 	size_t facts_at = o->len;
-	json_raw(o, "],\"otherData\":{\"tracer\":\"trace/\"");
+	json_raw(o, ",\"otherData\":{\"tracer\":\"trace/\"");
 	json_raw(o, ",\"clock\":");
 	json_str(o, f->clock);
 	json_raw(o, ",\"window_start_us\":");
@@ -186,6 +226,11 @@ void chrome_tail(struct json_out *o, int pid, const struct chrome_facts *f)
 	field_u64(o, "kernel_view_refused", f->kview.refused);
 	field_u64(o, "kernel_switches", f->kview.switches);
 	field_u64(o, "kernel_switches_lost", f->kview.lost);
+	json_raw(o, ",\"cpu_sampler\":");
+	json_str(o, f->sampler);
+	field_u64(o, "cpu_samples", f->samples);
+	field_u64(o, "cpu_samples_lost", f->samples_lost);
+	field_u64(o, "cpu_stacks_truncated", f->truncated);
 	json_raw(o, ",\"threads\":[");
 	const char *sep = "{\"tid\":";
 	for (unsigned i = 0; i < f->nthreads; i++) {
@@ -203,7 +248,7 @@ void chrome_tail(struct json_out *o, int pid, const struct chrome_facts *f)
 	json_raw(o, "]}}\n");
 	if (o->full && facts_at < o->cap) { /* a very long thread list: the facts without it */
 		o->len = facts_at, o->full = 0;
-		json_raw(o, "],\"otherData\":{\"tracer\":\"trace/\"");
+		json_raw(o, ",\"otherData\":{\"tracer\":\"trace/\"");
 		field_u64(o, "events_lost", f->lost);
 		json_raw(o, "}}\n");
 	}

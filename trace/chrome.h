@@ -6,7 +6,10 @@
  * capture.c, which reads the rings and decides what goes in; nothing here
  * knows about rings, sessions or the program being traced.
  *
- * The document: {"displayTimeUnit":"ns","traceEvents":[...],"otherData":{...}}.
+ * The document: {"displayTimeUnit":"ns","traceEvents":[...],"samples":[...],
+ * "stackFrames":{...},"otherData":{...}}; samples and stackFrames only when
+ * the window holds a CPU sample (speedscope then imports the samples
+ * rather than the slices).
  * Timestamps are microseconds with nanosecond decimals; spans are "X",
  * flows "s"/"t"/"f" bound to their spans, async slices "b"/"e", counters
  * "C", instants "i"; the process has process_name and each thread
@@ -60,12 +63,29 @@ struct chrome_facts {
 	struct trace_usage usage;
 	struct trace_kview_usage kview;
 	uint64_t ring_bytes;        /* bytes a ring's records take */
+	const char *sampler;        /* how the CPU samples were taken, or why not */
+	uint64_t samples, samples_lost, truncated;
 	unsigned nthreads;
 	const struct chrome_thread_facts *threads;
 };
 
-/* The lost-events counter, the end of traceEvents and otherData: the end
- * of the document. When the thread list does not fit, it is left out. */
-void chrome_tail(struct json_out *o, int pid, const struct chrome_facts *f);
+/* The lost-events counter (lost, from start to end) and the end of
+ * traceEvents. */
+void chrome_events_end(struct json_out *o, int pid, uint64_t start, uint64_t end, uint64_t lost);
+
+/* A CPU sample of thread tid at ts: the leaf of its stack is frame, and
+ * it stands for weight sampling periods. The first opens "samples". */
+void chrome_sample(struct json_out *o, int first, int pid, int tid, uint64_t ts, uint32_t frame,
+		   uint64_t weight);
+
+/* A node of the stack-frame tree: its function's name, its source file
+ * (the category: basename), its parent (0: a root). The first closes
+ * "samples" and opens "stackFrames"; the caller closes it with "}". */
+void chrome_frame(struct json_out *o, int first, uint32_t id, const char *name, const char *file,
+		  uint32_t parent);
+
+/* otherData, and the end of the document. When the thread list does not
+ * fit, it is left out. */
+void chrome_tail(struct json_out *o, const struct chrome_facts *f);
 
 #endif

@@ -46,7 +46,13 @@ struct trace_rec { /* 64 bytes: one cache line */
  * job and were most of a pool trace's records; the kernel's thread states
  * are written by whoever drains the kernel's ring (kview.c), under its
  * lock, never by the thread itself. */
-enum trace_lane_id { TRACE_LANE_EVENTS, TRACE_LANE_COUNTERS, TRACE_LANE_STATES, TRACE_LANES };
+enum trace_lane_id {
+	TRACE_LANE_EVENTS,
+	TRACE_LANE_COUNTERS,
+	TRACE_LANE_STATES,
+	TRACE_LANE_SAMPLES, /* CPU samples: written by the sampler's collector (samples.c) */
+	TRACE_LANES
+};
 
 struct trace_lane {
 	_Atomic uint64_t w; /* records written; the writer's release store publishes */

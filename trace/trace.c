@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "trace/kview.h"
+#include "trace/samples.h"
 #include "trace/ring.h"
 
 #define CALIBRATE_NS 10000000 /* 10 ms: a 50 ns sampling error is then 5 ppm */
@@ -136,12 +137,21 @@ static struct trace_ring *register_self(void)
 	r->lane[TRACE_LANE_EVENTS].rec = rec;
 	r->lane[TRACE_LANE_COUNTERS].mask = counter_events() - 1;
 	r->lane[TRACE_LANE_COUNTERS].rec = crec;
+	const struct trace_sampler *sm = samples_sampler();
+	unsigned ns = samples_lane_size(ring_events);
+	struct trace_rec *srec = sm ? calloc(ns, sizeof *srec) : NULL;
+	if (srec) { /* without it, the thread's samples are not kept */
+		r->lane[TRACE_LANE_SAMPLES].mask = ns - 1;
+		r->lane[TRACE_LANE_SAMPLES].rec = srec;
+	}
 	r->tid = (int)gettid();
 	pthread_getname_np(pthread_self(), r->pname, sizeof r->pname);
 	kv_thread_open(r);
 	atomic_store_explicit(&rings[i], r, memory_order_release);
 	self = r;
 	self_failed = 0;
+	if (sm && srec)
+		sm->thread(i, r->tid);
 	return r;
 }
 
@@ -194,6 +204,9 @@ void trace_arm_(int delta)
 {
 	atomic_fetch_add(&trace_armed_, (unsigned)delta);
 	kv_sync();
+	const struct trace_sampler *sm = samples_sampler();
+	if (sm)
+		sm->sync();
 }
 
 void trace_thread_name(const char *name)
@@ -225,6 +238,17 @@ unsigned trace_rings_(void)
 struct trace_ring *trace_ring_(unsigned i)
 {
 	return i < TRACE_THREADS_MAX ? atomic_load_explicit(&rings[i], memory_order_acquire) : NULL;
+}
+
+unsigned trace_ring_count(void)
+{
+	return trace_rings_();
+}
+
+int trace_ring_tid(unsigned i)
+{
+	struct trace_ring *r = trace_ring_(i);
+	return r ? r->tid : 0;
 }
 
 const char *trace_process_(void)

@@ -226,6 +226,37 @@ struct trace_usage {
 };
 void trace_usage(struct trace_usage *u);
 
+/* ---- CPU samples ----
+ *
+ * A sampler (prof/tsample.c) attaches once, at start-up; while the tracer
+ * is armed it samples the CPU of every thread that has a ring and hands
+ * each sample to trace_sample, which files it in that ring's samples lane
+ * under a node of one tree of stack frames. A capture writes those of its
+ * window as the Trace Event format's own "samples" and "stackFrames". */
+struct trace_sampler {
+	void (*sync)(void);                     /* the armed count moved: follow trace_on() */
+	void (*thread)(unsigned ring, int tid); /* ring was registered, by its thread */
+	/* Names for a capture's frames: a session, the function at pc (NULL:
+	 * unknown) and its source file, the session's end. */
+	void *(*sym_open)(void);
+	const char *(*sym_name)(void *s, uint64_t pc, const char **file);
+	void (*sym_close)(void *s);
+	/* How it samples, or why it cannot: a line for the capture's facts. */
+	void (*how)(char *buf, size_t len);
+};
+
+/* Before any thread records: 0, or -ENOMEM (the frame tree). */
+int trace_sampler_attach(const struct trace_sampler *s);
+
+/* A sample of ring's thread at ts (trace clock), standing for weight
+ * periods: frames ips[0..n), leaf first, callers' as return addresses.
+ * The attached sampler's one collecting thread calls it, nobody else. */
+void trace_sample(unsigned ring, uint64_t ts, const uint64_t *ips, unsigned n, unsigned weight);
+
+/* The rings registered so far, and ring i's thread (0: none). */
+unsigned trace_ring_count(void);
+int trace_ring_tid(unsigned i);
+
 /* Where the kernel's view stands, for metrics and the capture's facts. */
 struct trace_kview_usage {
 	const char *state;   /* "on", "off", "refused" or "unused" (a static string) */

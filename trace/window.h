@@ -1,0 +1,77 @@
+/*
+ * window.h - a capture's state, and the reading of its window from the
+ * rings, for capture.c (the session, the document's pieces, staging) and
+ * window.c (which records are in the window) only.
+ *
+ * Two passes read the rings, each with its own cursor: the events pass
+ * (each ring's events, counters and kernel states, then its thread's
+ * pending state: traceEvents) and the samples pass (each ring's CPU
+ * samples: the document's "samples"). Each keeps its own counts.
+ *
+ * Thread-safety: a capture is used by one thread at a time; the rings'
+ * writers go on meanwhile (the seqlock rule of ring.h).
+ */
+#ifndef MW_TRACE_WINDOW_H
+#define MW_TRACE_WINDOW_H
+
+#include "trace/capture.h"
+#include "trace/chrome.h"
+#include "trace/ring.h"
+
+#define STAGE_BYTES (64 * 1024)
+
+enum phase { PH_HEAD, PH_THREADS, PH_EVENTS, PH_SAMPLES, PH_FRAMES, PH_TAIL, PH_TEXT, PH_DONE };
+
+struct ring_stats {
+	uint64_t written, events, lost;
+};
+
+/* Where a pass stands: ring, lane (TRACE_LANES: the thread's pending
+ * state), the next record and the lane's end. */
+struct cursor {
+	unsigned ring;
+	int lane, begun, check_oldest;
+	uint64_t idx, hi;
+};
+
+enum pass { PASS_EVENTS, PASS_SAMPLES };
+
+struct trace_capture {
+	uint64_t start, end;
+	int armed;  /* this capture holds the tracer armed */
+	int last;   /* a flight-recorder window: where each ring stood at the start is unknown */
+	int pid;
+	int samples; /* write the CPU samples (trace_capture_samples) */
+	enum trace_format format;
+	enum phase phase;
+	unsigned nrings;       /* rings registered at open */
+	unsigned ring;         /* PH_THREADS: the ring being named */
+	struct cursor cur[2];  /* by pass */
+	int held, held_tid;    /* a record read but not yet staged (the stage was full) */
+	struct chrome_rec held_rec;
+	struct trace_facts facts;
+	struct ring_stats rs[TRACE_THREADS_MAX];
+	struct ring_stats ss[TRACE_THREADS_MAX]; /* the samples lanes' */
+	struct trace_frames *frames; /* PH_SAMPLES, PH_FRAMES: the frames the samples use */
+	uint64_t sampled;      /* PH_SAMPLES: samples written */
+	uint32_t frame;        /* PH_FRAMES: where the next frame is looked for */
+	struct chrome_thread_facts threads[TRACE_THREADS_MAX]; /* otherData's list, at the end */
+	char *text;      /* the summary, when that is the format */
+	size_t text_len, text_off;
+	size_t off, len; /* staged bytes not yet read */
+	char stage[STAGE_BYTES];
+};
+
+/* The next record of pass p in the window, in ring order: 1, with the
+ * thread it is shown on and its ring, or 0 at the end of the pass (whose
+ * counts are then in the capture's facts). */
+int window_next(struct trace_capture *c, enum pass p, struct chrome_rec *e, int *tid,
+		unsigned *ring);
+
+/* The pseudo-thread a ring's kernel states are shown on. */
+int window_states_tid(const struct trace_ring *r);
+
+/* The name a ring's thread is shown by. */
+const char *window_ring_name(struct trace_ring *r);
+
+#endif
