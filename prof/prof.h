@@ -71,6 +71,12 @@ void prof_facts(const struct prof *p, struct prof_facts *f);
  * (libdw): static functions included. */
 int prof_pprof(struct prof *p, unsigned char **out, size_t *len);
 
+/* CPU samples in traces (tsample.c): attaches a sampler to the tracer
+ * (trace.h), which samples every traced thread at hz while the tracer is
+ * armed, by each thread's CPU-clock timer and SIGPROF. Call once, after
+ * trace_init and before other threads: 0, -EINVAL (hz) or -ENOMEM. */
+int prof_trace_samples(unsigned hz);
+
 /* 1 while a profile exists. */
 int prof_active(void);
 

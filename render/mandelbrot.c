@@ -39,7 +39,7 @@ struct options {
 	uint32_t workers, queue;
 	int queue_set;
 	const char *kernel, *out, *trace, *cpuprofile;
-	uint32_t trace_ring;
+	uint32_t trace_ring, trace_hz;
 	int trace_kernel;
 	uint32_t cpuprofile_hz;
 	int cpuprofile_perf;
@@ -54,7 +54,8 @@ static void usage(FILE *f)
 		"                  [-colour " COLOUR_NAMES "] [-kernel auto|list|NAME]\n"
 		"                  [-png-level 0..9] [-png-strategy default|filtered|huffman|rle|fixed]\n"
 		"                  [-png-filter none|sub|up|avg|paeth|all] [-o mandelbrot.png]\n"
-		"                  [-trace trace.json [-trace-ring 1048576] [-trace-kernel auto|off|refuse]]\n"
+		"                  [-trace trace.json [-trace-ring 1048576] [-trace-kernel auto|off|refuse]\n"
+		"                   [-trace-hz " PROF_HZ_STR "]]\n"
 		"                  [-cpuprofile cpu.pprof [-cpuprofile-hz N] [-cpuprofile-sampler timer|perf]]\n"
 		"  -mode     seq: this thread alone; px: a job per pixel; row: a job per row;\n"
 		"            workers: per-pixel jobs through a queue of -queue slots (default 0,\n"
@@ -64,7 +65,9 @@ static void usage(FILE *f)
 		"  -trace    write what every thread did as Chrome trace JSON (open it in\n"
 		"            https://ui.perfetto.dev), then print its summary on stderr;\n"
 		"            -trace-ring: events kept per thread; -trace-kernel: the kernel's\n"
-		"            view of each thread (perf_event_open; refuse: as if refused)\n"
+		"            view of each thread (perf_event_open; refuse: as if refused);\n"
+		"            -trace-hz: CPU samples a second a thread, with their stacks, in\n"
+		"            the trace (0: none; default " PROF_HZ_STR ")\n"
 		"  -cpuprofile  sample every thread's CPU at 1 kHz over the render and the\n"
 		"            encode, and write the profile (gzipped profile.proto) for\n"
 		"            go tool pprof, pprof -http or speedscope; -cpuprofile-hz: the\n"
@@ -130,6 +133,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		} else if (strcmp(name, "trace-ring") == 0) {
 			if (parse_u32(v, TRACE_RING_EVENTS_MIN, TRACE_RING_EVENTS_MAX, &o->trace_ring) < 0)
 				return bad("trace-ring must be an integer in 64..16777216");
+		} else if (strcmp(name, "trace-hz") == 0) {
+			if (parse_u32(v, 0, PROF_HZ_MAX, &o->trace_hz) < 0)
+				return bad("trace-hz must be an integer in 0..10000");
 		} else if (strcmp(name, "cpuprofile") == 0) {
 			o->cpuprofile = v;
 		} else if (strcmp(name, "cpuprofile-sampler") == 0) {
@@ -249,6 +255,7 @@ int main(int argc, char **argv)
 		.png = pngenc_defaults(),
 		.trace_ring = TRACE_RING_CLI,
 		.cpuprofile_hz = PROF_HZ_DEFAULT,
+		.trace_hz = PROF_HZ_DEFAULT,
 	};
 	int rc = parse_args(argc, argv, &o);
 	if (rc)
@@ -260,6 +267,8 @@ int main(int argc, char **argv)
 			.process = "mandelbrot",
 			.gettime = getenv("MANDELWEB_TRACE_GETTIME") != NULL,
 			.kview = (enum trace_kview)o.trace_kernel});
+		if (o.trace_hz && prof_trace_samples(o.trace_hz) < 0)
+			fprintf(stderr, "mandelbrot: no CPU samples in the trace: out of memory\n");
 		trace_thread_name("main");
 	}
 	if (!o.queue_set)

@@ -38,6 +38,7 @@ struct config {
 	uint32_t trace_ring;    /* trace records kept per thread */
 	char trace_kernel[8];   /* the kernel's view in traces: auto|off|refuse */
 	uint32_t profile_hz;    /* CPU profile samples a second a thread */
+	uint32_t trace_hz;      /* CPU samples a second a thread in traces; 0: none */
 	char profile_sampler[8]; /* timer (SIGPROF, the default) or perf */
 	double trace_slow;      /* seconds: a slower request saves the last seconds of trace; 0 off */
 	double trace_slow_every; /* seconds between two such saves, at least */

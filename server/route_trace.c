@@ -76,10 +76,10 @@ const struct trace_desc *srv_trace_page(struct request *rq)
 	struct server *s = rq->srv;
 	char why[WHY_MAX];
 	uint64_t ns;
-	int last;
+	int last, samples;
 
 	int parsed = tracing_parse(rq->conn, s->cfg.trace_max, s->cfg.flight_recorder, &ns, &last,
-				   &rq->trace_summary, why, sizeof why);
+				   &rq->trace_summary, &samples, why, sizeof why);
 	if (!srv_debug_admit(rq, parsed, why))
 		return NULL;
 	int rc = last ? trace_capture_last(&rq->capture, ns) : trace_capture_open(&rq->capture);
@@ -95,6 +95,7 @@ const struct trace_desc *srv_trace_page(struct request *rq)
 	}
 	if (rq->trace_summary)
 		trace_capture_format(rq->capture, TRACE_FORMAT_SUMMARY);
+	trace_capture_samples(rq->capture, samples);
 	if (last) {
 		trace_ready(rq);
 		return NULL;

@@ -264,6 +264,8 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 		     .gettime = getenv("MANDELWEB_TRACE_GETTIME") != NULL,
 		     .kview = (enum trace_kview)trace_kview_parse(c->trace_kernel)})) < 0)
 		goto err_free;
+	if (c->trace_hz && (rc = prof_trace_samples(c->trace_hz)) < 0)
+		goto err_free;
 	trace_flight_recorder(c->flight_recorder);
 	prof_refuse(trace_kview_parse(c->trace_kernel) == TRACE_KVIEW_REFUSE);
 	prof_sampler(strcmp(c->profile_sampler, "perf") == 0);

@@ -140,6 +140,7 @@ int tracing_query_add(struct tracing_query *p, const char *key, size_t key_size,
 	const char **slot = !strcmp(key, "seconds") ? &p->seconds
 			    : !strcmp(key, "last")  ? &p->last
 			    : !strcmp(key, "format") ? &p->format
+			    : !strcmp(key, "samples") ? &p->samples
 						    : NULL;
 	if (!slot || *slot) {
 		p->bad = slot ? 2 : 1;
@@ -169,12 +170,13 @@ static int seconds_of(const char *v, unsigned max_s, uint64_t *ns)
 }
 
 int tracing_parse(struct MHD_Connection *conn, unsigned max_s, int flight, uint64_t *ns, int *last,
-		  int *summary, char *why, size_t len)
+		  int *summary, int *samples, char *why, size_t len)
 {
 	struct tracing_query p = {0};
 
 	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, each_arg, &p);
 	*summary = p.format && strcmp(p.format, "summary") == 0;
+	*samples = !p.samples || strcmp(p.samples, "off") != 0;
 	return tracing_query_finish(&p, max_s, flight, ns, last, why, len);
 }
 
@@ -188,9 +190,9 @@ int tracing_parse_profile(struct MHD_Connection *conn, unsigned max_s, uint64_t 
 		snprintf(why, len, "%s", QUERY_NUL_WHY);
 		return -EINVAL;
 	}
-	if (p.bad == 1 || p.last || p.format) {
+	if (p.bad == 1 || p.last || p.format || p.samples) {
 		snprintf(why, len, "unknown parameter '%s': /debug/pprof/profile takes seconds=",
-			 p.bad == 1 ? p.key : p.last ? "last" : "format");
+			 p.bad == 1 ? p.key : p.last ? "last" : p.format ? "format" : "samples");
 		return -EINVAL;
 	}
 	if (p.bad == 2) {
@@ -214,7 +216,7 @@ int tracing_query_finish(const struct tracing_query *q, unsigned max_s, int flig
 		return -EINVAL;
 	}
 	if (p.bad == 1) {
-		snprintf(why, len, "unknown parameter '%s': /debug/trace takes seconds= or last=, and format=", p.key);
+		snprintf(why, len, "unknown parameter '%s': /debug/trace takes seconds= or last=, format= and samples=", p.key);
 		return -EINVAL;
 	}
 	if (p.bad == 2) {
@@ -227,6 +229,10 @@ int tracing_query_finish(const struct tracing_query *q, unsigned max_s, int flig
 	}
 	if (p.format && strcmp(p.format, "json") != 0 && strcmp(p.format, "summary") != 0) {
 		snprintf(why, len, "format must be json (the default) or summary");
+		return -EINVAL;
+	}
+	if (p.samples && strcmp(p.samples, "on") != 0 && strcmp(p.samples, "off") != 0) {
+		snprintf(why, len, "samples must be on (the default) or off");
 		return -EINVAL;
 	}
 	*last = p.last != NULL;

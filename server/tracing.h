@@ -28,7 +28,7 @@ void tracing_destroy(struct tracing *t); /* stops the thread; NULL is a no-op */
 /* The query of /debug/trace, parameter by parameter, without a connection
  * (tracing_parse feeds it from one; the fuzzer from bytes). */
 struct tracing_query {
-	const char *seconds, *last, *format; /* the values given (pointers into the caller's) */
+	const char *seconds, *last, *format, *samples; /* the values given (pointers into the caller's) */
 	int bad;                    /* 1: unknown name, 2: given twice, 3: a NUL */
 	char key[32];
 };
@@ -39,13 +39,15 @@ int tracing_query_add(struct tracing_query *q, const char *key, size_t key_size,
 int tracing_query_finish(const struct tracing_query *q, unsigned max_s, int flight, uint64_t *ns,
 			 int *last, char *why, size_t len);
 
-/* Reads seconds= or last=, and format= (nothing else, once each): 0 with
- * *ns the window, *last set for last= and *summary for format=summary, or
- * -EINVAL with a one-line reason in why. seconds: a decimal number in
- * 0.001..max_s (default 1); last: the same, and only with the flight
- * recorder on; format: json (the default) or summary. */
+/* Reads seconds= or last=, format= and samples= (nothing else, once
+ * each): 0 with *ns the window, *last set for last=, *summary for
+ * format=summary and *samples unless samples=off, or -EINVAL with a
+ * one-line reason in why. seconds: a decimal number in 0.001..max_s
+ * (default 1); last: the same, and only with the flight recorder on;
+ * format: json (the default) or summary; samples: on (the default) or off
+ * (the JSON without its CPU samples: speedscope then shows the slices). */
 int tracing_parse(struct MHD_Connection *conn, unsigned max_s, int flight, uint64_t *ns, int *last,
-		  int *summary, char *why, size_t len);
+		  int *summary, int *samples, char *why, size_t len);
 
 /* Reads /debug/pprof/profile's seconds= (nothing else, once): 0 with *ns
  * the window (default 30 s, as Go's), or -EINVAL with a one-line reason in
