@@ -37,24 +37,31 @@ function serveFiles() {
   });
 }
 
-function cliTrace(mode) {
-  const file = resolve(artifacts, `speedscope-cli-${mode}.json`);
-  execFileSync(resolve(binDir, "mandelbrot"), ["-w", "96", "-h", "96", "-workers", "2", "-mode", mode,
-    "-o", "/dev/null", "-trace", file], { stdio: "ignore" });
-  traces.set(`cli-${mode}.json`, readFileSync(file));
+// With CPU samples speedscope imports them (a sampled profile a thread);
+// with -trace-hz 0 it rebuilds each thread's stack from the slices.
+function cliTrace(mode, hz) {
+  const name = `cli-${mode}${hz === "0" ? "-slices" : ""}.json`;
+  const file = resolve(artifacts, `speedscope-${name}`);
+  const size = hz === "0" ? "96" : "512"; // the samples need a render of some milliseconds
+  execFileSync(resolve(binDir, "mandelbrot"), ["-w", size, "-h", size, "-workers", "2", "-mode", mode,
+    "-o", "/dev/null", "-trace-hz", hz, "-trace", file], { stdio: "ignore" });
+  traces.set(name, readFileSync(file));
   rmSync(file);
 }
 
 before(async () => {
   mkdirSync(artifacts, { recursive: true });
-  cliTrace("workers");
-  cliTrace("px");
+  cliTrace("row", "1000");
+  cliTrace("workers", "0");
+  cliTrace("px", "0");
   ({ child: server, base } = await startServer(["--workers", "2", "--cache-mb", "0"]));
-  const window = fetch(`${base}/debug/trace?seconds=1`).then((r) => r.arrayBuffer());
-  await new Promise((ok) => setTimeout(ok, 200));
-  await Promise.all([0, 1, 2, 3, 4, 5].map((i) => fetch(`${base}/mandelbrot?w=128&h=128&cx=-0.${30 + i}`)
-    .then((r) => r.arrayBuffer())));
-  traces.set("service.json", Buffer.from(await window));
+  for (const [name, query] of [["service.json", ""], ["service-slices.json", "&samples=off"]]) {
+    const window = fetch(`${base}/debug/trace?seconds=1${query}`).then((r) => r.arrayBuffer());
+    await new Promise((ok) => setTimeout(ok, 200));
+    await Promise.all([0, 1, 2, 3, 4, 5].map((i) => fetch(`${base}/mandelbrot?w=384&h=384&cx=-0.${30 + i}`)
+      .then((r) => r.arrayBuffer())));
+    traces.set(name, Buffer.from(await window));
+  }
   files = await serveFiles();
   filesBase = `http://127.0.0.1:${files.address().port}`;
   browser = await launchBrowser();
@@ -66,7 +73,8 @@ after(async () => {
   if (server) await stopServer(server);
 });
 
-for (const name of ["cli-workers.json", "cli-px.json", "service.json"]) {
+for (const name of ["cli-row.json", "cli-workers-slices.json", "cli-px-slices.json", "service.json",
+  "service-slices.json"]) {
   test(`speedscope imports ${name} with no error or warning`, async (t) => {
     const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
     const said = [];
