@@ -585,7 +585,7 @@ Test(trace_e2e, bad_windows_get_400_with_the_range, .timeout = 60)
 		/* hex: strtod alone read it as 16 and armed a 16 s window */
 		{"seconds=0x2", "seconds must be a decimal number of seconds in 0.001..5\n"},
 		{"seconds=1&seconds=2", "parameter 'seconds' given twice\n"},
-		{"secs=1", "unknown parameter 'secs': /debug/trace takes seconds= or last=, and format=\n"},
+		{"secs=1", "unknown parameter 'secs': /debug/trace takes seconds= or last=, format= and samples=\n"},
 		{"last=1", "last= needs the flight recorder: start mandelweb with --flight-recorder\n"},
 		{"seconds=1&last=1", "give seconds= (a new window) or last= (the flight recorder), not both\n"},
 	};
