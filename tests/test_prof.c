@@ -360,6 +360,38 @@ Test(prof, where_perf_is_refused_the_timers_stand_in_and_say_why, .timeout = 30)
 	spin_profile(1, 1, "(perf_event_open (refused on purpose, to test): Permission denied");
 }
 
+static void *spin_main(void *arg)
+{
+	(void)arg;
+	spin_here(0.5);
+	return NULL;
+}
+
+Test(prof, a_thread_started_after_the_profile_is_sampled_too, .timeout = 30)
+{
+	struct prof *p;
+	char why[200];
+	struct decoded *d = malloc(sizeof *d);
+	prof_sampler(0);
+	cr_assert(eq(int, prof_start(&p, 1000, why, sizeof why), 0), "%s", why);
+	pthread_t t;
+	cr_assert(eq(int, pthread_create(&t, NULL, spin_main, NULL), 0));
+	pthread_join(t, NULL);
+	unsigned char *gz;
+	size_t len;
+	cr_assert(eq(int, prof_pprof(p, &gz, &len), 0));
+	prof_free(p);
+	decode(gz, len, d);
+	free(gz);
+	double share;
+	const char *name = top(d, &share);
+	cr_expect(eq(int, strncmp(name, "spin_here", 9), 0), "top function %s", name);
+	/* Picked up within the collector's 100 ms round: 0.4 s of 0.5 at least. */
+	cr_expect(lt(dbl, 0.8 * 400, (double)d->samples),
+		  "%llu samples of a 0.5 s spin", (unsigned long long)d->samples);
+	free(d);
+}
+
 Test(prof, one_at_a_time)
 {
 	skip_unless_profiles();
