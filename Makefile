@@ -156,8 +156,8 @@ $(B)/tests/unit: $(TEST_OBJ) $(B)/server.a $(B)/render.a $(B)/prof.a $(B)/trace.
 $(B)/tests/cpu: $(CPU_TEST_OBJ) $(B)/render.a $(B)/trace.a
 	$(CC) $(ALL_LDFLAGS) $^ $(TEST_LIBS) $(PNG_LIBS) -lm -o $@
 
-$(B)/tests/stress: $(B)/tests/stress.o $(B)/server/flight.o $(B)/render.a $(B)/trace.a
-	$(CC) $(ALL_LDFLAGS) $^ $(PNG_LIBS) -lm -o $@
+$(B)/tests/stress: $(B)/tests/stress.o $(B)/server/flight.o $(B)/render.a $(B)/prof.a $(B)/trace.a
+	$(CC) $(ALL_LDFLAGS) $^ $(PNG_LIBS) $(DW_LIBS) -lm -o $@
 
 # The roofline loops, once per kernel of this build (scalar included), with
 # that kernel's flags: scripts/roofline.c.

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "prof/prof.h"
 #include "render/render.h"
 #include "server/flight.h"
 #include "trace/capture.h"
@@ -422,6 +423,10 @@ int main(void)
 	static const unsigned caps[] = {0, 1, 3, 64, 1024};
 
 	trace_init(&(struct trace_config){.ring_events = 4096, .process = "stress"});
+	/* The CPU samples too: their timers, collector and frame tree run
+	 * beside every armed case (under ThreadSanitizer with SAN=thread). */
+	if (prof_trace_samples(4000) < 0)
+		return 1;
 	for (size_t c = 0; c < sizeof caps / sizeof caps[0]; c++) {
 		pool_case(1, caps[c], 1, 0);
 		pool_case(3, caps[c], 4, 0);
