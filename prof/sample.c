@@ -338,7 +338,6 @@ int prof_start(struct prof **out, unsigned hz, char *why, size_t len)
 			prof_free(p);
 			return rc;
 		}
-		p->sigprof = 1;
 		snprintf(p->how, sizeof p->how, "SIGPROF timers on each thread's CPU clock (%s)",
 			 reason);
 	} else {

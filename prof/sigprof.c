@@ -45,8 +45,7 @@
 #include "trace/trace.h"
 
 struct sig_slot {
-	atomic_int tid; /* 0: free */
-	int armed;      /* the timer exists (the owner's, under its lock) */
+	atomic_int tid; /* 0: free; else the timer exists */
 	timer_t timer;
 	_Atomic uint64_t w, r;
 	atomic_uint dropped;
@@ -143,7 +142,7 @@ int sig_arm(int set, int tid, unsigned hz)
 	struct sig_slot *s = NULL;
 	int k = 0;
 	for (; k < SIG_THREADS && !s; k++)
-		if (!slots[set][k].armed && !atomic_load(&slots[set][k].tid))
+		if (!atomic_load(&slots[set][k].tid))
 			s = &slots[set][k];
 	if (!s)
 		return -ENOSPC;
@@ -165,7 +164,6 @@ int sig_arm(int set, int tid, unsigned hz)
 	ev._sigev_un._tid = tid;
 	if (timer_create(thread_clock(tid), &ev, &s->timer) != 0)
 		return -errno; /* ESRCH, EINVAL: it ended meanwhile */
-	s->armed = 1;
 	atomic_store_explicit(&s->tid, tid, memory_order_release);
 	long ns = 1000000000L / (long)hz;
 	struct itimerspec every = {{ns / 1000000000L, ns % 1000000000L},
@@ -194,14 +192,12 @@ void sig_collect(int set, sig_fn fn, void *ctx, uint64_t *lost)
 void sig_disarm(int set)
 {
 	for (int k = 0; k < SIG_THREADS; k++)
-		if (slots[set][k].armed)
+		if (atomic_load(&slots[set][k].tid))
 			timer_delete(slots[set][k].timer); /* no new signal; a pending one finds tid 0 */
 }
 
 void sig_release(int set)
 {
-	for (int k = 0; k < SIG_THREADS; k++) {
-		slots[set][k].armed = 0;
+	for (int k = 0; k < SIG_THREADS; k++)
 		atomic_store_explicit(&slots[set][k].tid, 0, memory_order_release);
-	}
 }

@@ -169,27 +169,14 @@ Test(tsample, trace_hz_0_leaves_the_samples_out, .timeout = 60)
 	json_decref(d);
 }
 
-struct window {
-	const struct mw *m;
-	const char *path;
-	struct mw_resp r;
-};
-
-static void *take(void *arg)
-{
-	struct window *w = arg;
-	mw_get(w->m, w->path, &w->r);
-	return NULL;
-}
-
 Test(tsample, a_service_window_holds_the_workers_samples_unless_asked_not_to, .timeout = 120)
 {
 	struct mw m;
 	const char *args[] = {"--workers", "2", "--cache-mb", "0", NULL};
 	cr_assert(eq(int, mw_start(&m, args), 0));
-	struct window w = {&m, "/debug/trace?seconds=1.5", {0}};
+	struct mw_fetch w = {.m = &m, .path = "/debug/trace?seconds=1.5"};
 	pthread_t t;
-	pthread_create(&t, NULL, take, &w);
+	pthread_create(&t, NULL, mw_fetch_main, &w);
 	usleep(200 * 1000);
 	for (int i = 0; i < 8; i++) {
 		char path[96];
@@ -200,6 +187,7 @@ Test(tsample, a_service_window_holds_the_workers_samples_unless_asked_not_to, .t
 		mw_resp_free(&r);
 	}
 	pthread_join(t, NULL);
+	cr_assert(eq(int, w.rc, 0));
 	cr_assert(eq(long, w.r.status, 200));
 	json_error_t err;
 	json_t *d = json_loadb(w.r.body, w.r.len, 0, &err);
