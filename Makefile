@@ -78,7 +78,7 @@ TRACE_SRC := trace/trace.c trace/json.c trace/chrome.c trace/capture.c trace/win
 PROF_SRC := prof/sample.c prof/sigprof.c prof/symbols.c prof/pprof.c prof/tsample.c
 RENDER_SRC := $(KERNEL_SRC) render/kernel_dispatch.c render/names.c render/picture.c render/colour.c \
 	render/pool.c render/render.c render/pngenc.c
-SERVER_SRC := server/blob.c server/cache.c server/query.c server/metrics.c server/config.c \
+SERVER_SRC := server/cidr.c server/client.c server/blob.c server/cache.c server/query.c server/metrics.c server/config.c \
 	server/accesslog.c server/help.c server/debug.c server/tracing.c server/viewer.c \
 	server/admission.c server/flight.c server/http.c server/answer.c server/routes.c server/route_mandelbrot.c server/route_trace.c server/route_pprof.c server/slowtrace.c server/conn.c \
 	server/sock.c server/server.c

@@ -58,14 +58,109 @@ void srv_answer_png(struct request *rq, struct blob *png, const char *cache)
 	rq->state = ST_READY;
 }
 
-void srv_busy(struct request *rq, const char *why, unsigned retry)
+void srv_busy(struct request *rq, enum refusal r, const char *why, unsigned retry)
 {
 	rq->span = &TD_REJECT;
+	rq->reason = refusal_name(r);
 	metrics_count(rq->srv->metrics, COUNT_REJECTED);
+	metrics_refused(rq->srv->metrics, r);
 	srv_answer_text(rq, 503, why);
 	if (retry) {
 		snprintf(rq->retry, sizeof rq->retry, "%u", retry);
 		srv_add_header(rq, "Retry-After", rq->retry);
+	}
+}
+
+void srv_refusals_init(struct server *s)
+{
+	for (int v = 0; v < ADMIT_VERDICTS; v++) {
+		int n = snprintf(s->refusal_body[v], sizeof s->refusal_body[v], "%s (--max-wait %g s)\n",
+				 admission_why((enum admission_verdict)v), s->cfg.max_wait);
+		s->refusal_len[v] = n > 0 && (size_t)n < sizeof s->refusal_body[v]
+					    ? (size_t)n : strlen(s->refusal_body[v]);
+	}
+}
+
+void srv_refusals_free(struct server *s)
+{
+	for (int v = 0; v < ADMIT_VERDICTS; v++)
+		for (int r = 0; r <= SRV_RETRY_MAX; r++)
+			if (s->refusal[v][r])
+				MHD_destroy_response(s->refusal[v][r]);
+}
+
+/* The response for refusal v with Retry-After retry (0: none), made on
+ * first use and kept: libmicrohttpd reference-counts responses, so one
+ * may be queued on many connections at once. NULL: make one as usual. */
+static struct MHD_Response *refusal_response(struct request *rq, enum admission_verdict v,
+					     unsigned retry)
+{
+	struct server *s = rq->srv;
+	_Atomic(struct MHD_Response *) *slot = &s->refusal[v][retry];
+	struct MHD_Response *r = atomic_load_explicit(slot, memory_order_acquire);
+	if (r || !(r = MHD_create_response_from_buffer(s->refusal_len[v], s->refusal_body[v],
+						       MHD_RESPMEM_PERSISTENT)))
+		return r;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, rq->type);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (retry)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, rq->retry);
+	struct MHD_Response *none = NULL;
+	if (!atomic_compare_exchange_strong_explicit(slot, &none, r, memory_order_acq_rel,
+						     memory_order_acquire)) {
+		MHD_destroy_response(r); /* another thread made it first */
+		r = none;
+	}
+	return r;
+}
+
+void srv_refuse(struct request *rq, enum admission_verdict v, unsigned retry)
+{
+	struct server *s = rq->srv;
+	if (v == ADMIT_TOO_BIG)
+		retry = 0; /* retrying cannot help */
+	static const enum refusal as[ADMIT_VERDICTS] = {
+		[ADMIT_OVER_SHARE] = REFUSED_OVER_SHARE, [ADMIT_BUSY] = REFUSED_WAIT,
+		[ADMIT_TOO_BIG] = REFUSED_TOO_BIG, [ADMIT_MEMORY] = REFUSED_MEMORY,
+		[ADMIT_COUNT] = REFUSED_COUNT,
+	};
+	rq->span = &TD_REJECT;
+	rq->reason = refusal_name(as[v]);
+	metrics_count(s->metrics, COUNT_REJECTED);
+	metrics_refused(s->metrics, as[v]);
+	srv_answer_page(rq, "text/plain; charset=utf-8", s->refusal_body[v], s->refusal_len[v]);
+	rq->status = v == ADMIT_OVER_SHARE ? 429 : 503;
+	rq->retry[0] = '\0';
+	if (retry) {
+		snprintf(rq->retry, sizeof rq->retry, "%u", retry);
+		srv_add_header(rq, "Retry-After", rq->retry);
+	}
+	srv_add_header(rq, "Cache-Control", "no-store");
+	rq->kept = retry <= SRV_RETRY_MAX ? refusal_response(rq, v, retry) : NULL;
+}
+
+void srv_answer_same(struct request *f, const struct request *rq)
+{
+	if (rq->png) {
+		srv_answer_png(f, blob_ref(rq->png), "shared");
+		return;
+	}
+	if (rq->page) {
+		srv_answer_page(f, rq->type, rq->page, rq->text_len);
+		f->status = rq->status;
+	} else {
+		srv_answer_text(f, rq->status, rq->text);
+	}
+	f->span = rq->span;
+	f->reason = rq->reason;
+	f->kept = rq->kept;
+	for (int i = 0; i < EXTRA_MAX && rq->extra[i][0]; i++) {
+		if (rq->extra[i][1] == rq->retry) {
+			memcpy(f->retry, rq->retry, sizeof f->retry);
+			srv_add_header(f, "Retry-After", f->retry);
+		} else {
+			srv_add_header(f, rq->extra[i][0], rq->extra[i][1]);
+		}
 	}
 }
 
@@ -83,6 +178,11 @@ void srv_gone(void *cls, void *token)
 	(void)cls;
 
 	atomic_store_explicit(&rq->gone, 1, memory_order_relaxed);
+	if (rq->held) { /* a held refusal: nobody to tell it to */
+		srv_unhold(rq);
+		srv_resume(rq);
+		return;
+	}
 	if (rq->route == ROUTE_MANDELBROT)
 		srv_mandelbrot_gone(rq);
 	else if (rq->route == ROUTE_TRACE)
@@ -155,6 +255,12 @@ static struct MHD_Response *hit_response(struct request *rq)
 enum MHD_Result srv_queue_answer(struct request *rq)
 {
 	struct MHD_Response *resp;
+
+	if (rq->kept && !rq->close && !atomic_load_explicit(&rq->srv->draining, memory_order_relaxed)) {
+		rq->bytes = rq->text_len;
+		srv_deadline_send(rq, rq->bytes);
+		return MHD_queue_response(rq->conn, rq->status, rq->kept);
+	}
 
 	if (rq->hit && !rq->close &&
 	    !atomic_load_explicit(&rq->srv->draining, memory_order_relaxed) &&

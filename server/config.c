@@ -98,6 +98,8 @@ static const struct option options[] = {
 	    "peers (CIDRs, comma-separated, or 'none') that may use /debug/"),
 	STR("debug-token", "MANDELWEB_DEBUG_TOKEN", debug_token,
 	    "a bearer token that may use /debug/ from anywhere"),
+	STR("trusted-proxy", "MANDELWEB_TRUSTED_PROXY", trusted_proxy,
+	    "proxies (CIDRs, comma-separated, or 'none') whose X-Forwarded-For names the client: fair shares, /debug/ and the log go by it"),
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
@@ -251,6 +253,7 @@ int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
 		.trace_keep = 10,
 		.trace_dir = ".",
 		.debug_allow = "127.0.0.0/8,::1",
+		.trusted_proxy = "none",
 	};
 	struct config defaults = *c;
 
@@ -317,6 +320,9 @@ int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
 	}
 	struct debug_acl acl;
 	if (debug_acl_parse(&acl, c->debug_allow, c->debug_token, why, sizeof why) < 0)
+		return bad(err, &defaults, why);
+	struct cidr_list trusted;
+	if (cidr_list_parse(&trusted, c->trusted_proxy, "trusted-proxy", why, sizeof why) < 0)
 		return bad(err, &defaults, why);
 	if (c->max_inflight == 0)
 		c->max_inflight = 64 * c->workers;

@@ -47,6 +47,7 @@ struct config {
 	int flight_recorder;    /* rings always recording: /debug/trace?last=N */
 	char debug_allow[256];  /* CIDRs that may use /debug/ (comma-separated) */
 	char debug_token[128];  /* or a bearer token that may; "" for none */
+	char trusted_proxy[256]; /* CIDRs whose X-Forwarded-For names the client; "none" */
 };
 
 /* The most memory the process may hold with these settings, in bytes: the

@@ -89,10 +89,61 @@ void srv_deadline_stream(struct request *rq, const uint64_t *sent)
 	}
 }
 
+const struct trace_desc *srv_hold(struct request *rq, double seconds)
+{
+	struct request **head = &rq->srv->held[http_index(rq->thread)];
+	rq->held = 1;
+	rq->held_until = srv_now() + seconds;
+	rq->held_prev = NULL;
+	rq->held_next = *head;
+	if (*head)
+		(*head)->held_prev = rq;
+	*head = rq;
+	metrics_count(rq->srv->metrics, COUNT_HELD);
+	srv_suspend(rq);
+	return &TD_HOLD;
+}
+
+void srv_unhold(struct request *rq)
+{
+	if (!rq->held)
+		return;
+	if (rq->held_prev)
+		rq->held_prev->held_next = rq->held_next;
+	else
+		rq->srv->held[http_index(rq->thread)] = rq->held_next;
+	if (rq->held_next)
+		rq->held_next->held_prev = rq->held_prev;
+	rq->held = 0;
+}
+
+/* Held refusals whose time is up (every one while draining) are answered. */
+static void release_held(struct server *s, struct http_thread *t, double now)
+{
+	int all = atomic_load_explicit(&s->draining, memory_order_relaxed);
+	for (struct request *rq = s->held[http_index(t)], *next; rq; rq = next) {
+		next = rq->held_next;
+		if (all || rq->held_until <= now) {
+			srv_unhold(rq);
+			srv_resume(rq);
+		}
+	}
+}
+
+void srv_idle(void *cls, struct http_thread *t, int last)
+{
+	(void)cls, (void)t;
+	if (last)
+		accesslog_flush_free();
+	else
+		accesslog_flush();
+}
+
 void srv_tick(void *cls, struct http_thread *t)
 {
 	struct server *s = cls;
 	double now = srv_now();
+	release_held(s, t, now);
 	for (struct conn *c = s->conn_list[http_index(t)]; c; c = c->next) {
 		if (c->sent && c->deadline && c->why == COUNT_SEND_DEADLINE)
 			c->deadline = c->t_send + s->cfg.send_timeout +
@@ -165,7 +216,9 @@ static void settle(struct request *rq, enum MHD_RequestTerminationCode why)
 		cut = 1; /* what it was sent went nowhere, or part of the way */
 	} else if (cut && why == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED) {
 		rq->status = 408;
-	} else if (cut && rq->status && why != MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN) {
+	} else if (cut && why != MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN) {
+		/* Answered or not (a client that closed during or before its
+		 * body has none yet): it hung up before the whole answer. */
 		rq->status = 499;
 	}
 	library_status = 0;
@@ -206,7 +259,9 @@ static void finish(struct server *s, struct MHD_Connection *conn, struct request
 	if (s->cfg.access_log) {
 		const union MHD_ConnectionInfo *ci =
 			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-		accesslog_write(STDERR_FILENO, ci ? ci->client_addr : NULL, rq->method, rq->uri,
+		char who[CLIENT_TEXT_MAX];
+		client_key_text(&rq->client, who);
+		accesslog_write(STDERR_FILENO, ci ? ci->client_addr : NULL, who, rq->method, rq->uri,
 				rq->status, rq->bytes, dt);
 	}
 	blob_unref(rq->png);
@@ -223,7 +278,7 @@ static void log_library_reply(struct server *s, struct MHD_Connection *conn, uns
 	if (s->cfg.access_log) {
 		const union MHD_ConnectionInfo *ci =
 			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-		accesslog_write(STDERR_FILENO, ci ? ci->client_addr : NULL, "-", "-", status, 0, 0);
+		accesslog_write(STDERR_FILENO, ci ? ci->client_addr : NULL, "-", "-", "-", status, 0, 0);
 	}
 }
 

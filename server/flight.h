@@ -40,6 +40,11 @@ void flights_destroy(struct flights *f);  /* none may be in flight */
  * is abandoned (flight_leader_gone, flight_leave). */
 int flight_join(struct flights *f, const char *key, struct flight_waiter *w, atomic_int *cancel);
 
+/* Whether a render of key is in flight now (a join would follow it): a
+ * hint, for the caller to decide what to do before it joins; the flight
+ * may end the moment after. */
+int flight_pending(struct flights *f, const char *key);
+
 /* The leader w is answered: removes its flight (if it is still listed),
  * returns its followers (in the order they came), each to be answered the
  * same way. */

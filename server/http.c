@@ -57,6 +57,7 @@ struct http {
 	atomic_int quiesce, stop;
 	int nice;
 	void (*tick)(void *cls, struct http_thread *t);
+	void (*idle)(void *cls, struct http_thread *t, int last);
 	int (*full)(void *cls, struct http_thread *t);
 	void (*gone)(void *cls, void *token);
 	void *cls;
@@ -229,6 +230,8 @@ static void *loop(void *arg)
 		if (hurry) /* room was made: the daemon closes it, then accepts, now */
 			timeout = 0;
 		hurry = hurry ? hurry - 1 : 0;
+		if (h->idle)
+			h->idle(h->cls, t, 0);
 		if (poll(p, 4, timeout) > 0) {
 			if (p[1].revents & POLLIN) {
 				uint64_t n;
@@ -242,6 +245,8 @@ static void *loop(void *arg)
 		}
 		MHD_run(t->d);
 	}
+	if (h->idle)
+		h->idle(h->cls, t, 1);
 	return NULL;
 }
 
@@ -294,6 +299,7 @@ int http_start(struct http **out, const struct http_opts *o, unsigned *port, FIL
 	h->nice = o->nice;
 	h->gone = o->gone;
 	h->tick = o->tick;
+	h->idle = o->idle;
 	h->full = o->full;
 	h->cls = o->cls;
 	memcpy(&ss, o->addr, o->addr_len);

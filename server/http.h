@@ -55,6 +55,10 @@ struct http_opts {
 	/* Every HTTP_TICK_MS or so on each thread, between runs of its daemon
 	 * (the server's deadlines); NULL: none. */
 	void (*tick)(void *cls, struct http_thread *t);
+	/* On each thread before it waits for events (once a round of its
+	 * loop: what the round held back goes out), and with last 1 as it
+	 * ends. NULL: none. */
+	void (*idle)(void *cls, struct http_thread *t, int last);
 	/* A client is waiting to connect to t while its daemon is at its
 	 * share of max_conns (libmicrohttpd then leaves the listening socket
 	 * alone, and the client would wait in the backlog): 1 when the callee

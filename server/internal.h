@@ -33,6 +33,8 @@
 #include "server/admission.h"
 #include "server/blob.h"
 #include "server/cache.h"
+#include "server/cidr.h"
+#include "server/client.h"
 #include "server/config.h"
 #include "server/slowtrace.h"
 #include "server/debug.h"
@@ -48,6 +50,9 @@
 #define CACHE_CONTROL_PNG "public, max-age=86400"
 #define WHY_MAX 200
 #define EXTRA_MAX 5 /* the viewer page's headers */
+/* Refusals with a Retry-After up to this many seconds are answered from a
+ * response made once per server (answer.c); longer ones are made anew. */
+#define SRV_RETRY_MAX 60
 
 struct server {
 	struct config cfg;
@@ -69,11 +74,18 @@ struct server {
 	atomic_uint conns;
 	atomic_uint_fast64_t next_id;
 	struct debug_acl acl;
+	struct cidr_list trusted;    /* --trusted-proxy: peers whose X-Forwarded-For is believed */
+	/* Refusals, made once: the body of each verdict, and its responses
+	 * by Retry-After (answer.c); freed in server_stop. */
+	char refusal_body[ADMIT_VERDICTS][WHY_MAX + 48];
+	size_t refusal_len[ADMIT_VERDICTS];
+	_Atomic(struct MHD_Response *) refusal[ADMIT_VERDICTS][SRV_RETRY_MAX + 1];
 	struct tracing *tracing;
 	struct tracing *profiling; /* the timer of /debug/pprof/profile's window */
 	struct slowtrace *slow;    /* --trace-slow; NULL when off */
 	struct viewer viewer;
 	struct conn *conn_list[HTTP_THREADS_MAX]; /* each HTTP thread's connections */
+	struct request *held[HTTP_THREADS_MAX];   /* each HTTP thread's held refusals (conn.c) */
 	atomic_uint_fast64_t sending; /* body bytes queued to clients, not completed */
 };
 
@@ -104,14 +116,21 @@ struct request {
 	uint64_t id;                   /* for the tracer: async track and flow */
 	uint64_t tr0, tr_admit, tr_respond; /* trace clock (0: not traced) */
 	const struct trace_desc *span; /* what the deciding handler call did */
+	const char *reason;            /* a refusal's, for its span (refusal_name) */
+	struct MHD_Response *kept;     /* the answer: a response that outlives it (a refusal's) */
 	struct trace_capture *capture; /* /debug/trace: until the response owns it */
 	struct prof *prof;             /* /debug/pprof/profile: until its window ends */
 	int trace_summary;             /* /debug/trace?format=summary */
+	struct client client;          /* who asks (client.h), from dispatch on */
+	struct query q;                /* /mandelbrot: the picture, kept until its render starts */
 	struct admission_ticket ticket; /* what admission charged it */
 	struct flight_waiter follow;   /* in its leader's list, while it follows one */
 	int leads;                     /* leads a flight: answers its followers */
 	int follows;                   /* follows one (in follow) */
 	int watch_fd;                  /* its socket while suspended and watched (http_watch), or -1 */
+	int held;                      /* a refusal held until held_until (srv_hold) */
+	double held_until;
+	struct request *held_prev, *held_next; /* in its thread's list of held refusals */
 	atomic_int cancel;             /* its render's: set when nobody waits for it any more */
 	atomic_int gone;               /* its client hung up while it was suspended */
 	int flow;                      /* admitted: its trace flow ends when it responds */
@@ -140,7 +159,7 @@ struct request {
 };
 
 /* Trace event descriptions (server.c); what each records is there. */
-extern const struct trace_desc TD_ANSWER, TD_HIT, TD_ADMIT, TD_FOLLOW, TD_REJECT, TD_ARM, TD_RESPOND, TD_ENCODE, TD_REQUEST, TD_QUEUED, TD_RENDERING, TD_ENCODING, TD_SENDING, TD_INFLIGHT, TD_CONNS, TD_CANCELLED, TD_RESUME_FOLLOWER;
+extern const struct trace_desc TD_ANSWER, TD_HIT, TD_ADMIT, TD_FOLLOW, TD_REJECT, TD_HOLD, TD_ARM, TD_RESPOND, TD_ENCODE, TD_REQUEST, TD_QUEUED, TD_RENDERING, TD_ENCODING, TD_SENDING, TD_INFLIGHT, TD_CONNS, TD_CANCELLED, TD_RESUME_FOLLOWER;
 
 double srv_now(void); /* CLOCK_MONOTONIC, seconds */
 
@@ -149,9 +168,18 @@ void srv_add_header(struct request *rq, const char *name, const char *value);
 void srv_answer_text(struct request *rq, unsigned status, const char *body); /* body copied */
 void srv_answer_page(struct request *rq, const char *type, const char *body, size_t len);
 void srv_answer_png(struct request *rq, struct blob *png, const char *cache);
-/* 503, counted; with Retry-After: retry seconds (0: none, when retrying
+/* 503, counted with its reason; with Retry-After: retry seconds (0: none, when retrying
  * cannot help) */
-void srv_busy(struct request *rq, const char *why, unsigned retry);
+void srv_busy(struct request *rq, enum refusal r, const char *why, unsigned retry);
+/* Admission's refusal v: 429 over share, else 503, with Retry-After retry
+ * (none for too big), counted by reason; answered from a response made
+ * once (no copy, no allocation) while retry <= SRV_RETRY_MAX. */
+void srv_refuse(struct request *rq, enum admission_verdict v, unsigned retry);
+/* f gets the answer rq has (a follower, its leader's). */
+void srv_answer_same(struct request *f, const struct request *rq);
+/* Makes the refusals' bodies; frees their responses (server_stop). */
+void srv_refusals_init(struct server *s);
+void srv_refusals_free(struct server *s);
 /* Ends a suspended request's wait (its answer is set): resumes it on its
  * HTTP thread, then drops 'suspended', so drain never stops the daemon with
  * a connection suspended. rq may be gone once this returns. From any thread. */
@@ -172,12 +200,21 @@ void srv_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		   enum MHD_RequestTerminationCode why);
 void srv_library_log(void *cls, const char *fmt, va_list ap);
 void srv_tick(void *cls, struct http_thread *t);
+void srv_idle(void *cls, struct http_thread *t, int last); /* the access log's lines go out */
 int srv_full(void *cls, struct http_thread *t);
 /* Answers rq on its socket directly, before libmicrohttpd has written or
  * parsed anything of it (uri_logged), and closes the connection after it
  * (rq->raw: the handler then refuses to answer again). For what the
  * library cannot be trusted to answer: a query of too many parameters. */
 void srv_answer_raw(struct request *rq, unsigned status, const char *reason, const char *body);
+/* Holds rq's answer (a refusal, set) for seconds: suspends it, and its
+ * thread's tick resumes it when the time is up, at once when draining
+ * (a hang-up meanwhile closes it with no answer). On rq's HTTP thread;
+ * returns the trace description of the wait. */
+const struct trace_desc *srv_hold(struct request *rq, double seconds);
+/* Takes rq out of its thread's held list (it is resumed by the caller). */
+void srv_unhold(struct request *rq);
+
 /* The deadline of rq's connection: its headers' (from now) or, once an
  * answer of bytes is queued, its send's. */
 void srv_deadline_headers(struct request *rq);
@@ -209,7 +246,10 @@ void srv_pprof_fired(void *ctx); /* the profile's timer: its window ended */
 void srv_mandelbrot_gone(struct request *rq);
 void srv_trace_gone(struct request *rq);
 void srv_pprof_gone(struct request *rq);
-int srv_debug_ok(const struct request *rq); /* may this peer use /debug/? */
+int srv_debug_ok(const struct request *rq); /* may this client use /debug/? */
+/* Who rq comes from (rq->client): its peer, or behind a trusted proxy the
+ * address the proxy forwarded (client.h). */
+void srv_identify(struct request *rq);
 /* What every /debug/ route checks before it starts, in this order: the
  * peer may ask (else 403), its query parsed (parsed < 0: 400 with why), the
  * server is not draining (503). 1 to go on; 0 when rq is answered. */

@@ -13,7 +13,7 @@
 #include "server/version.h"
 
 static const unsigned statuses[] = {200, 304, 400, 403, 404, 405, 408, 409, 413, 414,
-				    431, 444, 499, 500, 503, 505};
+				    429, 431, 444, 499, 500, 503, 505};
 #define NSTATUS (sizeof statuses / sizeof statuses[0])
 #define STATUS_OTHER NSTATUS
 
@@ -33,10 +33,22 @@ struct metrics {
 	struct hist request[ROUTE_COUNT];
 	struct hist other[HIST_COUNT]; /* HIST_RENDER, HIST_ENCODE */
 	atomic_uint_fast64_t counts[COUNT_N], conns_opened, conns_closed;
+	atomic_uint_fast64_t refused[REFUSED_N];
 };
 
+static const char *const refusal_names[REFUSED_N] = {
+	[REFUSED_OVER_SHARE] = "over_share", [REFUSED_WAIT] = "wait", [REFUSED_TOO_BIG] = "too_big",
+	[REFUSED_MEMORY] = "memory", [REFUSED_COUNT] = "count", [REFUSED_SENDING] = "sending",
+	[REFUSED_DRAINING] = "draining", [REFUSED_QUEUE] = "queue",
+};
+
+const char *refusal_name(enum refusal r)
+{
+	return r < REFUSED_N ? refusal_names[r] : "other";
+}
+
 static const char *const count_names[COUNT_N][2] = {
-	[COUNT_REJECTED] = {"mandelweb_rejected_total", "Requests refused with 503 by admission control."},
+	[COUNT_REJECTED] = {"mandelweb_rejected_total", "Requests refused (429 or 503) by admission control, every reason."},
 	[COUNT_CANCELLED] = {"mandelweb_renders_cancelled_total",
 			     "Renders stopped before the end: every client waiting for them had gone, or shutdown's drain ended."},
 	[COUNT_HEADER_DEADLINE] = {"mandelweb_header_deadline_total",
@@ -47,6 +59,8 @@ static const char *const count_names[COUNT_N][2] = {
 			   "Idle connections (kept alive, or not yet sending a request) closed at --max-conns to let a new client in."},
 	[COUNT_CONN_REFUSED] = {"mandelweb_connections_refused_total",
 				"New connections answered 503 and closed at --max-conns (none idle to close)."},
+	[COUNT_HELD] = {"mandelweb_admission_held_total",
+			"Refusals held before they were answered: the client asked again before the Retry-After it was given."},
 	[COUNT_LIBRARY_REPLY] = {"mandelweb_library_replies_total",
 				 "Error answers libmicrohttpd gave itself (malformed or oversized requests)."},
 };
@@ -103,6 +117,12 @@ void metrics_observe(struct metrics *m, enum histogram h, double seconds)
 void metrics_count(struct metrics *m, enum count c)
 {
 	atomic_fetch_add_explicit(&m->counts[c], 1, memory_order_relaxed);
+}
+
+void metrics_refused(struct metrics *m, enum refusal r)
+{
+	if (r < REFUSED_N)
+		atomic_fetch_add_explicit(&m->refused[r], 1, memory_order_relaxed);
 }
 
 void metrics_connection(struct metrics *m, int opened)
@@ -188,6 +208,11 @@ void metrics_write(struct metrics *m, const struct metrics_gauges *g, FILE *f)
 
 	for (int c = 0; c < COUNT_N; c++)
 		counter(f, count_names[c][0], count_names[c][1], load(&m->counts[c]));
+	fputs("# HELP mandelweb_admission_refused_total Requests refused, by reason: over_share (429), wait, too_big, memory, count, sending, draining, queue (503).\n"
+	      "# TYPE mandelweb_admission_refused_total counter\n", f);
+	for (int r = 0; r < REFUSED_N; r++)
+		fprintf(f, "mandelweb_admission_refused_total{reason=\"%s\"} %llu\n", refusal_names[r],
+			(unsigned long long)load(&m->refused[r]));
 	counter(f, "mandelweb_connections_opened_total", "TCP connections accepted.",
 		load(&m->conns_opened));
 	gauge(f, "mandelweb_connections", "TCP connections open now.",
@@ -208,6 +233,15 @@ void metrics_write(struct metrics *m, const struct metrics_gauges *g, FILE *f)
 	      g->admission_rate);
 	gauge(f, "mandelweb_admission_backlog", "Pixel-iterations admitted and not yet rendered.",
 	      g->admission_backlog);
+	gauge(f, "mandelweb_admission_waiting", "Admitted pictures waiting in their clients' queues for the pool.",
+	      g->admission_waiting);
+	gauge(f, "mandelweb_admission_clients", "Clients admission keeps a record of: holding pictures, or recently served.",
+	      g->clients);
+	gauge(f, "mandelweb_admission_clients_holding", "Clients with admitted pictures.",
+	      g->clients_holding);
+	gauge(f, "mandelweb_admission_fair_share_seconds",
+	      "Seconds of the wait budget each client may hold now (its max-min fair share; --max-wait when none contends).",
+	      g->fair_share);
 	gauge(f, "mandelweb_render_bytes", "Pixel memory of admitted pictures.",
 	      (double)g->admission_bytes);
 	gauge(f, "mandelweb_render_bytes_max", "Bound of mandelweb_render_bytes (--max-render-mb).",

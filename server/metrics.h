@@ -28,15 +28,31 @@ enum histogram { HIST_REQUEST, HIST_RENDER, HIST_ENCODE, HIST_COUNT };
 
 /* Events counted, each a mandelweb_<name>_total counter (metrics.c). */
 enum count {
-	COUNT_REJECTED,         /* a 503 from admission control */
+	COUNT_REJECTED,         /* a 429 or 503 from admission control, every reason */
 	COUNT_CANCELLED,        /* a render stopped: nobody waited for it, or shutdown */
 	COUNT_HEADER_DEADLINE,  /* a connection closed: its headers came too slowly */
 	COUNT_SEND_DEADLINE,    /* a connection closed: it read its answer too slowly */
 	COUNT_LIBRARY_REPLY,    /* libmicrohttpd answered an error itself (400, 413, 414, 431, 505) */
 	COUNT_EVICTED,          /* an idle connection closed at --max-conns to let a new one in */
 	COUNT_CONN_REFUSED,     /* a new connection refused at --max-conns (503, closed) */
+	COUNT_HELD,             /* a refusal held: its client asked again before its Retry-After */
 	COUNT_N
 };
+
+/* Why a request was refused (429 or 503), each a
+ * mandelweb_admission_refused_total{reason} sample (metrics.c names them). */
+enum refusal {
+	REFUSED_OVER_SHARE, /* its client held more than its fair share (429) */
+	REFUSED_WAIT,       /* the predicted wait was past --max-wait */
+	REFUSED_TOO_BIG,    /* alone past --max-wait or --max-render-mb */
+	REFUSED_MEMORY,     /* --max-render-mb of pixels admitted */
+	REFUSED_COUNT,      /* --max-inflight pictures admitted */
+	REFUSED_SENDING,    /* --max-send-mb of answers being sent */
+	REFUSED_DRAINING,   /* shutting down */
+	REFUSED_QUEUE,      /* the pool's job queue was full */
+	REFUSED_N
+};
+const char *refusal_name(enum refusal r); /* "over_share", "wait", ... */
 
 struct metrics;
 
@@ -60,6 +76,9 @@ struct metrics_gauges {
 	unsigned memfds;          /* sealed bodies held (blob.h) */
 	uint64_t memory_ceiling;  /* config_memory_ceiling */
 	uint64_t sending, sending_max; /* body bytes queued to clients, and the bound */
+	unsigned admission_waiting;   /* admitted pictures not yet handed to the pool */
+	unsigned clients, clients_holding; /* client records (admission.h), and those holding pictures */
+	double fair_share;            /* seconds of the wait budget each contending client may hold */
 };
 
 int metrics_create(struct metrics **out); /* 0 or -ENOMEM */
@@ -73,6 +92,7 @@ void metrics_request(struct metrics *m, enum route r, unsigned status, uint64_t 
 /* A render (admission to pixels, queue wait included) or an encode. */
 void metrics_observe(struct metrics *m, enum histogram h, double seconds);
 void metrics_count(struct metrics *m, enum count c);
+void metrics_refused(struct metrics *m, enum refusal r);
 void metrics_connection(struct metrics *m, int opened); /* 1: opened, 0: closed */
 
 /* Writes the exposition to f. */

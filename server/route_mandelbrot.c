@@ -1,6 +1,12 @@
 /* route_mandelbrot.c - GET /mandelbrot: validate, answer from the cache or
- * admit, suspend, render on the pool, encode on the worker, resume. See
- * internal.h. */
+ * admit (admission.h: fairly among clients), suspend, wait in the fair
+ * queue, render on the pool, encode on the worker, resume. See internal.h.
+ *
+ * A refusal is decided before the connection is suspended: a client over
+ * its share that asks again at once costs a lookup and a response made
+ * once (answer.c's srv_refuse), not a suspend, an epoll watch and a resume.
+ * Only a request that would follow a render in flight (single flight) is
+ * suspended first, as that render may finish the moment it follows. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stddef.h>
@@ -28,14 +34,7 @@ static void hand_back(struct server *s, struct request *rq)
 			uint64_t t0 = trace_begin();
 			w = w->next; /* before f may go */
 			uint64_t id = f->id; /* f may be gone once resumed */
-			if (rq->png)
-				srv_answer_png(f, blob_ref(rq->png), "shared");
-			else
-				srv_answer_text(f, rq->status, rq->text);
-			if (rq->retry[0]) {
-				memcpy(f->retry, rq->retry, sizeof f->retry);
-				srv_add_header(f, "Retry-After", f->retry);
-			}
+			srv_answer_same(f, rq);
 			srv_resume(f);
 			/* The arrow from the render that answered it to its
 			 * respond: a single flight's wake-up. */
@@ -50,12 +49,14 @@ static void hand_back(struct server *s, struct request *rq)
 static void release(struct server *s, struct request *rq, int started, double share)
 {
 	if (started)
-		admission_done_share(s->admission, &rq->ticket, srv_now(), share);
+		admission_done(s->admission, &rq->ticket, srv_now(), share);
 	else
 		admission_cancel(s->admission, &rq->ticket);
 	unsigned left = atomic_fetch_sub_explicit(&s->inflight, 1, memory_order_relaxed) - 1;
 	trace_counter(&TD_INFLIGHT, left);
 }
+
+static void start_next(struct server *s);
 
 /* Runs on the pool worker that finished the picture. */
 static void rendered(void *ctx, struct image *img, const struct render_stats *st)
@@ -65,8 +66,12 @@ static void rendered(void *ctx, struct image *img, const struct render_stats *st
 	struct pngenc_buf buf;
 	char err[WHY_MAX];
 	double t1 = srv_now();
-	uint64_t e0 = trace_begin();
 
+	/* Its pixels are done: the pool takes the next picture while this
+	 * one encodes. */
+	admission_rendered(s->admission, &rq->ticket);
+	start_next(s);
+	uint64_t e0 = trace_begin();
 	if (st->cancelled) {
 		/* Nobody waits for it (its clients hung up), or the drain's
 		 * deadline passed: no encode, no cache. */
@@ -75,7 +80,8 @@ static void rendered(void *ctx, struct image *img, const struct render_stats *st
 		if (rq->tr_admit)
 			trace_async(&TD_CANCELLED, rq->id, rq->tr_admit, trace_now(), 0, 0, 0, 0);
 		if (atomic_load_explicit(&s->abort, memory_order_relaxed))
-			srv_busy(rq, "draining: this instance shut down before the picture was done\n", 1);
+			srv_busy(rq, REFUSED_DRAINING,
+				 "draining: this instance shut down before the picture was done\n", 1);
 		else
 			srv_answer_text(rq, 499, "client closed the connection\n");
 		release(s, rq, 1, st->done_share);
@@ -118,10 +124,57 @@ void srv_mandelbrot_gone(struct request *rq)
 			srv_answer_text(rq, 499, "client closed the connection\n");
 			srv_resume(rq);
 		}
-	} else if (rq->leads) {
-		flight_leader_gone(s->flights, &rq->follow);
-	} else {
+		return;
+	}
+	if (rq->leads)
+		flight_leader_gone(s->flights, &rq->follow); /* cancels it when nobody follows */
+	else
 		atomic_store_explicit(&rq->cancel, 1, memory_order_relaxed);
+	/* Nobody waits for it, and it never started: out of the queue, so it
+	 * takes no place in its client's share or the pool. */
+	if (atomic_load_explicit(&rq->cancel, memory_order_relaxed) &&
+	    admission_leave(s->admission, &rq->ticket)) {
+		unsigned left = atomic_fetch_sub_explicit(&s->inflight, 1, memory_order_relaxed) - 1;
+		trace_counter(&TD_INFLIGHT, left);
+		metrics_count(s->metrics, COUNT_CANCELLED);
+		hand_back(s, rq); /* gone: resumed and closed with no answer */
+	}
+}
+
+/* A picture pushed out of its client's queue (admission.h): answered as
+ * refused, with its client's own wait. From any thread. */
+static void pushed_out(struct server *s, struct admission_ticket *t)
+{
+	struct request *rq = (struct request *)((char *)t - offsetof(struct request, ticket));
+	unsigned left = atomic_fetch_sub_explicit(&s->inflight, 1, memory_order_relaxed) - 1;
+	trace_counter(&TD_INFLIGHT, left);
+	srv_refuse(rq, t->verdict, t->retry);
+	hand_back(s, rq);
+}
+
+/* Hands the pictures the fair queue says go next to the pool: after an
+ * admission (an HTTP thread) and when a render ends (a worker). The
+ * request belongs to this thread from admission_next until render_start
+ * takes it. */
+static void start_next(struct server *s)
+{
+	struct admission_ticket *t;
+	while ((t = admission_next(s->admission))) {
+		struct request *rq = (struct request *)((char *)t - offsetof(struct request, ticket));
+		struct render_req r = {
+			.pic = &rq->q.pic, .kernel = s->kernel, .mode = rq->q.mode, .jobs = rq->q.jobs,
+			.done = rendered, .ctx = rq, .tag = rq->id,
+			.cancel = &rq->cancel, .cancel_all = &s->abort,
+		};
+		int rc = render_start(s->pool, &r);
+		if (rc == 0)
+			continue;
+		release(s, rq, 0, 0);
+		if (rc == -ENOMEM)
+			srv_answer_text(rq, 500, "out of memory\n");
+		else
+			srv_busy(rq, REFUSED_QUEUE, "busy: the render queue is full, retry later\n", 1);
+		hand_back(s, rq);
 	}
 }
 
@@ -207,54 +260,63 @@ const struct trace_desc *srv_mandelbrot(struct request *rq)
 		return NULL;
 	}
 	if (atomic_load_explicit(&s->draining, memory_order_relaxed)) {
-		srv_busy(rq, "draining: this instance is shutting down\n", 1);
+		srv_busy(rq, REFUSED_DRAINING, "draining: this instance is shutting down\n", 1);
 		return NULL;
 	}
 	if (atomic_load_explicit(&s->sending, memory_order_relaxed) > (uint64_t)s->cfg.max_send_mb << 20) {
-		srv_busy(rq, "busy: answers being sent to slow clients hold the memory --max-send-mb allows; retry after Retry-After\n", 1);
+		srv_busy(rq, REFUSED_SENDING, "busy: answers being sent to slow clients hold the memory --max-send-mb allows; retry after Retry-After\n", 1);
 		return NULL;
 	}
-	/* Suspended before anything can resume it: a leader may finish the
-	 * moment this request follows it. */
-	srv_suspend(rq);
-	int led = s->cfg.single_flight ? flight_join(s->flights, rq->key, &rq->follow, &rq->cancel) : -1;
-	if (led == 1) {
-		rq->follows = 1;
-		rq->flow = 1;
-		return &TD_FOLLOW;
+	rq->q = a.q;
+	/* A render of the same picture in flight: follow it. Suspended
+	 * before anything can resume it: the leader may finish the moment
+	 * this request follows it. */
+	int suspended = 0;
+	if (s->cfg.single_flight && flight_pending(s->flights, rq->key)) {
+		srv_suspend(rq);
+		suspended = 1;
+		int led = flight_join(s->flights, rq->key, &rq->follow, &rq->cancel);
+		if (led == 1) {
+			rq->follows = 1;
+			rq->flow = 1;
+			return &TD_FOLLOW;
+		}
+		rq->leads = led == 0;
 	}
-	rq->leads = led == 0;
 
-	/* Admission by predicted wait (admission.h). */
-	const struct picture *p = &a.q.pic;
+	/* Fair admission by predicted wait (admission.h). */
+	const struct picture *p = &rq->q.pic;
 	uint64_t bytes = (uint64_t)p->w * p->h * picture_channels(p);
-	enum admission_verdict v = admission_admit(s->admission, charge, bytes, srv_now(), &rq->ticket);
+	struct admission_ticket *pushed;
+	enum admission_verdict v = admission_admit(s->admission, &rq->client.key, charge, bytes,
+						   srv_now(), &rq->ticket, &pushed);
+	if (pushed)
+		pushed_out(s, pushed);
 	if (v != ADMIT_OK) {
-		char why[WHY_MAX];
-		snprintf(why, sizeof why, "%s (predicted wait %.2f s, --max-wait %g s)\n",
-			 admission_why(v), rq->ticket.wait, s->cfg.max_wait);
-		srv_busy(rq, why, v == ADMIT_TOO_BIG ? 0 : rq->ticket.retry);
-		hand_back(s, rq);
-		return NULL; /* resumed already, by this thread: answered now */
+		srv_refuse(rq, v, rq->ticket.retry);
+		if (suspended)
+			hand_back(s, rq); /* resumed already, by this thread: answered now */
+		else if (rq->ticket.hold > 0)
+			return srv_hold(rq, rq->ticket.hold); /* asked again too soon */
+		return NULL;
+	}
+	if (!suspended) {
+		srv_suspend(rq);
+		int led = s->cfg.single_flight ? flight_join(s->flights, rq->key, &rq->follow, &rq->cancel) : -1;
+		if (led == 1) { /* one began since flight_pending said none */
+			admission_cancel(s->admission, &rq->ticket);
+			rq->follows = 1;
+			rq->flow = 1;
+			return &TD_FOLLOW;
+		}
+		rq->leads = led == 0;
 	}
 	unsigned before = atomic_fetch_add_explicit(&s->inflight, 1, memory_order_relaxed);
 	trace_counter(&TD_INFLIGHT, before + 1);
 	rq->flow = 1;
 	rq->t_admit = srv_now();
 	rq->tr_admit = trace_begin();
-	struct render_req r = {
-		.pic = p, .kernel = s->kernel, .mode = a.q.mode, .jobs = a.q.jobs,
-		.done = rendered, .ctx = rq, .tag = rq->id,
-		.cancel = &rq->cancel, .cancel_all = &s->abort,
-	};
-	int rc = render_start(s->pool, &r);
-	if (rc == 0)
-		return &TD_ADMIT;
-	release(s, rq, 0, 0);
-	if (rc == -ENOMEM)
-		srv_answer_text(rq, 500, "out of memory\n");
-	else
-		srv_busy(rq, "busy: the render queue is full, retry later\n", 1);
-	hand_back(s, rq);
-	return NULL; /* resumed already, by this thread: answered now, as before */
+	admission_enqueue(s->admission, &rq->ticket);
+	start_next(s);
+	return &TD_ADMIT;
 }

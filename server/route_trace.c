@@ -39,14 +39,13 @@ void srv_trace_gone(struct request *rq)
 	tracing_hurry(rq->srv->tracing);
 }
 
-/* Whether this request's peer (or its token) may use /debug/. */
+/* Whether this request's client (srv_identify's: behind a trusted proxy,
+ * the one it forwarded) or its token may use /debug/. */
 int srv_debug_ok(const struct request *rq)
 {
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const char *auth = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
 						       MHD_HTTP_HEADER_AUTHORIZATION);
-	return debug_allowed(&rq->srv->acl, ci ? ci->client_addr : NULL, auth);
+	return debug_allowed(&rq->srv->acl, rq->client.known ? &rq->client.addr : NULL, auth);
 }
 
 int srv_debug_admit(struct request *rq, int parsed, const char *why)
@@ -65,7 +64,7 @@ int srv_debug_admit(struct request *rq, int parsed, const char *why)
 		return 0;
 	}
 	if (atomic_load_explicit(&rq->srv->draining, memory_order_relaxed)) {
-		srv_busy(rq, "draining: this instance is shutting down\n", 1);
+		srv_busy(rq, REFUSED_DRAINING, "draining: this instance is shutting down\n", 1);
 		return 0;
 	}
 	return 1;

@@ -50,6 +50,10 @@ static void metrics_page(struct request *rq)
 	g.admission_rate = as.rate;
 	g.admission_backlog = as.backlog;
 	g.admission_bytes = as.bytes;
+	g.admission_waiting = as.waiting;
+	g.clients = as.clients;
+	g.clients_holding = as.holding;
+	g.fair_share = as.fair_share;
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
@@ -94,6 +98,36 @@ static enum route route_of(const char *url)
 	return ROUTE_OTHER;
 }
 
+/* The X-Forwarded-For headers, the last XFF_MAX of them in order. */
+#define XFF_MAX 8
+struct xff {
+	const char *v[XFF_MAX];
+	size_t n;
+};
+
+static enum MHD_Result each_xff(void *cls, enum MHD_ValueKind kind, const char *key,
+				const char *value)
+{
+	struct xff *x = cls;
+	(void)kind;
+	if (value && strcasecmp(key, "X-Forwarded-For") == 0) {
+		if (x->n == XFF_MAX)
+			memmove(x->v, x->v + 1, --x->n * sizeof *x->v);
+		x->v[x->n++] = value;
+	}
+	return MHD_YES;
+}
+
+void srv_identify(struct request *rq)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	struct xff x = {.n = 0};
+	if (rq->srv->trusted.n)
+		MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, each_xff, &x);
+	client_identify(&rq->srv->trusted, ci ? ci->client_addr : NULL, x.v, x.n, &rq->client);
+}
+
 struct framing {
 	int content_length, transfer_encoding;
 };
@@ -126,6 +160,7 @@ static int framing_conflict(struct MHD_Connection *conn)
  * From a suspension on, rq belongs to whoever resumes it. */
 const struct trace_desc *srv_dispatch(struct request *rq, const char *url, const char *method)
 {
+	srv_identify(rq);
 	if (framing_conflict(rq->conn)) {
 		srv_answer_text(rq, 400, "bad request: conflicting message framing (two "
 					 "Content-Length headers, or Content-Length with Transfer-Encoding)\n");

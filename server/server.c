@@ -26,7 +26,8 @@
  *
  * Trace events (request = the request's id, also the id of its flow):
  *   on the HTTP thread, the handler call that decided: 'admit' (the flow
- *     starts), 'cache hit', 'reject 503', 'answer' {route, status, request};
+ *     starts), 'cache hit', 'answer' {route, status, request}, 'reject'
+ *     {route, status, reason};
  *     'respond' {status, bytes, request} when a resumed request is queued
  *     (the flow ends)
  *   on the worker that finished: 'encode png' {bytes, request} (a step)
@@ -56,7 +57,10 @@ const struct trace_desc TD_ANSWER = {"answer", "http", ARGS_RSI};
 const struct trace_desc TD_HIT = {"cache hit", "http", ARGS_RSI};
 const struct trace_desc TD_ADMIT = {"admit", "http", ARGS_RSI};
 const struct trace_desc TD_FOLLOW = {"wait: single flight", "http", ARGS_RSI};
-const struct trace_desc TD_REJECT = {"reject 503", "http", ARGS_RSI};
+/* status 429 or 503; reason: refusal_name's (metrics.h) */
+const struct trace_desc TD_REJECT = {"reject", "http", {"route", "status", "reason"}, 1 | 4};
+/* A refusal held before it is answered (conn.c's srv_hold) */
+const struct trace_desc TD_HOLD = {"wait: held refusal", "http", {"route", "status", "reason"}, 1 | 4};
 const struct trace_desc TD_ARM = {"arm trace window", "http", ARGS_RSI};
 const struct trace_desc TD_RESPOND = {"respond", "http", {"status", "bytes", "request"}, 0};
 const struct trace_desc TD_ENCODE = {"encode png", "png", {"bytes", "request"}, 0};
@@ -94,6 +98,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	uint64_t t0 = trace_begin();
 	if (rq->state == ST_NEW) {
 		const struct trace_desc *waits = srv_dispatch(rq, url, method);
+		if (waits == &TD_HOLD) { /* its answer is set; only this thread resumes it */
+			trace_span(waits, t0, TRACE_STR(route_name(rq->route)), rq->status);
+			return MHD_YES;
+		}
 		if (waits) {
 			/* Suspended: only what the worker never writes is read. */
 			/* An admitted request's flow, or a follower's: either
@@ -103,10 +111,15 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 			return MHD_YES;
 		}
 		enum MHD_Result r = srv_queue_answer(rq);
-		trace_span(rq->span, t0, TRACE_STR(route_name(rq->route)), rq->status);
+		trace_span_flow(rq->span, t0, TRACE_FLOW_NONE, 0, TRACE_STR(route_name(rq->route)),
+				rq->status, rq->span == &TD_REJECT ? TRACE_STR(rq->reason) : (int64_t)rq->id, 0);
 		return r;
 	}
-	/* Resumed: the worker or the timer has answered. */
+	/* Resumed: the worker or the timer has answered. A client that hung
+	 * up (or shut down its sending side: conn.c) gets no answer: the
+	 * connection closes, and the log says 499. */
+	if (atomic_load_explicit(&rq->gone, memory_order_relaxed))
+		return MHD_NO;
 	rq->tr_respond = t0;
 	enum MHD_Result r = srv_queue_answer(rq);
 	trace_span_flow(&TD_RESPOND, t0, rq->flow ? TRACE_FLOW_END : TRACE_FLOW_NONE,
@@ -251,10 +264,12 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 		rc = -EINVAL;
 		goto err_free;
 	}
-	if ((rc = debug_acl_parse(&s->acl, c->debug_allow, c->debug_token, why, sizeof why)) < 0) {
+	if ((rc = debug_acl_parse(&s->acl, c->debug_allow, c->debug_token, why, sizeof why)) < 0 ||
+	    (rc = cidr_list_parse(&s->trusted, c->trusted_proxy, "trusted-proxy", why, sizeof why)) < 0) {
 		fprintf(err, "mandelweb: %s\n", why);
 		goto err_free;
 	}
+	srv_refusals_init(s);
 	if ((rc = viewer_init(&s->viewer, c->max_cost)) < 0)
 		goto err_free;
 	/* Before any thread starts: it calibrates the trace clock. */
@@ -277,6 +292,7 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 	struct admission_cfg ac = {
 		.max_wait = c->max_wait, .rate0 = calibrate(s->kernel, &s->px_factor) * c->workers,
 		.max_bytes = (uint64_t)c->max_render_mb << 20, .max_pictures = c->max_inflight,
+		.running_max = c->workers,
 	};
 	if ((rc = admission_create(&s->admission, &ac)) < 0 || (rc = flights_create(&s->flights)) < 0)
 		goto err_parts;
@@ -295,7 +311,7 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 		.addr = (struct sockaddr *)&ss, .addr_len = ss_len, .threads = c->http_threads,
 		.nice = (int)c->http_nice, .max_conns = c->max_conns, .timeout = c->timeout,
 		.handler = handler, .uri_log = uri_logged, .completed = srv_completed,
-		.connection = srv_connection, .gone = srv_gone, .tick = srv_tick, .full = srv_full,
+		.connection = srv_connection, .gone = srv_gone, .tick = srv_tick, .idle = srv_idle, .full = srv_full,
 		.logger = srv_library_log, .cls = s,
 	};
 	if ((rc = http_start(&s->http, &ho, &s->port, err)) < 0) {
@@ -372,5 +388,6 @@ void server_stop(struct server *s)
 	cache_destroy(s->cache);
 	metrics_destroy(s->metrics);
 	viewer_free(&s->viewer);
+	srv_refusals_free(s);
 	free(s);
 }

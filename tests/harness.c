@@ -175,6 +175,20 @@ int mw_get(const struct mw *m, const char *path, struct mw_resp *r)
 	return mw_request(m, NULL, path, NULL, r);
 }
 
+int mw_get_from(const struct mw *m, const char *source, const char *path,
+		const char *const *headers, struct mw_resp *r)
+{
+	char iface[64];
+	CURL *c = curl_easy_init();
+	if (!c)
+		return CURLE_FAILED_INIT;
+	snprintf(iface, sizeof iface, "host!%s", source);
+	curl_easy_setopt(c, CURLOPT_INTERFACE, iface);
+	int rc = mw_request_on(c, m, NULL, path, headers, r);
+	curl_easy_cleanup(c);
+	return rc;
+}
+
 void mw_resp_free(struct mw_resp *r)
 {
 	free(r->body);

@@ -43,6 +43,10 @@ int mw_request(const struct mw *m, const char *method, const char *path,
 int mw_request_on(void *curl, const struct mw *m, const char *method, const char *path,
 		  const char *const *headers, struct mw_resp *r);
 int mw_get(const struct mw *m, const char *path, struct mw_resp *r);
+/* A GET from another loopback address (source: "127.0.0.2"; Linux routes
+ * all of 127.0.0.0/8 to lo): to the server, another client. */
+int mw_get_from(const struct mw *m, const char *source, const char *path,
+		const char *const *headers, struct mw_resp *r);
 void mw_resp_free(struct mw_resp *r);
 
 /* Decodes a PNG with libpng's simplified API, asserting it has 'channels'

@@ -1,12 +1,9 @@
 /* fuzz_acl.c - who may use /debug/: the first line a --debug-allow list
  * of CIDRs, the second a --debug-token, the third an Authorization header,
  * into debug_acl_parse and debug_allowed for a few peers. Checks: at most
- * DEBUG_ACL_MAX networks with prefixes within their family's width; a
- * refused list leaves a reason; "Bearer <token>" is allowed from anywhere
+ * DEBUG_ACL_MAX networks with prefixes within their family's width, each
+ * admitting its own address; a refused list leaves a reason; "Bearer <token>" is allowed from anywhere
  * whenever a token was accepted. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
 #include "server/debug.h"
 #include "tests/fuzz/fuzz.h"
 
@@ -24,20 +21,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_free(&p);
 		return 0;
 	}
-	FUZZ_CHECK(a.n <= DEBUG_ACL_MAX);
-	for (unsigned i = 0; i < a.n; i++)
-		FUZZ_CHECK(a.net[i].bits <= (a.net[i].family == AF_INET ? 32u : 128u));
-	struct sockaddr_in v4 = {.sin_family = AF_INET};
-	struct sockaddr_in6 v6 = {.sin6_family = AF_INET6};
-	inet_pton(AF_INET, "203.0.113.7", &v4.sin_addr);
-	inet_pton(AF_INET6, "2001:db8::7", &v6.sin6_addr);
-	(void)debug_allowed(&a, (struct sockaddr *)&v4, auth);
-	(void)debug_allowed(&a, (struct sockaddr *)&v6, auth);
+	FUZZ_CHECK(a.nets.n <= DEBUG_ACL_MAX);
+	for (unsigned i = 0; i < a.nets.n; i++)
+		FUZZ_CHECK(a.nets.net[i].bits <= (cidr_is_v4(&a.nets.net[i].net) ? 32u + 96u : 128u) &&
+			   a.nets.net[i].bits >= (cidr_is_v4(&a.nets.net[i].net) ? 96u : 0u));
+	struct cidr_addr v4, v6;
+	FUZZ_CHECK(cidr_from_text("203.0.113.7", 11, &v4) == 0);
+	FUZZ_CHECK(cidr_from_text("2001:db8::7", 11, &v6) == 0);
+	(void)debug_allowed(&a, &v4, auth);
+	(void)debug_allowed(&a, &v6, auth);
 	(void)debug_allowed(&a, NULL, auth);
+	/* Every listed network admits its own address. */
+	for (unsigned i = 0; i < a.nets.n; i++)
+		FUZZ_CHECK(debug_allowed(&a, &a.nets.net[i].net, NULL));
 	if (a.token[0]) {
 		char bearer[160];
 		snprintf(bearer, sizeof bearer, "Bearer %s", a.token);
-		FUZZ_CHECK(debug_allowed(&a, (struct sockaddr *)&v4, bearer));
+		FUZZ_CHECK(debug_allowed(&a, &v4, bearer));
 	}
 	fuzz_free(&p);
 	return 0;
