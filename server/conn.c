@@ -40,6 +40,12 @@ void srv_library_log(void *cls, const char *fmt, va_list ap)
 {
 	struct server *s = cls;
 	static const char reply[] = "Error processing request (HTTP response code is %u";
+	/* What it says when the handler returns MHD_NO: here always on
+	 * purpose (a client gone, or answered on the socket), logged with
+	 * its status by finish. */
+	static const char ours[] = "Application reported internal error";
+	if (strncmp(fmt, ours, sizeof ours - 1) == 0)
+		return;
 	if (strncmp(fmt, reply, sizeof reply - 1) == 0) {
 		va_list copy;
 		va_copy(copy, ap);

@@ -234,6 +234,12 @@ void srv_deadline_stream(struct request *rq, const uint64_t *sent);
 #define SRV_JOB_COST 2000 /* about a microsecond of a worker's hand-off, in pixel-iterations */
 double srv_charge(const struct server *s, const struct query *q, double *work);
 
+/* Whether rq announces a body (Content-Length past 0, or
+ * Transfer-Encoding). No route takes one: such a request is answered (404,
+ * 405, else 413) on the handler's first call, before libmicrohttpd reads
+ * any of the body or says 100 Continue, and its connection closed. */
+int srv_has_body(const struct request *rq);
+
 /* The route handlers: NULL when rq is answered, or the trace description
  * of what it was suspended for (it then belongs to whoever resumes it). */
 const struct trace_desc *srv_dispatch(struct request *rq, const char *url, const char *method);

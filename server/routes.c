@@ -128,6 +128,14 @@ void srv_identify(struct request *rq)
 	client_identify(&rq->srv->trusted, ci ? ci->client_addr : NULL, x.v, x.n, &rq->client);
 }
 
+int srv_has_body(const struct request *rq)
+{
+	const char *cl = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING) ||
+	       (cl && strspn(cl, "0") != strlen(cl));
+}
+
 struct framing {
 	int content_length, transfer_encoding;
 };
@@ -195,6 +203,11 @@ const struct trace_desc *srv_dispatch(struct request *rq, const char *url, const
 	if (!get && strcmp(method, "HEAD") != 0) {
 		srv_answer_text(rq, 405, "method not allowed: use GET or HEAD\n");
 		srv_add_header(rq, "Allow", "GET, HEAD");
+		return NULL;
+	}
+	if (srv_has_body(rq)) {
+		srv_answer_text(rq, 413, "content too large: no route here takes a request body\n");
+		rq->close = 1;
 		return NULL;
 	}
 	switch (rq->route) {

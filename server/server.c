@@ -84,18 +84,29 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 
 	if (!rq || rq->raw)
 		return MHD_NO; /* out of memory in uri_logged, or answered there: close */
+	uint64_t t0;
 	if (rq->state == ST_NEW && !rq->conn) {
 		rq->conn = conn; /* uri_logged, on this thread, has named it */
 		snprintf(rq->method, sizeof rq->method, "%s", method);
 		rq->http11 = strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
 		srv_deadline_none(rq); /* its headers are in */
-		return MHD_YES;
+		if (!srv_has_body(rq))
+			return MHD_YES;
+		/* No route takes a body: refused now, queued on this first call,
+		 * so libmicrohttpd reads none of it, sends no 100 Continue and
+		 * closes after the answer (a body trickled a byte at a time
+		 * would otherwise hold the connection with no deadline). */
+		t0 = trace_begin();
+		srv_dispatch(rq, url, method);
+		enum MHD_Result r = srv_queue_answer(rq);
+		trace_span(rq->span, t0, TRACE_STR(route_name(rq->route)), rq->status);
+		return r;
 	}
 	if (*upload_size) {
-		*upload_size = 0; /* no route takes a body; drop it */
+		*upload_size = 0; /* never asked for (see above); dropped */
 		return MHD_YES;
 	}
-	uint64_t t0 = trace_begin();
+	t0 = trace_begin();
 	if (rq->state == ST_NEW) {
 		const struct trace_desc *waits = srv_dispatch(rq, url, method);
 		if (waits == &TD_HOLD) { /* its answer is set; only this thread resumes it */
