@@ -10,7 +10,8 @@
 #   make CROSS=aarch64-linux-gnu bin   a cross build, in build/aarch64-linux-gnu/
 #   make bench           benchmarks, one `name value unit` line each
 #   make fuzz            libFuzzer harnesses of every parser, FUZZ_SECONDS each (clang)
-#   make loadtest        hey and wrk on loopback: capacity, admission, cached vs nginx, a flood
+#   make loadtest        hey and wrk on loopback: capacity, admission, cached vs nginx, fairness
+#                        under floods (the generator held to a CPU share in a cgroup)
 #   make docker-test     build the Dockerfile's image and serve from it (docker, or
 #                        podman + a debootstrap base where no engine runs)
 #   make run             build and start the server on 127.0.0.1:8080 (RUN_ARGS=...)
@@ -78,7 +79,7 @@ TRACE_SRC := trace/trace.c trace/json.c trace/chrome.c trace/capture.c trace/win
 PROF_SRC := prof/sample.c prof/sigprof.c prof/symbols.c prof/pprof.c prof/tsample.c
 RENDER_SRC := $(KERNEL_SRC) render/kernel_dispatch.c render/names.c render/picture.c render/colour.c \
 	render/pool.c render/render.c render/pngenc.c
-SERVER_SRC := server/cidr.c server/client.c server/blob.c server/cache.c server/query.c server/metrics.c server/config.c \
+SERVER_SRC := server/cidr.c server/client.c server/cgroup.c server/blob.c server/cache.c server/query.c server/metrics.c server/config.c \
 	server/accesslog.c server/help.c server/debug.c server/tracing.c server/viewer.c \
 	server/admission.c server/flight.c server/http.c server/answer.c server/routes.c server/route_mandelbrot.c server/route_trace.c server/route_pprof.c server/slowtrace.c server/conn.c \
 	server/sock.c server/server.c
@@ -250,7 +251,7 @@ $(B)/fuzz/fuzz_%: $(B)/tests/fuzz/fuzz_%.o $(B)/server.a $(B)/render.a $(B)/prof
 
 # Load tests on loopback (hey, wrk, nginx as the yardstick); LOADTEST_ARGS=-d 10.
 loadtest: $(PROGRAMS)
-	@scripts/install-deps hey wrk nginx-light
+	@scripts/install-deps hey wrk nginx-light time
 	scripts/loadtest -b $(BIN) $(LOADTEST_ARGS)
 
 # The image, built and served; the host's build is there to compare PNGs.

@@ -42,6 +42,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "render/park.h"
 #include "render/pool.h"
@@ -262,6 +264,8 @@ static void *worker_main(void *argp)
 
 	snprintf(name, sizeof name, "%.10s-%u", p->prefix, w->id);
 	pthread_setname_np(pthread_self(), name);
+	if (p->hooks.nice) /* best effort: a nice it may not take is left as it is */
+		(void)setpriority(PRIO_PROCESS, (id_t)gettid(), getpriority(PRIO_PROCESS, 0) + p->hooks.nice);
 	if (p->hooks.started)
 		p->hooks.started(w->id);
 	atomic_fetch_add(&p->started, 1);

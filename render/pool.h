@@ -31,10 +31,13 @@ struct pool;
 typedef void pool_fn(void *arg, uintptr_t i);
 
 /* Hooks run on each worker thread: started(id) before its first job,
- * stopping(id) after its last. NULL for none. */
+ * stopping(id) after its last. NULL for none. nice: added to each worker's
+ * nice value as it starts (the server makes its renders yield to its HTTP
+ * threads this way; 0: none). */
 struct pool_hooks {
 	void (*started)(unsigned id);
 	void (*stopping)(unsigned id);
+	int nice;
 };
 
 /* workers in 1..POOL_MAX_WORKERS, queue_cap in 0..POOL_MAX_QUEUE. Returns 0

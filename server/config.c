@@ -5,6 +5,8 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +20,7 @@
 #include "prof/prof.h"
 #include "trace/trace.h"
 
-enum kind { K_U32, K_U64, K_BOOL, K_STR, K_SEC };
+enum kind { K_U32, K_I32, K_U64, K_BOOL, K_STR, K_SEC };
 
 struct option {
 	const char *flag, *env;
@@ -51,8 +53,8 @@ static const struct option options[] = {
 	 UINT64_MAX, "largest w*h*iter of one picture, in pixel-iterations"},
 	U32("http-threads", "MANDELWEB_HTTP_THREADS", http_threads, 1, 64,
 	    "libmicrohttpd epoll threads"),
-	U32("http-nice", "MANDELWEB_HTTP_NICE", http_nice, 0, 19,
-	    "nice of the HTTP threads over the workers: under overload, renders first"),
+	{"http-nice", "MANDELWEB_HTTP_NICE", K_I32, offsetof(struct config, http_nice), 0, 19, 19,
+	 "the HTTP threads' nice relative to the workers' (-19..19): below 0, the workers' is raised, so answers (probes, refusals) come before renders; above 0, renders first"},
 	U32("max-conns", "MANDELWEB_MAX_CONNS", max_conns, 1, 1000000, "open connections"),
 	U32("timeout", "MANDELWEB_TIMEOUT", timeout, 1, 86400,
 	    "seconds before an idle or stalled connection is closed"),
@@ -118,6 +120,7 @@ static void usage(FILE *f, const struct config *d)
 			else
 				snprintf(def, sizeof def, "%" PRIu32, *(const uint32_t *)p);
 			break;
+		case K_I32: snprintf(def, sizeof def, "%" PRId32, *(const int32_t *)p); break;
 		case K_U64: snprintf(def, sizeof def, "%" PRIu64, *(const uint64_t *)p); break;
 		case K_BOOL: snprintf(def, sizeof def, "%s", *(const int *)p ? "on" : "off"); break;
 		case K_STR: snprintf(def, sizeof def, "%s", p); break;
@@ -143,6 +146,19 @@ static int set(struct config *c, const struct option *o, const char *v, char *wh
 			return 0;
 		}
 		snprintf(why, len, "--%s must be an integer in %" PRIu64 "..%" PRIu64, o->flag, o->min,
+			 o->max);
+		return -EINVAL;
+	}
+	case K_I32: { /* min and max: magnitudes, -min..max */
+		char *end;
+		errno = 0;
+		long x = strtol(v, &end, 10);
+		if (((*v >= '0' && *v <= '9') || (*v == '-' && v[1] >= '0' && v[1] <= '9')) && !*end &&
+		    !errno && x >= -(long)o->min && x <= (long)o->max) {
+			*(int32_t *)p = (int32_t)x;
+			return 0;
+		}
+		snprintf(why, len, "--%s must be an integer in -%" PRIu64 "..%" PRIu64, o->flag, o->min,
 			 o->max);
 		return -EINVAL;
 	}
@@ -205,9 +221,34 @@ static int bad(FILE *err, const struct config *d, const char *why)
 	return 2;
 }
 
+int config_given(const struct config *c, const char *flag)
+{
+	const struct option *o = find(flag, strlen(flag));
+	return o && (c->given >> (o - options) & 1);
+}
+
+/* What follows from the workers, unless given. */
+static void derive(struct config *c)
+{
+	if (!config_given(c, "max-inflight"))
+		c->max_inflight = 64 * c->workers;
+	if (!config_given(c, "queue"))
+		c->queue = c->max_inflight * c->workers;
+}
+
+/* The CPUs this process may run on (its affinity: taskset, a cpuset),
+ * else the online ones. */
+static long cpus_usable(void)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+		return CPU_COUNT(&set);
+	return sysconf(_SC_NPROCESSORS_ONLN);
+}
+
 int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
 {
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	long cpus = cpus_usable();
 	char why[160];
 	*c = (struct config){
 		.addr = "127.0.0.1",
@@ -220,14 +261,18 @@ int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
 		/* HTTP threads and their nice, chosen by wrk -t2 -d3s on the cached
 		 * default picture, 2 cores, wrk on the same cores (this is the
 		 * README's table): 1 thread at nice 0 gave 13.6k/15.6k/15.6k/15.3k
-		 * req/s at -c 16/64/256/1024 (p99 4.8/9.4/23.5/143 ms); nice 5
-		 * gave 10.0k/14.4k/14.0k/13.2k with p99 1.39 s at -c 1024 (the
-		 * load generator took the CPU); 2 threads at nice 0 gave
-		 * 15.1k/15.0k/15.7k/12.6k: a second thread only pays past 2
-		 * cores. Renders need no nice to win over a flood any more:
-		 * admission refuses it at the cost of a 503 (admission.c). */
+		 * req/s at -c 16/64/256/1024 (p99 4.8/9.4/23.5/143 ms); 2 threads
+		 * at nice 0 gave 15.1k/15.0k/15.7k/12.6k: a second thread only
+		 * pays past 2 cores. Their nice relative to the workers': -5
+		 * (the workers run at +5), so a probe or a refusal is not queued
+		 * behind renders for a CPU. Measured under a wrk -c1024 flood of
+		 * distinct pictures held to 25% of a CPU, /healthz every 100 ms,
+		 * 2-vCPU AMD EPYC (Zen 3), three runs each: p99 24/37/30 ms at
+		 * -5 against 33/52/30 ms at 0, pictures 57-62/s either way (the
+		 * HTTP threads use ~7% of a CPU then: early refusals are held).
+		 * Above 0 (HTTP threads nicer) made /healthz take seconds. */
 		.http_threads = 1,
-		.http_nice = 0,
+		.http_nice = -5,
 		.max_conns = 4096,
 		.timeout = 30,
 		/* nginx's client_header_timeout is 60 s and send_timeout 60 s
@@ -257,6 +302,7 @@ int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
 	};
 	struct config defaults = *c;
 
+	_Static_assert(NOPTIONS <= 64, "struct config's given has a bit per option");
 	for (size_t i = 0; i < NOPTIONS; i++) {
 		const char *v = getenv(options[i].env);
 		if (v && set(c, &options[i], v, why, sizeof why) < 0) {
@@ -264,6 +310,8 @@ int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
 			snprintf(msg, sizeof msg, "%s: %s", options[i].env, why);
 			return bad(err, &defaults, msg);
 		}
+		if (v)
+			c->given |= 1ull << i;
 	}
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -299,6 +347,7 @@ int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
 		}
 		if (set(c, o, v, why, sizeof why) < 0)
 			return bad(err, &defaults, why);
+		c->given |= 1ull << (o - options);
 	}
 	if (strcmp(c->kernel, "list") == 0) {
 		kernel_list(out);
@@ -324,11 +373,66 @@ int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
 	struct cidr_list trusted;
 	if (cidr_list_parse(&trusted, c->trusted_proxy, "trusted-proxy", why, sizeof why) < 0)
 		return bad(err, &defaults, why);
-	if (c->max_inflight == 0)
-		c->max_inflight = 64 * c->workers;
-	if (c->queue == 0)
-		c->queue = c->max_inflight * c->workers;
+	derive(c);
 	return 0;
+}
+
+void config_fit(struct config *c, const struct cgroup_limits *l, FILE *log)
+{
+	const uint64_t mib = 1u << 20;
+	if (l->cpus > 0 && !config_given(c, "workers")) {
+		double w = ceil(l->cpus - 1e-9);
+		uint32_t want = w < 1 ? 1 : w > POOL_MAX_WORKERS ? POOL_MAX_WORKERS : (uint32_t)w;
+		if (want < c->workers) {
+			fprintf(log, "mandelweb: CPU limit %.2f (%s): --workers %u, not %u\n", l->cpus,
+				l->cpu_file, want, c->workers);
+			c->workers = want;
+			derive(c);
+		}
+	}
+	if (!l->memory)
+		return;
+	uint64_t budget = (uint64_t)(l->memory * CONFIG_MEMORY_SHARE), was = config_memory_ceiling(c);
+	if (was <= budget)
+		return;
+	/* Scaled together: each bound keeps its share of the ceiling. What is
+	 * fixed (24 MiB, and bounds given by flags) is not scaled. */
+	static const struct {
+		const char *flag;
+		size_t off;
+		uint32_t floor;
+	} b[] = {
+		{"cache-mb", offsetof(struct config, cache_mb), 0},
+		{"max-render-mb", offsetof(struct config, max_render_mb), 1},
+		{"max-send-mb", offsetof(struct config, max_send_mb), 1},
+		{"max-conns", offsetof(struct config, max_conns), 16},
+		{"trace-ring", offsetof(struct config, trace_ring), 4096},
+	};
+#define BOUND(cfg, i) (*(uint32_t *)((char *)(cfg) + b[i].off))
+	struct config fixed = *c;
+	for (size_t i = 0; i < sizeof b / sizeof b[0]; i++)
+		if (!config_given(c, b[i].flag))
+			BOUND(&fixed, i) = 0;
+	uint64_t rest = config_memory_ceiling(&fixed);
+	double f = budget > rest ? (double)(budget - rest) / (double)(was - rest) : 0;
+	char said[256] = "";
+	size_t n = 0;
+	for (size_t i = 0; i < sizeof b / sizeof b[0]; i++) {
+		if (config_given(c, b[i].flag))
+			continue;
+		uint32_t v = (uint32_t)floor(BOUND(c, i) * f);
+		BOUND(c, i) = v > b[i].floor ? v : b[i].floor;
+		int k = snprintf(said + n, sizeof said - n, " --%s %u", b[i].flag, BOUND(c, i));
+		n += k > 0 && (size_t)k < sizeof said - n ? (size_t)k : 0;
+	}
+#undef BOUND
+	uint64_t now = config_memory_ceiling(c);
+	fprintf(log, "mandelweb: memory limit %llu MiB (%s): a ceiling of %llu MiB, not %llu:%s\n",
+		(unsigned long long)(l->memory / mib), l->memory_file, (unsigned long long)(now / mib),
+		(unsigned long long)(was / mib), said);
+	if (now > budget)
+		fprintf(log, "mandelweb: the flags given alone need more than %.0f%% of the memory limit: "
+			     "the container may be killed for memory under load\n", CONFIG_MEMORY_SHARE * 100);
 }
 
 uint64_t config_memory_ceiling(const struct config *c)

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "server/cgroup.h"
+
 struct config {
 	char addr[64];          /* IPv4 or IPv6 literal */
 	uint32_t port;          /* 0: any free port */
@@ -23,7 +25,7 @@ struct config {
 	uint32_t cache_mb;      /* 0: no cache */
 	uint64_t max_cost;      /* w * h * iter of one picture */
 	uint32_t http_threads;  /* libmicrohttpd's epoll threads */
-	uint32_t http_nice;     /* their nice value above the workers' */
+	int32_t http_nice;      /* their nice value relative to the workers' (below 0: the workers' is raised) */
 	uint32_t max_conns;     /* open connections */
 	uint32_t timeout;       /* seconds an idle connection may stay */
 	uint32_t header_timeout; /* seconds a request's headers may take */
@@ -48,6 +50,7 @@ struct config {
 	char debug_allow[256];  /* CIDRs that may use /debug/ (comma-separated) */
 	char debug_token[128];  /* or a bearer token that may; "" for none */
 	char trusted_proxy[256]; /* CIDRs whose X-Forwarded-For names the client; "none" */
+	uint64_t given;         /* a bit per option that a flag or the environment set */
 };
 
 /* The most memory the process may hold with these settings, in bytes: the
@@ -59,5 +62,17 @@ uint64_t config_memory_ceiling(const struct config *c);
  * after printing --help (or --kernel list) to out, or 2 after printing a reason and the usage
  * to err. */
 int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err);
+
+/* Whether a flag (its name, "cache-mb") was given, by flag or environment. */
+int config_given(const struct config *c, const char *flag);
+
+/* Fits what no flag set to a container's limits (cgroup.h): --workers to
+ * the CPU limit (rounded up); and, when the memory ceiling is past
+ * CONFIG_MEMORY_SHARE of the memory limit, the bounds it is made of
+ * (--cache-mb, --max-render-mb, --max-send-mb, --max-conns, --trace-ring)
+ * scaled down together until it fits. What it changed is said on log, one
+ * line each; a limit the given flags alone pass is said too. */
+#define CONFIG_MEMORY_SHARE 0.9 /* the rest: kernel socket buffers, allocator slack */
+void config_fit(struct config *c, const struct cgroup_limits *l, FILE *log);
 
 #endif

@@ -100,6 +100,8 @@ const struct trace_desc *srv_hold(struct request *rq, double seconds)
 	struct request **head = &rq->srv->held[http_index(rq->thread)];
 	rq->held = 1;
 	rq->held_until = srv_now() + seconds;
+	rq->span = &TD_HOLD; /* traced as a request with a phase, not a lone 'reject' */
+	rq->tr_admit = trace_begin();
 	rq->held_prev = NULL;
 	rq->held_next = *head;
 	if (*head)
@@ -130,6 +132,8 @@ static void release_held(struct server *s, struct http_thread *t, double now)
 	for (struct request *rq = s->held[http_index(t)], *next; rq; rq = next) {
 		next = rq->held_next;
 		if (all || rq->held_until <= now) {
+			if (rq->tr_admit)
+				trace_async(&TD_HELD, rq->id, rq->tr_admit, trace_now(), TRACE_STR(rq->reason), 0, 0, 0);
 			srv_unhold(rq);
 			srv_resume(rq);
 		}

@@ -114,7 +114,8 @@ struct request {
 	struct conn *cn;               /* its connection, which knows it until it completes */
 	double t0, t_admit;
 	uint64_t id;                   /* for the tracer: async track and flow */
-	uint64_t tr0, tr_admit, tr_respond; /* trace clock (0: not traced) */
+	uint64_t tr0, tr_respond; /* trace clock (0: not traced) */
+	uint64_t tr_admit;             /* admitted, or (a refusal) held: trace clock, 0 if not traced */
 	const struct trace_desc *span; /* what the deciding handler call did */
 	const char *reason;            /* a refusal's, for its span (refusal_name) */
 	struct MHD_Response *kept;     /* the answer: a response that outlives it (a refusal's) */
@@ -159,7 +160,7 @@ struct request {
 };
 
 /* Trace event descriptions (server.c); what each records is there. */
-extern const struct trace_desc TD_ANSWER, TD_HIT, TD_ADMIT, TD_FOLLOW, TD_REJECT, TD_HOLD, TD_ARM, TD_RESPOND, TD_ENCODE, TD_REQUEST, TD_QUEUED, TD_RENDERING, TD_ENCODING, TD_SENDING, TD_INFLIGHT, TD_CONNS, TD_CANCELLED, TD_RESUME_FOLLOWER;
+extern const struct trace_desc TD_ANSWER, TD_HIT, TD_ADMIT, TD_FOLLOW, TD_REJECT, TD_HOLD, TD_HELD, TD_ARM, TD_RESPOND, TD_ENCODE, TD_REQUEST, TD_QUEUED, TD_RENDERING, TD_ENCODING, TD_SENDING, TD_INFLIGHT, TD_CONNS, TD_CANCELLED, TD_RESUME_FOLLOWER;
 
 double srv_now(void); /* CLOCK_MONOTONIC, seconds */
 

@@ -1,6 +1,7 @@
 /*
- * main.c - the `mandelweb` command: parse the configuration, serve until
- * SIGINT or SIGTERM, drain, free everything, exit 0.
+ * main.c - the `mandelweb` command: parse the configuration, fit it to the
+ * container's limits (cgroup.h), serve until SIGINT or SIGTERM, drain,
+ * free everything, exit 0.
  *
  * Signals: SIGINT and SIGTERM are blocked before any thread starts (so every
  * thread inherits the mask) and taken synchronously with sigwait here; no
@@ -24,6 +25,10 @@ int main(int argc, char **argv)
 	int rc = config_parse(&cfg, argc, argv, stdout, stderr);
 	if (rc)
 		return rc == 1 ? 0 : rc;
+	/* In a container: the workers and the memory bounds fit its limits. */
+	struct cgroup_limits limits;
+	if (cgroup_read("", &limits) == 0)
+		config_fit(&cfg, &limits, stderr);
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGINT);

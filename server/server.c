@@ -33,7 +33,8 @@
  *   on the worker that finished: 'encode png' {bytes, request} (a step)
  *   async, one track a request: 'request' {method, route, status, bytes}
  *     from the URI to completion, and in it 'queued', 'render', 'encode',
- *     'send', or 'render cancelled' (admission to the cancelled end)
+ *     'send', or 'render cancelled' (admission to the cancelled end), or
+ *     'held refusal' {reason} (an early repeat's refusal, held: conn.c)
  *   counters: requests in flight, connections open (and the pool's)
  */
 #include <arpa/inet.h>
@@ -67,6 +68,7 @@ const struct trace_desc TD_ENCODE = {"encode png", "png", {"bytes", "request"}, 
 const struct trace_desc TD_REQUEST = {
 	"request", "http", {"method", "route", "status", "bytes"}, 3};
 const struct trace_desc TD_QUEUED = {"queued", "http", {0}, 0};
+const struct trace_desc TD_HELD = {"held refusal", "http", {"reason"}, 1};
 const struct trace_desc TD_RENDERING = {"render", "http", {"jobs", "iterations"}, 0};
 const struct trace_desc TD_ENCODING = {"encode", "http", {0}, 0};
 const struct trace_desc TD_SENDING = {"send", "http", {0}, 0};
@@ -110,7 +112,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	if (rq->state == ST_NEW) {
 		const struct trace_desc *waits = srv_dispatch(rq, url, method);
 		if (waits == &TD_HOLD) { /* its answer is set; only this thread resumes it */
-			trace_span(waits, t0, TRACE_STR(route_name(rq->route)), rq->status);
+			trace_span_flow(waits, t0, TRACE_FLOW_NONE, 0, TRACE_STR(route_name(rq->route)),
+					rq->status, TRACE_STR(rq->reason), 0);
 			return MHD_YES;
 		}
 		if (waits) {
@@ -313,14 +316,17 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 		fprintf(err, "mandelweb: --trace-dir %s: %s\n", c->trace_dir, strerror(-rc));
 		goto err_parts;
 	}
-	rc = pool_create(&s->pool, c->workers, c->queue, "worker", NULL);
+	/* --http-nice below 0 raises the workers' nice (lowering the HTTP
+	 * threads' would need CAP_SYS_NICE). */
+	struct pool_hooks workers_nice = {.nice = c->http_nice < 0 ? -c->http_nice : 0};
+	rc = pool_create(&s->pool, c->workers, c->queue, "worker", &workers_nice);
 	if (rc < 0) {
 		fprintf(err, "mandelweb: cannot start %u workers: %s\n", c->workers, strerror(-rc));
 		goto err_parts;
 	}
 	struct http_opts ho = {
 		.addr = (struct sockaddr *)&ss, .addr_len = ss_len, .threads = c->http_threads,
-		.nice = (int)c->http_nice, .max_conns = c->max_conns, .timeout = c->timeout,
+		.nice = c->http_nice > 0 ? (int)c->http_nice : 0, .max_conns = c->max_conns, .timeout = c->timeout,
 		.handler = handler, .uri_log = uri_logged, .completed = srv_completed,
 		.connection = srv_connection, .gone = srv_gone, .tick = srv_tick, .idle = srv_idle, .full = srv_full,
 		.logger = srv_library_log, .cls = s,

@@ -22,12 +22,19 @@
 
 int mw_start(struct mw *m, const char *const *args)
 {
-	const char *argv[48] = {MW_BIN "/mandelweb", "--addr", "127.0.0.1", "--port", "0"};
-	int n = 5, out[2];
+	return mw_start_via(m, NULL, args);
+}
 
-	for (; args && *args && n < 46; args++)
-		argv[n++] = *args;
-	argv[n] = NULL;
+int mw_start_via(struct mw *m, const char *shell, const char *const *args)
+{
+	const char *all[52] = {"/bin/sh", "-c", shell, MW_BIN "/mandelweb", "--addr", "127.0.0.1",
+			       "--port", "0"};
+	const char **argv = shell ? all : all + 3;
+	int n = 8, out[2];
+
+	for (; args && *args && n < 50; args++)
+		all[n++] = *args;
+	all[n] = NULL;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	strcpy(m->log, "/tmp/mandelweb-test-XXXXXX");
 	int logfd = mkstemp(m->log);

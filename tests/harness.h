@@ -32,6 +32,11 @@ struct mw_resp {
  * prints its port, else -1. */
 int mw_start(struct mw *m, const char *const *args);
 
+/* The same through /bin/sh -c shell, with the server's path as $0 and its
+ * arguments as $@ (shell ends in exec "$0" "$@"): to start it somewhere
+ * first, a cgroup say. shell NULL: as mw_start. */
+int mw_start_via(struct mw *m, const char *shell, const char *const *args);
+
 /* Sends sig and waits; returns the exit status, or 128 + signal. */
 int mw_stop(struct mw *m, int sig);
 

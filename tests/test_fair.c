@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <curl/curl.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -116,10 +117,27 @@ Test(fair, a_polite_client_is_served_while_another_floods, .timeout = 120)
 	stop_ok();
 }
 
+/* The events of a trace named name (and phase ph, NULL: any) whose args'
+ * reason is reason. */
+static int count_events(json_t *evs, const char *name, const char *ph, const char *reason)
+{
+	size_t i;
+	json_t *ev;
+	int n = 0;
+	json_array_foreach(evs, i, ev) {
+		const char *nm = json_string_value(json_object_get(ev, "name"));
+		const char *p = json_string_value(json_object_get(ev, "ph"));
+		const char *r = json_string_value(json_object_get(json_object_get(ev, "args"), "reason"));
+		n += nm && !strcmp(nm, name) && (!ph || (p && !strcmp(p, ph))) && r && !strcmp(r, reason);
+	}
+	return n;
+}
+
 /* A refusal for a client that asked again before its Retry-After is held
  * before it is answered (here half the wait ahead of it, at most 1 s);
  * the first one is not. One picture may be admitted at a time, so the
- * refusals are for the count whatever this machine's speed. */
+ * refusals are for the count whatever this machine's speed. A trace
+ * taken meanwhile shows both, with their reason. */
 Test(fair, an_early_repeat_is_answered_late, .timeout = 120)
 {
 	start((const char *const[]){"--workers", "1", "--kernel", "scalar", "--cache-mb", "0",
@@ -136,6 +154,10 @@ Test(fair, an_early_repeat_is_answered_late, .timeout = 120)
 	pthread_create(&t, NULL, mw_fetch_main, &busy);
 	for (int i = 0; i < 2000 && mw_scrape(&srv, "mandelweb_requests_in_flight") < 1; i++)
 		usleep(2000);
+	struct mw_fetch trace = {.m = &srv, .path = "/debug/trace?seconds=3"};
+	pthread_t tt;
+	pthread_create(&tt, NULL, mw_fetch_main, &trace);
+	usleep(300 * 1000); /* the window is armed */
 	cr_assert(eq(int, mw_get(&srv, "/mandelbrot?w=16&h=16", &a), 0));
 	cr_assert(eq(int, mw_get(&srv, "/mandelbrot?w=16&h=16&zoom=2", &b), 0));
 	cr_expect(eq(long, a.status, 503), "%ld %s", a.status, a.body);
@@ -147,6 +169,17 @@ Test(fair, an_early_repeat_is_answered_late, .timeout = 120)
 	cr_expect(eq(dbl, mw_scrape(&srv, "mandelweb_admission_refused_total{reason=\"count\"}"), 2));
 	mw_resp_free(&a);
 	mw_resp_free(&b);
+	pthread_join(tt, NULL);
+	cr_assert(eq(long, trace.r.status, 200));
+	json_error_t err;
+	json_t *doc = json_loadb(trace.r.body, trace.r.len, 0, &err);
+	cr_assert(not(eq(ptr, doc, NULL)), "%s", err.text);
+	json_t *evs = json_object_get(doc, "traceEvents");
+	cr_expect(eq(int, count_events(evs, "reject", "X", "count"), 1), "the refusal answered at once");
+	cr_expect(eq(int, count_events(evs, "wait: held refusal", "X", "count"), 1), "the held one, on http-0");
+	cr_expect(eq(int, count_events(evs, "held refusal", "b", "count"), 1), "and on its request's track");
+	json_decref(doc);
+	mw_resp_free(&trace.r);
 	pthread_join(t, NULL);
 	cr_expect(eq(long, busy.r.status, 200));
 	mw_resp_free(&busy.r);

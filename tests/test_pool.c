@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "render/pool.h"
 
@@ -150,17 +152,27 @@ Test(concurrency_pool, rendezvous_needs_an_idle_worker)
 	pool_destroy(p);
 }
 
-static atomic_int hook_started, hook_stopping;
-static void on_start(unsigned id) { (void)id; atomic_fetch_add(&hook_started, 1); }
+static atomic_int hook_started, hook_stopping, hook_nice = 99;
+static void on_start(unsigned id)
+{
+	(void)id;
+	atomic_store(&hook_nice, getpriority(PRIO_PROCESS, (id_t)gettid()));
+	atomic_fetch_add(&hook_started, 1);
+}
 static void on_stop(unsigned id) { (void)id; atomic_fetch_add(&hook_stopping, 1); }
 
+/* The hooks run on every worker, after its nice was raised by hooks.nice
+ * (the caller's is unchanged). */
 Test(concurrency_pool, hooks_run_on_every_worker)
 {
 	struct pool *p;
-	struct pool_hooks h = {on_start, on_stop};
+	struct pool_hooks h = {on_start, on_stop, 3};
+	int mine = getpriority(PRIO_PROCESS, (id_t)gettid());
 
 	cr_assert(eq(int, pool_create(&p, 5, 3, "t", &h), 0));
 	cr_assert(eq(int, atomic_load(&hook_started), 5)); /* create waits for all */
+	cr_expect(eq(int, atomic_load(&hook_nice), mine + 3 > 19 ? 19 : mine + 3));
+	cr_expect(eq(int, getpriority(PRIO_PROCESS, (id_t)gettid()), mine));
 	pool_destroy(p);
 	cr_assert(eq(int, atomic_load(&hook_stopping), 5));
 }
