@@ -200,6 +200,7 @@ test: $(B)/tests/unit $(B)/tests/stress $(PROGRAMS) $(PLAYWRIGHT)
 	$(B)/tests/stress
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp $(B)/tests/unit --jobs $(TEST_JOBS) $(TEST_ARGS)
 	tests/cluster_failover.sh $(BIN)
+	tests/cluster_proxy.sh $(BIN)
 	MW_BIN=$(BIN) MW_ARTIFACTS=build/artifacts node --test tests/browser/viewer.test.mjs tests/browser/speedscope.test.mjs
 endif
 
