@@ -235,7 +235,7 @@ no-criterion-gt:
 # UBSan in build/fuzzer-no-link-address-undefined, each run for FUZZ_SECONDS
 # from its committed seed corpus (tests/fuzz/corpus/NAME; what it finds new
 # stays in build/). A crash is a failure, with its input saved beside it.
-FUZZ_TARGETS := query picture config acl trace_query json png
+FUZZ_TARGETS := query picture config acl xff trace_query json png
 FUZZ_SECONDS ?= 30
 fuzz:
 	@scripts/install-deps clang libclang-rt-dev

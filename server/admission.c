@@ -523,6 +523,16 @@ static void unrun(struct admission *a, struct admission_ticket *t)
 	t->client->running -= t->cost;
 }
 
+/* t leaves admission, waiting or handed out. */
+static void take_out(struct admission *a, struct admission_ticket *t)
+{
+	if (t->state == T_RESERVED || t->state == T_QUEUED)
+		unwait(a, t);
+	else
+		unrun(a, t);
+	release(a, t);
+}
+
 void admission_done(struct admission *a, struct admission_ticket *t, double now, double share)
 {
 	pthread_mutex_lock(&a->lock);
@@ -536,24 +546,15 @@ void admission_done(struct admission *a, struct admission_ticket *t, double now,
 		a->mark = now;
 		a->busy_u = 0;
 	}
-	if (t->state == T_RESERVED || t->state == T_QUEUED)
-		unwait(a, t);
-	else
-		unrun(a, t);
-	release(a, t);
+	take_out(a, t);
 	pthread_mutex_unlock(&a->lock);
 }
 
 void admission_cancel(struct admission *a, struct admission_ticket *t)
 {
 	pthread_mutex_lock(&a->lock);
-	if (t->client) {
-		if (t->state == T_RESERVED || t->state == T_QUEUED)
-			unwait(a, t);
-		else
-			unrun(a, t);
-		release(a, t);
-	}
+	if (t->client)
+		take_out(a, t);
 	pthread_mutex_unlock(&a->lock);
 }
 
@@ -562,8 +563,7 @@ int admission_leave(struct admission *a, struct admission_ticket *t)
 	int taken = 0;
 	pthread_mutex_lock(&a->lock);
 	if (t->client && (t->state == T_RESERVED || t->state == T_QUEUED)) {
-		unwait(a, t);
-		release(a, t);
+		take_out(a, t);
 		taken = 1;
 	}
 	pthread_mutex_unlock(&a->lock);

@@ -35,6 +35,15 @@ static int first_line(const char *root, const char *path, char *buf, size_t len)
 	return 0;
 }
 
+/* Whether the comma-separated list csv (cut in place) names name. */
+static int names(char *csv, const char *name)
+{
+	int has = 0;
+	for (char *save = NULL, *o = strtok_r(csv, ",", &save); o; o = strtok_r(NULL, ",", &save))
+		has |= strcmp(o, name) == 0;
+	return has;
+}
+
 /* Where the hierarchy holding controller (v1: "cpu", "memory"; v2: NULL)
  * is mounted, and the cgroup path that mount's root stands for. */
 static int mount_of(const char *root, const char *controller, char *mnt, char *mroot)
@@ -55,13 +64,8 @@ static int mount_of(const char *root, const char *controller, char *mnt, char *m
 		if (sscanf(dash + 3, "%31s %*s %511s", type, super) < 1)
 			continue;
 		if (!controller ? strcmp(type, "cgroup2") == 0 : strcmp(type, "cgroup") == 0) {
-			if (controller) { /* its super options name the controllers */
-				int has = 0;
-				for (char *save = NULL, *o = strtok_r(super, ",", &save); o; o = strtok_r(NULL, ",", &save))
-					has |= strcmp(o, controller) == 0;
-				if (!has)
-					continue;
-			}
+			if (controller && !names(super, controller)) /* its super options name them */
+				continue;
 			snprintf(mnt, PATH_MAX_, "%s", m);
 			snprintf(mroot, PATH_MAX_, "%s", r);
 			found = 0;
@@ -87,14 +91,7 @@ static int path_of(const char *root, const char *controller, char *path)
 		if (!c2)
 			continue;
 		*c1 = *c2 = '\0'; /* hierarchy id : controllers : path */
-		int match = 0;
-		if (!controller) {
-			match = strcmp(line, "0") == 0 && c1 + 1 == c2;
-		} else {
-			for (char *save = NULL, *o = strtok_r(c1 + 1, ",", &save); o; o = strtok_r(NULL, ",", &save))
-				match |= strcmp(o, controller) == 0;
-		}
-		if (match) {
+		if (!controller ? strcmp(line, "0") == 0 && c1 + 1 == c2 : names(c1 + 1, controller)) {
 			snprintf(path, PATH_MAX_, "%s", c2 + 1);
 			found = 0;
 		}

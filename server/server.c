@@ -7,14 +7,19 @@
  *   1st handler call   remember the connection; nothing queued yet (queueing
  *                      on the first call would cost keep-alive: MHD closes
  *                      such connections after the reply)
- *   2nd call           route, validate, answer from cache or admit:
- *                      suspend the connection, then render_start
- *   worker             render done -> encode -> cache -> resume connection
- *   next call          queue the response
+ *   2nd call           route, validate, answer from cache, refuse (at once,
+ *                      or held: conn.c's srv_hold) or admit: suspend the
+ *                      connection, queue it in its client's fair queue
+ *                      (admission.h), render_start when the queue hands it
+ *                      out (this thread, or a worker whose render ended)
+ *   worker             render done -> next picture to the pool -> encode ->
+ *                      cache -> resume connection
+ *   next call          queue the response (none if the client has gone)
  *   completed          log, count, free (the only place a request is freed)
  *
- * Suspension happens before render_start, so a render that finishes at once
- * can never resume a connection that is not yet suspended. 'suspended' drops
+ * Suspension happens before the picture is queued, so a render that
+ * finishes at once can never resume a connection that is not yet
+ * suspended. 'suspended' drops
  * only after the worker's resume, so when drain sees it at zero no
  * connection is suspended and MHD_stop_daemon is legal. Once suspended, a
  * request belongs to the worker (or the trace timer) until the resume: the
