@@ -44,6 +44,19 @@ static void hand_back(struct server *s, struct request *rq)
 	srv_resume(rq);
 }
 
+/* The request an admission ticket is part of. */
+static struct request *owner_of(struct admission_ticket *t)
+{
+	return (struct request *)((char *)t - offsetof(struct request, ticket));
+}
+
+/* One admitted picture fewer in flight: the gauge, and its trace counter. */
+static void inflight_down(struct server *s)
+{
+	unsigned left = atomic_fetch_sub_explicit(&s->inflight, 1, memory_order_relaxed) - 1;
+	trace_counter(&TD_INFLIGHT, left);
+}
+
 /* An admitted picture is done with: rendered (share: the part of it that
  * was, when cancelled), or (started 0) never started. */
 static void release(struct server *s, struct request *rq, int started, double share)
@@ -52,8 +65,7 @@ static void release(struct server *s, struct request *rq, int started, double sh
 		admission_done(s->admission, &rq->ticket, srv_now(), share);
 	else
 		admission_cancel(s->admission, &rq->ticket);
-	unsigned left = atomic_fetch_sub_explicit(&s->inflight, 1, memory_order_relaxed) - 1;
-	trace_counter(&TD_INFLIGHT, left);
+	inflight_down(s);
 }
 
 static void start_next(struct server *s);
@@ -134,8 +146,7 @@ void srv_mandelbrot_gone(struct request *rq)
 	 * takes no place in its client's share or the pool. */
 	if (atomic_load_explicit(&rq->cancel, memory_order_relaxed) &&
 	    admission_leave(s->admission, &rq->ticket)) {
-		unsigned left = atomic_fetch_sub_explicit(&s->inflight, 1, memory_order_relaxed) - 1;
-		trace_counter(&TD_INFLIGHT, left);
+		inflight_down(s);
 		metrics_count(s->metrics, COUNT_CANCELLED);
 		hand_back(s, rq); /* gone: resumed and closed with no answer */
 	}
@@ -145,9 +156,8 @@ void srv_mandelbrot_gone(struct request *rq)
  * refused, with its client's own wait. From any thread. */
 static void pushed_out(struct server *s, struct admission_ticket *t)
 {
-	struct request *rq = (struct request *)((char *)t - offsetof(struct request, ticket));
-	unsigned left = atomic_fetch_sub_explicit(&s->inflight, 1, memory_order_relaxed) - 1;
-	trace_counter(&TD_INFLIGHT, left);
+	struct request *rq = owner_of(t);
+	inflight_down(s);
 	srv_refuse(rq, t->verdict, t->retry);
 	hand_back(s, rq);
 }
@@ -160,7 +170,7 @@ static void start_next(struct server *s)
 {
 	struct admission_ticket *t;
 	while ((t = admission_next(s->admission))) {
-		struct request *rq = (struct request *)((char *)t - offsetof(struct request, ticket));
+		struct request *rq = owner_of(t);
 		struct render_req r = {
 			.pic = &rq->q.pic, .kernel = s->kernel, .mode = rq->q.mode, .jobs = rq->q.jobs,
 			.done = rendered, .ctx = rq, .tag = rq->id,
