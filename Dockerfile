@@ -22,6 +22,7 @@ COPY trace trace
 COPY prof prof
 COPY render render
 COPY server server
+COPY cmd cmd
 # Kernels for every SIMD level are built and picked at run time, so the image
 # runs on any x86-64 (or arm64) host, not only on the one that built it.
 # --strip-debug keeps the symbol table: CPU profiles name the functions.

@@ -1,7 +1,10 @@
 # Mandelweb: build, test, bench, run, deps.  `make help` lists the targets.
 #
-#   make                 bin/mandelbrot
-#   make test            every test (unit + end-to-end), after `make deps`
+#   make                 bin/mandelbrot and bin/mandelweb; installs nothing (a missing
+#                        library is named, with the command that installs it)
+#   make test            installs what testing needs (make deps), then every test
+#                        (unit + end-to-end); TEST_ARGS="--filter 'fair/*'" picks suites
+#   make test-run        the same without the install
 #   make test SAN=address,undefined   the same under ASan + UBSan
 #   make test SAN=thread the concurrency tests under ThreadSanitizer
 #   make test-cpus       the kernel, picture and CLI tests and byte-for-byte
@@ -14,8 +17,11 @@
 #                        under floods (the generator held to a CPU share in a cgroup)
 #   make docker-test     build the Dockerfile's image and serve from it (docker, or
 #                        podman + a debootstrap base where no engine runs)
-#   make run             build and start the server on 127.0.0.1:8080 (RUN_ARGS=...)
-#   make deps            install missing Debian packages (apt-get)
+#   make run             install what building needs, build, and start the server on
+#                        127.0.0.1:8080 (RUN_ARGS=...)
+#   make deps            install missing Debian packages (apt-get): building's and testing's
+#   make deps-build      only building's (the Dockerfile's)
+#   make install         bin/mandelbrot and bin/mandelweb into $(DESTDIR)$(PREFIX)/bin
 
 CC ?= cc
 PKG_CONFIG ?= pkg-config
@@ -40,17 +46,20 @@ B := build/$(variant)
 # theirs apart.
 BIN := $(if $(SAN)$(CROSS),$(B)/bin,bin)
 
-WARN := -std=c17 -Wall -Wextra -Wpedantic -Werror
+# A warning flag where the compiler has it (GCC's -Wjump-misses-init: a
+# goto past an initialised declaration, whose cleanup then reads garbage;
+# clang has no such flag, and a portable structure keeps it away there).
+cc-option = $(shell $(CC) -Werror $(1) -E -x c /dev/null >/dev/null 2>&1 && echo $(1))
+WARN := -std=c17 -Wall -Wextra -Wpedantic -Werror $(call cc-option,-Wjump-misses-init)
 SANFLAGS := $(if $(SAN),-fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all)
 override CPPFLAGS += -D_GNU_SOURCE -I.
 # Frame pointers everywhere, leaf functions too: the kernel walks them for
-# the CPU profiler's call chains (prof/prof.h); their cost is in README,
-# Profiling.
+# the CPU profiler's call chains (prof/prof.h); their cost is in docs/profiling.md.
 FRAMES := -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer
 ALL_CFLAGS = $(WARN) $(CFLAGS) $(FRAMES) -ffp-contract=off -pthread -MMD -MP $(SANFLAGS)
 ALL_LDFLAGS = $(LDFLAGS) -pthread $(SANFLAGS)
 
-# pkg-config runs once, when first needed (after `make deps` has run).
+# pkg-config runs once, when first needed (after the libraries are in).
 once = $(eval $1 := $$(shell $(PKG_CONFIG) $2))$($1)
 PNG_CFLAGS = $(call once,PNG_CFLAGS,--cflags libpng zlib)
 PNG_LIBS = $(call once,PNG_LIBS,--libs libpng zlib)
@@ -80,8 +89,8 @@ PROF_SRC := prof/sample.c prof/sigprof.c prof/symbols.c prof/pprof.c prof/tsampl
 RENDER_SRC := $(KERNEL_SRC) render/kernel_dispatch.c render/names.c render/picture.c render/colour.c \
 	render/pool.c render/render.c render/pngenc.c
 SERVER_SRC := server/cidr.c server/client.c server/cgroup.c server/blob.c server/cache.c server/query.c server/metrics.c server/config.c \
-	server/accesslog.c server/help.c server/debug.c server/tracing.c server/viewer.c \
-	server/admission.c server/flight.c server/http.c server/answer.c server/routes.c server/route_mandelbrot.c server/route_trace.c server/route_pprof.c server/slowtrace.c server/conn.c \
+	server/accesslog.c server/help.c server/debug.c server/deadline.c server/tracing.c server/viewer.c \
+	server/admission.c server/flight.c server/http.c server/suspend.c server/answer.c server/routes.c server/route_mandelbrot.c server/route_trace.c server/route_pprof.c server/slowtrace.c server/conn.c \
 	server/sock.c server/server.c
 TEST_SRC := $(wildcard tests/test_*.c) tests/harness.c
 # The tests that make test-cpus runs on emulated CPUs: no server, no curl.
@@ -95,31 +104,52 @@ TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o)
 CPU_TEST_OBJ := $(CPU_TEST_SRC:%.c=$(B)/%.o)
 
 PROGRAMS := $(BIN)/mandelbrot $(BIN)/mandelweb
-.PHONY: all bin test test-cpus bench loadtest run deps clean install help docker-test fuzz fuzz-run no-criterion-gt
+.PHONY: all bin test test-run test-cpus test-cpus-run bench bench-run loadtest loadtest-run run deps \
+	deps-build libs clean install help docker-test fuzz fuzz-run no-criterion-gt
 all: $(PROGRAMS)
+
+# The build's libraries, checked before the first compile and never
+# installed here: plain make, make bin and make install install nothing.
+LIBS := libpng zlib libdw $(if $(CROSS),,libmicrohttpd)
+libs:
+	@$(PKG_CONFIG) --exists $(LIBS) 2>/dev/null || { \
+		echo "make: the build needs $(PKG_CONFIG) and the libraries $(LIBS) (their -dev" \
+		     "packages): 'make deps-build' installs them on Debian" >&2; exit 1; }
+
 # What a cross build can make: the CLI (the server's libraries are not
 # cross-installed).
 bin: $(BIN)/mandelbrot
 
-$(B)/%.o: %.c | deps
+$(B)/%.o: %.c | libs
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(PNG_CFLAGS) -c $< -o $@
 
-$(B)/server/%.o: server/%.c | deps
+$(B)/server/%.o: server/%.c | libs
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(PNG_CFLAGS) $(MHD_CFLAGS) -c $< -o $@
 
-$(B)/render/kernel_%.o: render/kernel_%.c | deps
+$(B)/render/kernel_%.o: render/kernel_%.c | libs
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(KERNEL_OPT) $(ISA_$*) -c $< -o $@
 
-$(B)/prof/%.o: prof/%.c | deps
+# The programs' mains: every layer's headers.
+$(B)/cmd/%.o: cmd/%.c | libs
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(PNG_CFLAGS) $(MHD_CFLAGS) $(DW_CFLAGS) -c $< -o $@
+
+$(B)/prof/%.o: prof/%.c | libs
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(DW_CFLAGS) -c $< -o $@
 
-$(B)/tests/%.o: tests/%.c | deps
+$(B)/tests/%.o: tests/%.c | libs
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(TEST_CFLAGS) $(PNG_CFLAGS) -DMW_BIN='"$(BIN)"' -c $< -o $@
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(TEST_CFLAGS) $(PNG_CFLAGS) -DMW_BIN='"$(BIN)"' -DMW_BUILD='"$(B)"' -c $< -o $@
+
+# The LD_PRELOAD shim of tests/test_cli_faults.c: not instrumented (it
+# comes before the sanitizer's runtime and hands it the calls it keeps).
+$(B)/tests/failcalloc.so: tests/failcalloc.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(WARN) -O2 -fPIC -shared $< -o $@ -ldl
 
 # The viewer page, embedded: GET / serves it from the binary.
 $(B)/server/viewer_html.c: server/viewer.html scripts/embed
@@ -141,17 +171,17 @@ $(B)/prof.a: $(PROF_OBJ)
 $(B)/server.a: $(SERVER_OBJ)
 	$(AR) rcs $@ $^
 
-$(BIN)/mandelweb: $(B)/server/main.o $(B)/server.a $(B)/render.a $(B)/prof.a $(B)/trace.a
+$(BIN)/mandelweb: $(B)/cmd/mandelweb.o $(B)/server.a $(B)/render.a $(B)/prof.a $(B)/trace.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) $^ $(MHD_LIBS) $(PNG_LIBS) $(DW_LIBS) -lm -o $@
 
-$(BIN)/mandelbrot: $(B)/render/mandelbrot.o $(B)/render.a $(B)/prof.a $(B)/trace.a
+$(BIN)/mandelbrot: $(B)/cmd/mandelbrot.o $(B)/render.a $(B)/prof.a $(B)/trace.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) $^ $(PNG_LIBS) $(DW_LIBS) -lm -o $@
 
 # Criterion 2.4.1's gt(T, a, b) tests a >= b (it is written !lt, so
 # gt(int, 0, 0) passes): a > b is written lt(T, b, a), and gt may not be used.
-$(B)/tests/unit: $(TEST_OBJ) $(B)/server.a $(B)/render.a $(B)/prof.a $(B)/trace.a | no-criterion-gt
+$(B)/tests/unit: $(TEST_OBJ) $(B)/server.a $(B)/render.a $(B)/prof.a $(B)/trace.a | no-criterion-gt $(B)/tests/failcalloc.so
 	$(CC) $(ALL_LDFLAGS) $^ $(TEST_LIBS) $(MHD_LIBS) $(PNG_LIBS) $(DW_LIBS) -lm -o $@
 
 $(B)/tests/cpu: $(CPU_TEST_OBJ) $(B)/render.a $(B)/trace.a
@@ -161,22 +191,22 @@ $(B)/tests/stress: $(B)/tests/stress.o $(B)/server/flight.o $(B)/render.a $(B)/p
 	$(CC) $(ALL_LDFLAGS) $^ $(PNG_LIBS) $(DW_LIBS) -lm -o $@
 
 # The roofline loops, once per kernel of this build (scalar included), with
-# that kernel's flags: scripts/roofline.c.
+# that kernel's flags: bench/roofline.c.
 RL_BYTES_scalar := 8
 RL_BYTES_sse2 := 16
 RL_BYTES_avx2 := 32
 RL_BYTES_avx512 := 64
 RL_BYTES_neon := 16
 RL_BYTES_generic := 32
-ROOFLINE_OBJ := $(patsubst %,$(B)/scripts/roofline_%.o,scalar $(KERNELS))
+ROOFLINE_OBJ := $(patsubst %,$(B)/bench/roofline_%.o,scalar $(KERNELS))
 # A static pattern: as an implicit rule (its prerequisites do not depend on
 # the stem) make would use it, through the built-in '%: %.o', to "remake"
 # each included roofline_X.d from roofline_X.d.o.
-$(ROOFLINE_OBJ): $(B)/scripts/roofline_%.o: scripts/roofline.c scripts/roofline.h | deps
+$(ROOFLINE_OBJ): $(B)/bench/roofline_%.o: bench/roofline.c bench/roofline.h | libs
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(KERNEL_OPT) $(ISA_$*) -DRL_NAME=$* -DRL_BYTES=$(RL_BYTES_$*) -c $< -o $@
 
-$(BIN)/bench_render: $(B)/scripts/bench_render.o $(B)/scripts/bench_roofline.o $(ROOFLINE_OBJ) $(B)/render.a $(B)/trace.a
+$(BIN)/bench_render: $(B)/bench/bench_render.o $(B)/bench/bench_roofline.o $(ROOFLINE_OBJ) $(B)/render.a $(B)/trace.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) $^ $(PNG_LIBS) -lm -o $@
 
@@ -192,11 +222,16 @@ $(PLAYWRIGHT): tests/browser/package.json tests/browser/package-lock.json | deps
 # SAN=thread runs the concurrency stress program alone; every other build
 # runs it after the Criterion suites.
 TEST_JOBS ?= 2
+# The targets that need more than the build install it first, then make
+# the rest in a second make, so that nothing compiles before the packages
+# are in (under -j too).
+test: deps
+	$(MAKE) test-run
 ifeq ($(SAN),thread)
-test: $(B)/tests/stress
+test-run: $(B)/tests/stress
 	$(B)/tests/stress
 else
-test: $(B)/tests/unit $(B)/tests/stress $(PROGRAMS) $(PLAYWRIGHT)
+test-run: $(B)/tests/unit $(B)/tests/stress $(PROGRAMS) $(PLAYWRIGHT)
 	$(B)/tests/stress
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp $(B)/tests/unit --jobs $(TEST_JOBS) $(TEST_ARGS)
 	tests/cluster_failover.sh $(BIN)
@@ -205,27 +240,30 @@ test: $(B)/tests/unit $(B)/tests/stress $(PROGRAMS) $(PLAYWRIGHT)
 endif
 
 
-$(BIN)/bench_trace: $(B)/scripts/bench_trace.o $(B)/trace.a
+$(BIN)/bench_trace: $(B)/bench/bench_trace.o $(B)/trace.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) $^ -o $@
 
-$(BIN)/bench_pool: $(B)/scripts/bench_pool.o $(B)/render.a $(B)/trace.a
+$(BIN)/bench_pool: $(B)/bench/bench_pool.o $(B)/render.a $(B)/trace.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) $^ -o $@
 
-bench: $(BIN)/bench_render $(BIN)/bench_trace $(BIN)/bench_pool $(PROGRAMS)
+bench: deps
+	@scripts/install-deps time hey wrk
+	$(MAKE) bench-run
+bench-run: $(BIN)/bench_render $(BIN)/bench_trace $(BIN)/bench_pool $(PROGRAMS)
 	$(BIN)/bench_render $(BENCH_REPS)
 	$(BIN)/bench_trace $(BENCH_REPS)
 	$(BIN)/bench_pool
-	@command -v /usr/bin/time >/dev/null || scripts/install-deps time
-	scripts/bench-cli $(BIN)
-	scripts/install-deps hey wrk
-	scripts/tracebench -b $(BIN)
+	bench/bench-cli $(BIN)
+	bench/tracebench -b $(BIN)
 
-# Every CPU the kernels can meet: scripts/test-cpus installs qemu-user and
+# Every CPU the kernels can meet: tests/test-cpus installs qemu-user and
 # the arm64 cross compiler and libraries, and cross-builds with CROSS=.
-test-cpus: $(B)/tests/cpu $(BIN)/mandelbrot
-	scripts/test-cpus $(B)/tests/cpu $(BIN)
+test-cpus: deps
+	$(MAKE) test-cpus-run
+test-cpus-run: $(B)/tests/cpu $(BIN)/mandelbrot
+	tests/test-cpus $(B)/tests/cpu $(BIN)
 
 no-criterion-gt:
 	@! grep -nE '(^|[^A-Za-z0-9_])gt\(' tests/*.c || \
@@ -237,33 +275,40 @@ no-criterion-gt:
 # stays in build/). A crash is a failure, with its input saved beside it.
 FUZZ_TARGETS := query picture config acl xff trace_query json png
 FUZZ_SECONDS ?= 30
-fuzz:
+fuzz: deps
 	@scripts/install-deps clang libclang-rt-dev
 	$(MAKE) CC=clang SAN=fuzzer-no-link,address,undefined \
 		CFLAGS="-O1 -g -Wno-unknown-warning-option" fuzz-run
 
 .SECONDARY: $(FUZZ_TARGETS:%=$(B)/tests/fuzz/fuzz_%.o)
 fuzz-run: $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
-	scripts/fuzz $(B)/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+	tests/fuzz/run $(B)/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 $(B)/fuzz/fuzz_%: $(B)/tests/fuzz/fuzz_%.o $(B)/server.a $(B)/render.a $(B)/prof.a $(B)/trace.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer $^ $(MHD_LIBS) $(PNG_LIBS) $(DW_LIBS) -lm -o $@
 
 # Load tests on loopback (hey, wrk, nginx as the yardstick); LOADTEST_ARGS=-d 10.
-loadtest: $(PROGRAMS)
+loadtest: deps
 	@scripts/install-deps hey wrk nginx-light time
-	scripts/loadtest -b $(BIN) $(LOADTEST_ARGS)
+	$(MAKE) loadtest-run
+loadtest-run: $(PROGRAMS)
+	bench/loadtest -b $(BIN) $(LOADTEST_ARGS)
 
 # The image, built and served; the host's build is there to compare PNGs.
-docker-test: $(BIN)/mandelweb
-	scripts/docker-test $(BIN)
+docker-test: deps-build
+	$(MAKE) $(BIN)/mandelweb
+	tests/docker-test $(BIN)
 
-run: $(BIN)/mandelweb
+run: deps-build
+	$(MAKE) $(BIN)/mandelweb
 	$(BIN)/mandelweb $(RUN_ARGS)
 
 deps:
 	@scripts/install-deps
+
+deps-build:
+	@MW_DEPS=build scripts/install-deps
 
 install: $(PROGRAMS)
 	install -d $(DESTDIR)$(PREFIX)/bin

@@ -1,7 +1,10 @@
 /*
- * internal.h - the profile session's state, shared by sample.c (the
- * sampling and the table of stacks) and pprof.c (the encoding); nothing
- * else includes it.
+ * internal.h - what prof/'s files share, and nothing outside prof/
+ * includes: the profile session's state (sample.c samples and keeps the
+ * table of stacks, sigprof.c's timers feed it where perf_event_open is
+ * refused, pprof.c encodes it), the symbolizer (symbols.c, used by pprof.c
+ * and by tsample.c for the trace's stack frames) and the signal handler's
+ * sets of slots (sigprof.c, used by sample.c and tsample.c).
  *
  * The table: open addressing on a hash of (thread, call chain), grown at
  * half full; each entry's frames live in one growing array of addresses

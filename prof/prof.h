@@ -13,10 +13,11 @@
  * and their counts; the encoded profile. Nothing is armed until a profile
  * starts. The process's SIGPROF handler, once installed, stays.
  *
- * Threads: those of the process when the profile starts
- * (/proc/self/task); a thread created later is not sampled. Call chains
- * follow frame pointers: the project is built with them, system libraries
- * mostly are not (a chain through one stops there).
+ * Threads: every thread of the process (/proc/self/task), those created
+ * after the profile started too: the collector looks again every round
+ * (about 100 ms), so a thread is sampled from then on. Call chains follow
+ * frame pointers: the project is built with them, system libraries mostly
+ * are not (a chain through one stops there).
  *
  * Thread-safety: one profile is used by one thread at a time; the
  * collector runs beside it.
@@ -27,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROF_HZ_DEFAULT 1000 /* samples a second a thread on CPU; see README, Profiling */
+#define PROF_HZ_DEFAULT 1000 /* samples a second a thread on CPU; see docs/profiling.md */
 #define PROF_HZ_STR "1000"
 #define PROF_HZ_MAX 10000
 

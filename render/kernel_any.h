@@ -3,7 +3,7 @@
  * mask m (0 or all ones per lane, KV_BYTES wide) is set; KV_BITS(m): the
  * lanes set, lane j as bit j. One instruction each where the target has
  * one. Included by kernel_vec.h and by
- * the roofline loops (scripts/roofline.c), so both test the same way.
+ * the roofline loops (bench/roofline.c), so both test the same way.
  * Define KV_BYTES and KV_W and the mask type kv_l (KV_BYTES of int64_t)
  * first; a target without a match gets the portable OR.
  */

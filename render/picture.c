@@ -105,7 +105,7 @@ int colour_parse(const char *s, enum colour *out)
 	return 0;
 }
 
-int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+int picture_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 {
 	char *end;
 
@@ -119,11 +119,11 @@ int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 	return 0;
 }
 
-int parse_double(const char *s, double *out)
+int picture_parse_double(const char *s, double *out)
 {
 	char *end;
 
-	/* Decimal only, as the README promises: strtod would also read hex
+	/* Decimal only, as docs/service.md promises: strtod would also read hex
 	 * floats (0x1p2 is 4), "infinity" and leading space. */
 	if (*s == '\0' || s[strspn(s, "0123456789+-.eE")] != '\0')
 		return -EINVAL;
@@ -160,10 +160,10 @@ int picture_set(struct picture *p, const char *name, const char *value, char *wh
 	} else
 		return -ENOENT;
 
-	if (u && parse_u32(value, 1, umax, u) < 0)
+	if (u && picture_parse_u32(value, 1, umax, u) < 0)
 		return field_error(name, why, why_len);
 	if (d) {
-		if (parse_double(value, d) < 0)
+		if (picture_parse_double(value, d) < 0)
 			return field_error(name, why, why_len);
 		t.has_view = 1;
 	}

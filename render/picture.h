@@ -61,8 +61,8 @@ int picture_set(struct picture *p, const char *name, const char *value, char *wh
 		size_t why_len);
 
 /* Strict number parsing shared with the CLI's other flags: 0 or -EINVAL. */
-int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
-int parse_double(const char *s, double *out); /* decimal, finite only */
+int picture_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
+int picture_parse_double(const char *s, double *out); /* decimal, finite only */
 
 /* Kernel arguments of a checked picture. */
 void picture_kernel_args(const struct picture *p, struct kernel_args *a);

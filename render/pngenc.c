@@ -11,7 +11,7 @@
 
 struct pngenc_opts pngenc_defaults(void)
 {
-	/* Chosen by `make bench` (scripts/bench_png): see README. */
+	/* Chosen by `make bench` (bin/bench_render's PNG rows): see docs/benchmarks.md. */
 	return (struct pngenc_opts){.level = 1, .strategy = Z_RLE, .filters = PNG_FILTER_UP};
 }
 

@@ -22,7 +22,7 @@ struct pngenc_opts {
 	int filters;  /* libpng PNG_FILTER_* mask (PNG_ALL_FILTERS: choose per row) */
 };
 
-/* The measured default: see README, "PNG encoding". */
+/* The measured default: see docs/benchmarks.md, "PNG". */
 struct pngenc_opts pngenc_defaults(void);
 
 /* Names for the CLI and benchmarks: "default|filtered|huffman|rle|fixed"

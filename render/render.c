@@ -378,6 +378,39 @@ static void finish_wake(struct task *t)
 	pthread_mutex_unlock(&t->mu);
 }
 
+/* render_image's jobs on the pool, fed by this thread (blocking on a full
+ * queue, so the queue's shape is the experiment): 0, or the submit's
+ * error once the jobs already given are done. */
+static int run_on_pool(struct pool *pool, struct task *t, struct render_stats *st)
+{
+	/* auto: one claiming job per worker; otherwise one job per unit. */
+	pool_fn *fn = t->mode == MODE_AUTO ? job_claim : job_unit;
+	size_t jobs = t->mode == MODE_AUTO ? pool_workers(pool) : t->units, sent;
+	int rc = 0;
+	pthread_mutex_init(&t->mu, NULL);
+	pthread_cond_init(&t->cond, NULL);
+	atomic_init(&t->remaining, jobs);
+	for (sent = 0; sent < jobs; sent++) {
+		rc = pool_submit(pool, fn, t, fn == job_unit ? sent : 0);
+		if (rc < 0)
+			break;
+	}
+	/* Jobs never submitted count as done, so the wait below ends. */
+	if (sent < jobs &&
+	    atomic_fetch_sub_explicit(&t->remaining, jobs - sent, memory_order_acq_rel) ==
+		    jobs - sent)
+		t->finished = 1;
+	pthread_mutex_lock(&t->mu);
+	while (!t->finished)
+		pthread_cond_wait(&t->cond, &t->mu);
+	pthread_mutex_unlock(&t->mu);
+	pthread_cond_destroy(&t->cond);
+	pthread_mutex_destroy(&t->mu);
+	st->iterations = atomic_load_explicit(&t->iters, memory_order_relaxed);
+	st->jobs = sent;
+	return rc;
+}
+
 int render_image(struct pool *pool, const struct picture *pic, const struct kernel *k,
 		 enum render_mode mode, struct image *img, struct render_stats *stats)
 {
@@ -397,35 +430,9 @@ int render_image(struct pool *pool, const struct picture *pic, const struct kern
 			trace_span(&TD_ROW, r0, u, (int64_t)n);
 			st.iterations += n;
 		}
-		goto out;
+	} else {
+		rc = run_on_pool(pool, &t, &st);
 	}
-	/* auto: one claiming job per worker; otherwise one job per unit. */
-	pool_fn *fn = t.mode == MODE_AUTO ? job_claim : job_unit;
-	size_t jobs = t.mode == MODE_AUTO ? pool_workers(pool) : t.units;
-	pthread_mutex_init(&t.mu, NULL);
-	pthread_cond_init(&t.cond, NULL);
-	atomic_init(&t.remaining, jobs);
-
-	size_t sent;
-	for (sent = 0; sent < jobs; sent++) {
-		rc = pool_submit(pool, fn, &t, fn == job_unit ? sent : 0);
-		if (rc < 0)
-			break;
-	}
-	/* Jobs never submitted count as done, so the wait below ends. */
-	if (sent < jobs &&
-	    atomic_fetch_sub_explicit(&t.remaining, jobs - sent, memory_order_acq_rel) ==
-		    jobs - sent)
-		t.finished = 1;
-	pthread_mutex_lock(&t.mu);
-	while (!t.finished)
-		pthread_cond_wait(&t.cond, &t.mu);
-	pthread_mutex_unlock(&t.mu);
-	pthread_cond_destroy(&t.cond);
-	pthread_mutex_destroy(&t.mu);
-	st.iterations = atomic_load_explicit(&t.iters, memory_order_relaxed);
-	st.jobs = sent;
-out:
 	task_fini(&t);
 	trace_span(&TD_RENDER, t0, TRACE_STR(render_mode_name(t.mode)), (int64_t)st.jobs);
 	if (stats)
@@ -457,6 +464,7 @@ int render_start(struct pool *pool, const struct render_req *r)
 {
 	struct task *t = calloc(1, sizeof *t);
 	int rc = -ENOMEM;
+	unsigned want;
 
 	if (!t)
 		return rc;
@@ -476,7 +484,7 @@ int render_start(struct pool *pool, const struct render_req *r)
 	if (rc < 0)
 		goto err_img;
 	/* seq: one job does it all; otherwise up to r->jobs claiming jobs. */
-	unsigned want = t->mode == MODE_SEQ ? 1 : r->jobs ? r->jobs : pool_workers(pool);
+	want = t->mode == MODE_SEQ ? 1 : r->jobs ? r->jobs : pool_workers(pool);
 	if (want > t->units)
 		want = t->units ? t->units : 1;
 	t->spawn = want - 1;

@@ -164,43 +164,6 @@ void srv_answer_same(struct request *f, const struct request *rq)
 	}
 }
 
-void srv_suspend(struct request *rq)
-{
-	rq->state = ST_RENDERING;
-	atomic_fetch_add_explicit(&rq->srv->suspended, 1, memory_order_relaxed);
-	MHD_suspend_connection(rq->conn);
-	rq->watch_fd = http_watch(rq->thread, rq->conn, rq);
-}
-
-void srv_gone(void *cls, void *token)
-{
-	struct request *rq = token;
-	(void)cls;
-
-	atomic_store_explicit(&rq->gone, 1, memory_order_relaxed);
-	if (rq->held) { /* a held refusal: nobody to tell it to */
-		srv_unhold(rq);
-		srv_resume(rq);
-		return;
-	}
-	if (rq->route == ROUTE_MANDELBROT)
-		srv_mandelbrot_gone(rq);
-	else if (rq->route == ROUTE_TRACE)
-		srv_trace_gone(rq);
-	else if (rq->route == ROUTE_PPROF)
-		srv_pprof_gone(rq);
-}
-
-void srv_resume(struct request *rq)
-{
-	struct server *s = rq->srv; /* read before: rq may go with the resume */
-	/* Unwatched first: once resumed, rq may be freed on its thread. */
-	http_unwatch(rq->thread, rq->watch_fd);
-	rq->watch_fd = -1;
-	http_resume(rq->thread, rq->conn);
-	atomic_fetch_sub_explicit(&s->suspended, 1, memory_order_release);
-}
-
 /* The answer's Content-Type and extra headers onto resp. */
 static void add_headers(struct MHD_Response *resp, const struct request *rq)
 {
@@ -252,9 +215,19 @@ static struct MHD_Response *hit_response(struct request *rq)
 	return kept;
 }
 
+void srv_bad_query(struct request *rq, const char *why)
+{
+	char line[WHY_MAX + 2];
+	snprintf(line, sizeof line, "%s\n", why);
+	srv_answer_text(rq, 400, line);
+	srv_add_header(rq, "Cache-Control", "no-store");
+}
+
 enum MHD_Result srv_queue_answer(struct request *rq)
 {
 	struct MHD_Response *resp;
+	/* A body that is not the cache's is held until it is sent. */
+	int held_body = rq->png && !rq->hit && rq->status == 200;
 
 	if (rq->kept && !rq->close && !atomic_load_explicit(&rq->srv->draining, memory_order_relaxed)) {
 		rq->bytes = rq->text_len;
@@ -271,13 +244,8 @@ enum MHD_Result srv_queue_answer(struct request *rq)
 	}
 
 	int fd = rq->png && rq->png->fd >= 0 ? fcntl(rq->png->fd, F_DUPFD_CLOEXEC, 0) : -1;
-	if (rq->capture) {
-		rq->bytes = 0;
-		resp = tracing_response(rq->capture, &rq->bytes);
-		if (resp) {
-			rq->capture = NULL; /* the response frees it, even mid-stream */
-			rq->capture_sent = 1;
-		}
+	if (rq->respond) {
+		resp = rq->respond(rq); /* the route's own, its deadline set */
 	} else if (fd >= 0) {
 		/* sendfile(2) from the sealed memfd: the kernel sends the pages
 		 * without copying them into the socket (measured: the copy was
@@ -305,12 +273,9 @@ enum MHD_Result srv_queue_answer(struct request *rq)
 	}
 	if (!resp)
 		return MHD_NO;
-	if (rq->capture_sent)
-		srv_deadline_stream(rq, &rq->bytes);
-	else
+	if (!rq->respond)
 		srv_deadline_send(rq, rq->bytes);
-	if (!rq->hit && rq->route == ROUTE_MANDELBROT && rq->status == 200) {
-		/* a body that is not the cache's: held until it is sent */
+	if (held_body) {
 		rq->sending = rq->bytes;
 		atomic_fetch_add_explicit(&rq->srv->sending, rq->sending, memory_order_relaxed);
 	}

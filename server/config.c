@@ -141,7 +141,7 @@ static int set(struct config *c, const struct option *o, const char *v, char *wh
 	switch (o->kind) {
 	case K_U32: {
 		uint32_t x;
-		if (parse_u32(v, (uint32_t)o->min, (uint32_t)o->max, &x) == 0) {
+		if (picture_parse_u32(v, (uint32_t)o->min, (uint32_t)o->max, &x) == 0) {
 			*(uint32_t *)p = x;
 			return 0;
 		}
@@ -187,7 +187,7 @@ static int set(struct config *c, const struct option *o, const char *v, char *wh
 		return -EINVAL;
 	case K_SEC: { /* decimal seconds; min and max in milliseconds */
 		double x;
-		if (parse_double(v, &x) == 0 && x * 1000 >= (double)o->min && x * 1000 <= (double)o->max) {
+		if (picture_parse_double(v, &x) == 0 && x * 1000 >= (double)o->min && x * 1000 <= (double)o->max) {
 			*(double *)p = x;
 			return 0;
 		}
@@ -260,7 +260,7 @@ int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
 		.max_cost = 4000000000u, /* ~1 s of one core at the default picture's rate */
 		/* HTTP threads and their nice, chosen by wrk -t2 -d3s on the cached
 		 * default picture, 2 cores, wrk on the same cores (this is the
-		 * README's table): 1 thread at nice 0 gave 13.6k/15.6k/15.6k/15.3k
+		 * table in docs/service.md): 1 thread at nice 0 gave 13.6k/15.6k/15.6k/15.3k
 		 * req/s at -c 16/64/256/1024 (p99 4.8/9.4/23.5/143 ms); 2 threads
 		 * at nice 0 gave 15.1k/15.0k/15.7k/12.6k: a second thread only
 		 * pays past 2 cores. Their nice relative to the workers': -5

@@ -54,7 +54,7 @@ struct config {
 };
 
 /* The most memory the process may hold with these settings, in bytes: the
- * README's formula (Limits), which the tests hold it to under floods.
+ * formula of docs/service.md (Memory ceiling), which the tests hold it to under floods.
  * workers: the number resolved at start. */
 uint64_t config_memory_ceiling(const struct config *c);
 

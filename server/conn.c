@@ -95,34 +95,43 @@ void srv_deadline_stream(struct request *rq, const uint64_t *sent)
 	}
 }
 
+/* A held refusal's client hung up: nobody to tell it to. */
+static void held_gone(struct request *rq)
+{
+	srv_unhold(rq);
+	srv_resume(rq);
+}
+
 const struct trace_desc *srv_hold(struct request *rq, double seconds)
 {
 	struct request **head = &rq->srv->held[http_index(rq->thread)];
-	rq->held = 1;
-	rq->held_until = srv_now() + seconds;
-	rq->span = &TD_HOLD; /* traced as a request with a phase, not a lone 'reject' */
-	rq->tr_admit = trace_begin();
-	rq->held_prev = NULL;
-	rq->held_next = *head;
+	struct hold *h = &rq->hold;
+	h->on = 1;
+	h->until = srv_now() + seconds;
+	h->tr = trace_begin();
+	h->prev = NULL;
+	h->next = *head;
 	if (*head)
-		(*head)->held_prev = rq;
+		(*head)->hold.prev = rq;
 	*head = rq;
+	rq->span = &TD_HOLD; /* traced as a request with a phase, not a lone 'reject' */
 	metrics_count(rq->srv->metrics, COUNT_HELD);
-	srv_suspend(rq);
+	srv_suspend(rq, held_gone);
 	return &TD_HOLD;
 }
 
 void srv_unhold(struct request *rq)
 {
-	if (!rq->held)
+	struct hold *h = &rq->hold;
+	if (!h->on)
 		return;
-	if (rq->held_prev)
-		rq->held_prev->held_next = rq->held_next;
+	if (h->prev)
+		h->prev->hold.next = h->next;
 	else
-		rq->srv->held[http_index(rq->thread)] = rq->held_next;
-	if (rq->held_next)
-		rq->held_next->held_prev = rq->held_prev;
-	rq->held = 0;
+		rq->srv->held[http_index(rq->thread)] = h->next;
+	if (h->next)
+		h->next->hold.prev = h->prev;
+	h->on = 0;
 }
 
 /* Held refusals whose time is up (every one while draining) are answered. */
@@ -130,10 +139,10 @@ static void release_held(struct server *s, struct http_thread *t, double now)
 {
 	int all = atomic_load_explicit(&s->draining, memory_order_relaxed);
 	for (struct request *rq = s->held[http_index(t)], *next; rq; rq = next) {
-		next = rq->held_next;
-		if (all || rq->held_until <= now) {
-			if (rq->tr_admit)
-				trace_async(&TD_HELD, rq->id, rq->tr_admit, trace_now(), TRACE_STR(rq->reason), 0, 0, 0);
+		next = rq->hold.next;
+		if (all || rq->hold.until <= now) {
+			if (rq->hold.tr)
+				trace_async(&TD_HELD, rq->id, rq->hold.tr, trace_now(), TRACE_STR(rq->reason), 0, 0, 0);
 			srv_unhold(rq);
 			srv_resume(rq);
 		}
@@ -221,7 +230,7 @@ static void settle(struct request *rq, enum MHD_RequestTerminationCode why)
 		cut = 0;
 	} else if (c && c->expired) {
 		rq->status = 408;
-	} else if (atomic_load_explicit(&rq->gone, memory_order_relaxed)) {
+	} else if (atomic_load_explicit(&rq->hung_up, memory_order_relaxed)) {
 		rq->status = 499;
 		cut = 1; /* what it was sent went nowhere, or part of the way */
 	} else if (cut && why == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED) {
@@ -264,7 +273,7 @@ static void finish(struct server *s, struct MHD_Connection *conn, struct request
 	}
 	double dt = srv_now() - rq->t0;
 	metrics_request(s->metrics, rq->route, rq->status, rq->bytes, dt);
-	if (rq->route != ROUTE_TRACE && rq->route != ROUTE_PPROF) /* slow by design */
+	if (!rq->window) /* a /debug/ window is slow by design */
 		slowtrace_request(s->slow, rq->id, dt);
 	if (s->cfg.access_log) {
 		const union MHD_ConnectionInfo *ci =
@@ -275,8 +284,8 @@ static void finish(struct server *s, struct MHD_Connection *conn, struct request
 				rq->status, rq->bytes, dt);
 	}
 	blob_unref(rq->png);
-	trace_capture_free(rq->capture); /* never got as far as a response */
-	prof_free(rq->prof);
+	if (rq->done)
+		rq->done(rq); /* the route's own state */
 	free(rq->text);
 	free(rq);
 	atomic_fetch_sub_explicit(&s->active, 1, memory_order_release);

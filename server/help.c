@@ -1,4 +1,4 @@
-/* help.c - see help.h. Keep in step with README.md's API section. */
+/* help.c - see help.h. Keep in step with docs/service.md's endpoints and parameters. */
 #include "render/picture.h"
 #include "render/render.h"
 #include "server/help.h"

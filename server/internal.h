@@ -6,13 +6,18 @@
  * callback, which alone frees it), the trace event descriptions, and the
  * helpers the route files answer with (srv_ prefix). Files:
  *   server.c            the request callbacks and the life cycle
- *   conn.c              connections, their deadlines, a request's end
- *   http.c              the HTTP threads, each driving a daemon (http.h)
- *   answer.c            answers: text, page, PNG, 503; queueing a response
- *   routes.c            routing, the viewer, /help, /healthz, /metrics
+ *   conn.c              connections, their deadlines, held refusals, a
+ *                       request's end
+ *   suspend.c           a request's suspend, resume and hang-up
+ *   answer.c            answers: text, page, PNG, refusals; queueing one
+ *   routes.c            routing and the /debug/ gate; the viewer, /help,
+ *                       /healthz, /readyz, /metrics
  *   route_mandelbrot.c  /mandelbrot: cache, single flight, admission, render,
  *                       encode
- *   route_trace.c       /debug/trace and who may use /debug/
+ *   route_trace.c       /debug/trace
+ *   route_pprof.c       /debug/pprof/profile
+ * The core files call a route only through the callbacks it sets on its
+ * request (gone, respond, done); routes.c calls each route's entry.
  *
  * Thread-safety: a request is touched by one thread at a time: its HTTP
  * thread, or, between suspend and resume, the worker or timer that will
@@ -36,12 +41,14 @@
 #include "server/cidr.h"
 #include "server/client.h"
 #include "server/config.h"
+#include "server/deadline.h"
 #include "server/slowtrace.h"
 #include "server/debug.h"
 #include "server/flight.h"
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/query.h"
+#include "server/routes.h"
 #include "server/tracing.h"
 #include "server/viewer.h"
 #include "trace/capture.h"
@@ -80,12 +87,12 @@ struct server {
 	char refusal_body[ADMIT_VERDICTS][WHY_MAX + 48];
 	size_t refusal_len[ADMIT_VERDICTS];
 	_Atomic(struct MHD_Response *) refusal[ADMIT_VERDICTS][SRV_RETRY_MAX + 1];
-	struct tracing *tracing;
-	struct tracing *profiling; /* the timer of /debug/pprof/profile's window */
+	struct deadline *tracing;   /* the end of /debug/trace's window */
+	struct deadline *profiling; /* the end of /debug/pprof/profile's window */
 	struct slowtrace *slow;    /* --trace-slow; NULL when off */
 	struct viewer viewer;
 	struct conn *conn_list[HTTP_THREADS_MAX]; /* each HTTP thread's connections */
-	struct request *held[HTTP_THREADS_MAX];   /* each HTTP thread's held refusals (conn.c) */
+	struct request *held[HTTP_THREADS_MAX];   /* each HTTP thread's held refusals (conn.c: rq->hold) */
 	atomic_uint_fast64_t sending; /* body bytes queued to clients, not completed */
 };
 
@@ -107,39 +114,62 @@ struct conn {
 	unsigned lib_status;      /* libmicrohttpd answered it with this error itself */
 };
 
+/* /mandelbrot's own (route_mandelbrot.c). */
+struct mandelbrot_state {
+	struct query q;                /* the picture, kept until its render starts */
+	char key[QUERY_KEY_MAX];       /* its canonical key (cache, single flight) */
+	struct admission_ticket ticket; /* what admission charged it */
+	struct flight_waiter follow;   /* in its leader's list, while it follows one */
+	int leads;                     /* leads a flight: answers its followers */
+	int follows;                   /* follows one (in follow) */
+	atomic_int cancel;             /* its render's: set when nobody waits for it any more */
+	double t_admit;                /* admitted: srv_now(), and the trace clock (0: not traced) */
+	uint64_t tr_admit;
+};
+
+/* /debug/trace's own (route_trace.c). */
+struct trace_state {
+	struct trace_capture *capture; /* until the response owns it */
+	int summary;                   /* format=summary */
+};
+
+/* /debug/pprof/profile's own (route_pprof.c). */
+struct pprof_state {
+	struct prof *prof;             /* until its window ends */
+};
+
+/* A refusal held before it is answered (conn.c's srv_hold). */
+struct hold {
+	int on;
+	double until;
+	uint64_t tr;                   /* held since, trace clock (0: not traced) */
+	struct request *prev, *next;   /* in its HTTP thread's list */
+};
+
+/* One HTTP request. The core (server.c, conn.c, suspend.c, answer.c) knows
+ * the fields up to the route states, and reaches a route only through the
+ * callbacks it set; each route knows its own state. */
 struct request {
 	struct server *srv;
 	struct MHD_Connection *conn;
 	struct http_thread *thread;    /* the HTTP thread it arrived on (http_resume) */
 	struct conn *cn;               /* its connection, which knows it until it completes */
-	double t0, t_admit;
+	double t0;
 	uint64_t id;                   /* for the tracer: async track and flow */
-	uint64_t tr0, tr_respond; /* trace clock (0: not traced) */
-	uint64_t tr_admit;             /* admitted, or (a refusal) held: trace clock, 0 if not traced */
+	uint64_t tr0, tr_respond;      /* trace clock (0: not traced) */
 	const struct trace_desc *span; /* what the deciding handler call did */
 	const char *reason;            /* a refusal's, for its span (refusal_name) */
 	struct MHD_Response *kept;     /* the answer: a response that outlives it (a refusal's) */
-	struct trace_capture *capture; /* /debug/trace: until the response owns it */
-	struct prof *prof;             /* /debug/pprof/profile: until its window ends */
-	int trace_summary;             /* /debug/trace?format=summary */
 	struct client client;          /* who asks (client.h), from dispatch on */
-	struct query q;                /* /mandelbrot: the picture, kept until its render starts */
-	struct admission_ticket ticket; /* what admission charged it */
-	struct flight_waiter follow;   /* in its leader's list, while it follows one */
-	int leads;                     /* leads a flight: answers its followers */
-	int follows;                   /* follows one (in follow) */
 	int watch_fd;                  /* its socket while suspended and watched (http_watch), or -1 */
-	int held;                      /* a refusal held until held_until (srv_hold) */
-	double held_until;
-	struct request *held_prev, *held_next; /* in its thread's list of held refusals */
-	atomic_int cancel;             /* its render's: set when nobody waits for it any more */
-	atomic_int gone;               /* its client hung up while it was suspended */
+	struct hold hold;
+	atomic_int hung_up;            /* its client hung up while it was suspended */
 	int flow;                      /* admitted: its trace flow ends when it responds */
+	int window;                    /* a /debug/ window: slow by design (no --trace-slow) */
 	int hit;                       /* answered from the cache: a kept response (answer.c) */
 	int close;                     /* Connection: close after this answer */
 	int raw;                       /* answered on the socket (srv_answer_raw) */
 	int http11;                    /* HTTP/1.1 (not 1.0) */
-	int capture_sent;              /* its body is a trace, streamed (bytes counts it) */
 	char retry[12];
 	enum route route;
 	enum state state;
@@ -155,7 +185,15 @@ struct request {
 	uint64_t sending;     /* what it added to struct server.sending */
 	char method[12];
 	char etag[QUERY_ETAG_MAX];
-	char key[QUERY_KEY_MAX];
+	/* The route's, called by the core: */
+	void (*gone)(struct request *rq);  /* its client hung up while suspended (srv_suspend) */
+	/* Makes its answer's response (NULL: made from the fields above),
+	 * setting bytes and the send deadline; headers are added after. */
+	struct MHD_Response *(*respond)(struct request *rq);
+	void (*done)(struct request *rq);  /* frees the route's state, at completion */
+	struct mandelbrot_state mb;
+	struct trace_state tr;
+	struct pprof_state pp;
 	char uri[]; /* as the client sent it */
 };
 
@@ -181,15 +219,20 @@ void srv_answer_same(struct request *f, const struct request *rq);
 /* Makes the refusals' bodies; frees their responses (server_stop). */
 void srv_refusals_init(struct server *s);
 void srv_refusals_free(struct server *s);
+/* suspend.c: */
+/* Suspends rq's connection (on its HTTP thread) and watches it for a
+ * hang-up: the one way a request is suspended. gone(rq) is the route's own,
+ * run on that thread if the client hangs up before the resume (rq->hung_up
+ * is set first); NULL: nothing to stop. */
+void srv_suspend(struct request *rq, void (*gone)(struct request *rq));
 /* Ends a suspended request's wait (its answer is set): resumes it on its
  * HTTP thread, then drops 'suspended', so drain never stops the daemon with
  * a connection suspended. rq may be gone once this returns. From any thread. */
 void srv_resume(struct request *rq);
-/* Suspends rq's connection (on its HTTP thread) and watches it for a
- * hang-up (srv_gone); the one way a request is suspended. */
-void srv_suspend(struct request *rq);
 /* A suspended request's client hung up (http.h's gone), on its thread. */
 void srv_gone(void *cls, void *token);
+/* A 400 for a bad query: why, one line, and no-store. */
+void srv_bad_query(struct request *rq, const char *why);
 enum MHD_Result srv_queue_answer(struct request *rq);
 
 /* conn.c: connections, their deadlines, a request's end. The
@@ -211,7 +254,8 @@ void srv_answer_raw(struct request *rq, unsigned status, const char *reason, con
 /* Holds rq's answer (a refusal, set) for seconds: suspends it, and its
  * thread's tick resumes it when the time is up, at once when draining
  * (a hang-up meanwhile closes it with no answer). On rq's HTTP thread;
- * returns the trace description of the wait. */
+ * returns the trace description of the wait. A held request is in
+ * struct server's held list of its thread (rq->hold). */
 const struct trace_desc *srv_hold(struct request *rq, double seconds);
 /* Takes rq out of its thread's held list (it is resumed by the caller). */
 void srv_unhold(struct request *rq);
@@ -241,25 +285,19 @@ double srv_charge(const struct server *s, const struct query *q, double *work);
  * any of the body or says 100 Continue, and its connection closed. */
 int srv_has_body(const struct request *rq);
 
-/* The route handlers: NULL when rq is answered, or the trace description
- * of what it was suspended for (it then belongs to whoever resumes it). */
+/* The route entries (routes.c's dispatch calls them): NULL when rq is
+ * answered, or the trace description of what it was suspended for (it
+ * then belongs to whoever resumes it). */
 const struct trace_desc *srv_dispatch(struct request *rq, const char *url, const char *method);
 const struct trace_desc *srv_mandelbrot(struct request *rq);
 const struct trace_desc *srv_trace_page(struct request *rq);
-void srv_trace_fired(void *ctx); /* the trace timer: a window ended */
 const struct trace_desc *srv_pprof_page(struct request *rq);
-void srv_pprof_fired(void *ctx); /* the profile's timer: its window ended */
-/* srv_gone's, per route: a suspended request's client hung up. */
-void srv_mandelbrot_gone(struct request *rq);
-void srv_trace_gone(struct request *rq);
-void srv_pprof_gone(struct request *rq);
+/* The windows' ends (deadline.h's fire), set up by server.c. */
+void srv_trace_fired(void *ctx);
+void srv_pprof_fired(void *ctx);
 int srv_debug_ok(const struct request *rq); /* may this client use /debug/? */
 /* Who rq comes from (rq->client): its peer, or behind a trusted proxy the
  * address the proxy forwarded (client.h). */
 void srv_identify(struct request *rq);
-/* What every /debug/ route checks before it starts, in this order: the
- * peer may ask (else 403), its query parsed (parsed < 0: 400 with why), the
- * server is not draining (503). 1 to go on; 0 when rq is answered. */
-int srv_debug_admit(struct request *rq, int parsed, const char *why);
 
 #endif

@@ -65,18 +65,6 @@ static const char *const count_names[COUNT_N][2] = {
 				 "Error answers libmicrohttpd gave itself (malformed or oversized requests)."},
 };
 
-static const char *const route_names[ROUTE_COUNT] = {
-	[ROUTE_VIEWER] = "/", [ROUTE_HELP] = "/help", [ROUTE_MANDELBROT] = "/mandelbrot", [ROUTE_HEALTHZ] = "/healthz",
-	[ROUTE_READYZ] = "/readyz", [ROUTE_METRICS] = "/metrics", [ROUTE_TRACE] = "/debug/trace",
-	[ROUTE_PPROF] = "/debug/pprof/profile",
-	[ROUTE_OTHER] = "other",
-};
-
-const char *route_name(enum route r)
-{
-	return route_names[r];
-}
-
 int metrics_create(struct metrics **out)
 {
 	/* calloc: all-zero bytes are valid zero atomics on every target we build for. */
@@ -182,21 +170,21 @@ void metrics_write(struct metrics *m, const struct metrics_gauges *g, FILE *f)
 				continue;
 			if (s < NSTATUS)
 				fprintf(f, "mandelweb_http_requests_total{route=\"%s\",status=\"%u\"} %llu\n",
-					route_names[r], statuses[s], (unsigned long long)n);
+					route_name((enum route)r), statuses[s], (unsigned long long)n);
 			else
 				fprintf(f, "mandelweb_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
-					route_names[r], (unsigned long long)n);
+					route_name((enum route)r), (unsigned long long)n);
 		}
 	}
 	fputs("# HELP mandelweb_http_response_bytes_total Body bytes sent, by route.\n"
 	      "# TYPE mandelweb_http_response_bytes_total counter\n", f);
 	for (int r = 0; r < ROUTE_COUNT; r++)
-		fprintf(f, "mandelweb_http_response_bytes_total{route=\"%s\"} %llu\n", route_names[r],
+		fprintf(f, "mandelweb_http_response_bytes_total{route=\"%s\"} %llu\n", route_name((enum route)r),
 			(unsigned long long)load(&m->bytes[r]));
 	fputs("# HELP mandelweb_http_request_duration_seconds From the request line to the last byte queued.\n"
 	      "# TYPE mandelweb_http_request_duration_seconds histogram\n", f);
 	for (int r = 0; r < ROUTE_COUNT; r++) {
-		snprintf(labels, sizeof labels, "route=\"%s\"", route_names[r]);
+		snprintf(labels, sizeof labels, "route=\"%s\"", route_name((enum route)r));
 		hist_write(f, "mandelweb_http_request_duration_seconds", labels, &m->request[r]);
 	}
 	fputs("# HELP mandelweb_render_duration_seconds From admission to pixels ready (queue wait included).\n"
@@ -283,7 +271,7 @@ void metrics_write(struct metrics *m, const struct metrics_gauges *g, FILE *f)
 	gauge(f, "mandelweb_cache_bytes", "Bytes held by the cache.", (double)g->cache.bytes);
 	gauge(f, "mandelweb_cache_capacity_bytes", "Bound of the cache.", (double)g->cache.capacity);
 	gauge(f, "mandelweb_cache_entries", "Pictures in the cache.", (double)g->cache.entries);
-	gauge(f, "mandelweb_memory_ceiling_bytes", "The most memory these settings let the process hold (README, Limits).",
+	gauge(f, "mandelweb_memory_ceiling_bytes", "The most memory these settings let the process hold (docs/service.md, Memory ceiling).",
 	      (double)g->memory_ceiling);
 	gauge(f, "mandelweb_memfds", "Sealed bodies held (each one file descriptor), cached or being sent.",
 	      g->memfds);

@@ -18,11 +18,9 @@
 #include <stdio.h>
 
 #include "server/cache.h"
+#include "server/routes.h"
 #include "server/slowtrace.h"
 #include "trace/trace.h"
-
-enum route { ROUTE_VIEWER, ROUTE_HELP, ROUTE_MANDELBROT, ROUTE_HEALTHZ, ROUTE_READYZ, ROUTE_METRICS,
-	     ROUTE_TRACE, ROUTE_PPROF, ROUTE_OTHER, ROUTE_COUNT };
 
 enum histogram { HIST_REQUEST, HIST_RENDER, HIST_ENCODE, HIST_COUNT };
 
@@ -83,8 +81,6 @@ struct metrics_gauges {
 
 int metrics_create(struct metrics **out); /* 0 or -ENOMEM */
 void metrics_destroy(struct metrics *m);
-
-const char *route_name(enum route r);
 
 /* A finished request: its route, status, body bytes and duration. */
 void metrics_request(struct metrics *m, enum route r, unsigned status, uint64_t bytes,

@@ -66,7 +66,7 @@ int query_add(struct query *q, const char *key, const char *value, unsigned max_
 	}
 	if (strcmp(key, "workers") == 0) {
 		uint32_t n;
-		if (parse_u32(value, 1, max_jobs, &n) == 0) {
+		if (picture_parse_u32(value, 1, max_jobs, &n) == 0) {
 			q->jobs = n;
 			return 0;
 		}

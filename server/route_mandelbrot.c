@@ -19,7 +19,7 @@
 /* The request that follows a flight, from its link in the leader's list. */
 static struct request *follower_of(struct flight_waiter *w)
 {
-	return (struct request *)((char *)w - offsetof(struct request, follow));
+	return (struct request *)((char *)w - offsetof(struct request, mb.follow));
 }
 
 /* Ends a suspended request's wait: the answer is in its struct request.
@@ -27,8 +27,8 @@ static struct request *follower_of(struct flight_waiter *w)
  * once it is resumed). */
 static void hand_back(struct server *s, struct request *rq)
 {
-	if (rq->leads) {
-		struct flight_waiter *w = flight_finish(s->flights, &rq->follow);
+	if (rq->mb.leads) {
+		struct flight_waiter *w = flight_finish(s->flights, &rq->mb.follow);
 		while (w) {
 			struct request *f = follower_of(w);
 			uint64_t t0 = trace_begin();
@@ -47,7 +47,7 @@ static void hand_back(struct server *s, struct request *rq)
 /* The request an admission ticket is part of. */
 static struct request *owner_of(struct admission_ticket *t)
 {
-	return (struct request *)((char *)t - offsetof(struct request, ticket));
+	return (struct request *)((char *)t - offsetof(struct request, mb.ticket));
 }
 
 /* One admitted picture fewer in flight: the gauge, and its trace counter. */
@@ -62,9 +62,9 @@ static void inflight_down(struct server *s)
 static void release(struct server *s, struct request *rq, int started, double share)
 {
 	if (started)
-		admission_done(s->admission, &rq->ticket, srv_now(), share);
+		admission_done(s->admission, &rq->mb.ticket, srv_now(), share);
 	else
-		admission_cancel(s->admission, &rq->ticket);
+		admission_cancel(s->admission, &rq->mb.ticket);
 	inflight_down(s);
 }
 
@@ -81,7 +81,7 @@ static void rendered(void *ctx, struct image *img, const struct render_stats *st
 
 	/* Its pixels are done: the pool takes the next picture while this
 	 * one encodes. */
-	admission_rendered(s->admission, &rq->ticket);
+	admission_rendered(s->admission, &rq->mb.ticket);
 	start_next(s);
 	uint64_t e0 = trace_begin();
 	if (st->cancelled) {
@@ -89,8 +89,8 @@ static void rendered(void *ctx, struct image *img, const struct render_stats *st
 		 * deadline passed: no encode, no cache. */
 		image_free(img);
 		metrics_count(s->metrics, COUNT_CANCELLED);
-		if (rq->tr_admit)
-			trace_async(&TD_CANCELLED, rq->id, rq->tr_admit, trace_now(), 0, 0, 0, 0);
+		if (rq->mb.tr_admit)
+			trace_async(&TD_CANCELLED, rq->id, rq->mb.tr_admit, trace_now(), 0, 0, 0, 0);
 		if (atomic_load_explicit(&s->abort, memory_order_relaxed))
 			srv_busy(rq, REFUSED_DRAINING,
 				 "draining: this instance shut down before the picture was done\n", 1);
@@ -100,15 +100,15 @@ static void rendered(void *ctx, struct image *img, const struct render_stats *st
 		hand_back(s, rq);
 		return;
 	}
-	metrics_observe(s->metrics, HIST_RENDER, t1 - rq->t_admit);
+	metrics_observe(s->metrics, HIST_RENDER, t1 - rq->mb.t_admit);
 	int rc = pngenc_encode(img, &s->png, &buf, err, sizeof err);
 	image_free(img);
 	metrics_observe(s->metrics, HIST_ENCODE, srv_now() - t1);
 	trace_span_flow(&TD_ENCODE, e0, TRACE_FLOW_STEP, rq->id, rc == 0 ? (int64_t)buf.len : 0,
 			(int64_t)rq->id, 0, 0);
-	if (e0 && st->t_first && rq->tr_admit) {
+	if (e0 && st->t_first && rq->mb.tr_admit) {
 		/* The request's phases on its async track. */
-		trace_async(&TD_QUEUED, rq->id, rq->tr_admit, st->t_first, 0, 0, 0, 0);
+		trace_async(&TD_QUEUED, rq->id, rq->mb.tr_admit, st->t_first, 0, 0, 0, 0);
 		trace_async(&TD_RENDERING, rq->id, st->t_first, st->t_done, (int64_t)st->jobs,
 			    (int64_t)st->iterations, 0, 0);
 		trace_async(&TD_ENCODING, rq->id, st->t_done, trace_now(), 0, 0, 0, 0);
@@ -116,7 +116,7 @@ static void rendered(void *ctx, struct image *img, const struct render_stats *st
 	struct blob *b = rc == 0 ? blob_wrap(buf.data, buf.len) : NULL;
 	if (b) {
 		blob_settle(b); /* sealed or on the heap: the same bytes either way */
-		cache_put(s->cache, rq->key, b);
+		cache_put(s->cache, rq->mb.key, b);
 		srv_answer_png(rq, b, "miss");
 	} else {
 		srv_answer_text(rq, 500, "PNG encoding failed\n");
@@ -127,25 +127,26 @@ static void rendered(void *ctx, struct image *img, const struct render_stats *st
 	hand_back(s, rq);
 }
 
-void srv_mandelbrot_gone(struct request *rq)
+/* Its client hung up while it was suspended (srv_suspend's callback). */
+static void mandelbrot_gone(struct request *rq)
 {
 	struct server *s = rq->srv;
 
-	if (rq->follows) {
-		if (flight_leave(s->flights, &rq->follow)) {
+	if (rq->mb.follows) {
+		if (flight_leave(s->flights, &rq->mb.follow)) {
 			srv_answer_text(rq, 499, "client closed the connection\n");
 			srv_resume(rq);
 		}
 		return;
 	}
-	if (rq->leads)
-		flight_leader_gone(s->flights, &rq->follow); /* cancels it when nobody follows */
+	if (rq->mb.leads)
+		flight_leader_gone(s->flights, &rq->mb.follow); /* cancels it when nobody follows */
 	else
-		atomic_store_explicit(&rq->cancel, 1, memory_order_relaxed);
+		atomic_store_explicit(&rq->mb.cancel, 1, memory_order_relaxed);
 	/* Nobody waits for it, and it never started: out of the queue, so it
 	 * takes no place in its client's share or the pool. */
-	if (atomic_load_explicit(&rq->cancel, memory_order_relaxed) &&
-	    admission_leave(s->admission, &rq->ticket)) {
+	if (atomic_load_explicit(&rq->mb.cancel, memory_order_relaxed) &&
+	    admission_leave(s->admission, &rq->mb.ticket)) {
 		inflight_down(s);
 		metrics_count(s->metrics, COUNT_CANCELLED);
 		hand_back(s, rq); /* gone: resumed and closed with no answer */
@@ -172,9 +173,9 @@ static void start_next(struct server *s)
 	while ((t = admission_next(s->admission))) {
 		struct request *rq = owner_of(t);
 		struct render_req r = {
-			.pic = &rq->q.pic, .kernel = s->kernel, .mode = rq->q.mode, .jobs = rq->q.jobs,
+			.pic = &rq->mb.q.pic, .kernel = s->kernel, .mode = rq->mb.q.mode, .jobs = rq->mb.q.jobs,
 			.done = rendered, .ctx = rq, .tag = rq->id,
-			.cancel = &rq->cancel, .cancel_all = &s->abort,
+			.cancel = &rq->mb.cancel, .cancel_all = &s->abort,
 		};
 		int rc = render_start(s->pool, &r);
 		if (rc == 0)
@@ -237,23 +238,20 @@ const struct trace_desc *srv_mandelbrot(struct request *rq)
 	if (a.rc == 0)
 		a.rc = query_finish(&a.q, s->cfg.max_cost, a.why, sizeof a.why);
 	if (a.rc < 0) {
-		strcat(a.why, "\n");
-		srv_answer_text(rq, 400, a.why);
-		srv_add_header(rq, "Cache-Control", "no-store");
+		srv_bad_query(rq, a.why);
 		return NULL;
 	}
 	double work, charge = srv_charge(s, &a.q, &work);
 	if (work > (double)s->cfg.max_cost) {
 		snprintf(a.why, sizeof a.why,
 			 "mode=%s costs w*h*(iter*%.1f + %u) = %.4g pixel-iterations here (a job a pixel), "
-			 "above this server's budget of %" PRIu64 ": use mode=auto, or lower w, h or iter\n",
+			 "above this server's budget of %" PRIu64 ": use mode=auto, or lower w, h or iter",
 			 render_mode_name(a.q.mode), s->px_factor, SRV_JOB_COST, work, s->cfg.max_cost);
-		srv_answer_text(rq, 400, a.why);
-		srv_add_header(rq, "Cache-Control", "no-store");
+		srv_bad_query(rq, a.why);
 		return NULL;
 	}
-	query_key(&a.q, rq->key);
-	query_etag(rq->key, rq->etag);
+	query_key(&a.q, rq->mb.key);
+	query_etag(rq->mb.key, rq->etag);
 	const char *inm = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
 						      MHD_HTTP_HEADER_IF_NONE_MATCH);
 	if (query_etag_matches(inm, rq->etag)) {
@@ -263,7 +261,7 @@ const struct trace_desc *srv_mandelbrot(struct request *rq)
 		srv_add_header(rq, "Cache-Control", CACHE_CONTROL_PNG);
 		return NULL;
 	}
-	struct blob *hit = cache_get(s->cache, rq->key);
+	struct blob *hit = cache_get(s->cache, rq->mb.key);
 	if (hit) {
 		rq->span = &TD_HIT;
 		srv_answer_png(rq, hit, "hit");
@@ -277,56 +275,56 @@ const struct trace_desc *srv_mandelbrot(struct request *rq)
 		srv_busy(rq, REFUSED_SENDING, "busy: answers being sent to slow clients hold the memory --max-send-mb allows; retry after Retry-After\n", 1);
 		return NULL;
 	}
-	rq->q = a.q;
+	rq->mb.q = a.q;
 	/* A render of the same picture in flight: follow it. Suspended
 	 * before anything can resume it: the leader may finish the moment
 	 * this request follows it. */
 	int suspended = 0;
-	if (s->cfg.single_flight && flight_pending(s->flights, rq->key)) {
-		srv_suspend(rq);
+	if (s->cfg.single_flight && flight_pending(s->flights, rq->mb.key)) {
+		srv_suspend(rq, mandelbrot_gone);
 		suspended = 1;
-		int led = flight_join(s->flights, rq->key, &rq->follow, &rq->cancel);
+		int led = flight_join(s->flights, rq->mb.key, &rq->mb.follow, &rq->mb.cancel);
 		if (led == 1) {
-			rq->follows = 1;
+			rq->mb.follows = 1;
 			rq->flow = 1;
 			return &TD_FOLLOW;
 		}
-		rq->leads = led == 0;
+		rq->mb.leads = led == 0;
 	}
 
 	/* Fair admission by predicted wait (admission.h). */
-	const struct picture *p = &rq->q.pic;
+	const struct picture *p = &rq->mb.q.pic;
 	uint64_t bytes = (uint64_t)p->w * p->h * picture_channels(p);
 	struct admission_ticket *pushed;
 	enum admission_verdict v = admission_admit(s->admission, &rq->client.key, charge, bytes,
-						   srv_now(), &rq->ticket, &pushed);
+						   srv_now(), &rq->mb.ticket, &pushed);
 	if (pushed)
 		pushed_out(s, pushed);
 	if (v != ADMIT_OK) {
-		srv_refuse(rq, v, rq->ticket.retry);
+		srv_refuse(rq, v, rq->mb.ticket.retry);
 		if (suspended)
 			hand_back(s, rq); /* resumed already, by this thread: answered now */
-		else if (rq->ticket.hold > 0)
-			return srv_hold(rq, rq->ticket.hold); /* asked again too soon */
+		else if (rq->mb.ticket.hold > 0)
+			return srv_hold(rq, rq->mb.ticket.hold); /* asked again too soon */
 		return NULL;
 	}
 	if (!suspended) {
-		srv_suspend(rq);
-		int led = s->cfg.single_flight ? flight_join(s->flights, rq->key, &rq->follow, &rq->cancel) : -1;
+		srv_suspend(rq, mandelbrot_gone);
+		int led = s->cfg.single_flight ? flight_join(s->flights, rq->mb.key, &rq->mb.follow, &rq->mb.cancel) : -1;
 		if (led == 1) { /* one began since flight_pending said none */
-			admission_cancel(s->admission, &rq->ticket);
-			rq->follows = 1;
+			admission_cancel(s->admission, &rq->mb.ticket);
+			rq->mb.follows = 1;
 			rq->flow = 1;
 			return &TD_FOLLOW;
 		}
-		rq->leads = led == 0;
+		rq->mb.leads = led == 0;
 	}
 	unsigned before = atomic_fetch_add_explicit(&s->inflight, 1, memory_order_relaxed);
 	trace_counter(&TD_INFLIGHT, before + 1);
 	rq->flow = 1;
-	rq->t_admit = srv_now();
-	rq->tr_admit = trace_begin();
-	admission_enqueue(s->admission, &rq->ticket);
+	rq->mb.t_admit = srv_now();
+	rq->mb.tr_admit = trace_begin();
+	admission_enqueue(s->admission, &rq->mb.ticket);
 	start_next(s);
 	return &TD_ADMIT;
 }

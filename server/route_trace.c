@@ -1,5 +1,6 @@
-/* route_trace.c - GET /debug/trace: who may ask, arming a window,
- * resuming when it ends, streaming the capture. See internal.h. */
+/* route_trace.c - GET /debug/trace: arming a window, resuming when it
+ * ends, streaming the capture. Its state is struct trace_state; who may
+ * ask is routes.c's gate. See internal.h. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,10 +10,10 @@
 /* The window is over (or was never needed): the capture streams next. */
 static void trace_ready(struct request *rq)
 {
-	trace_capture_close(rq->capture);
+	trace_capture_close(rq->tr.capture);
 	rq->status = 200;
 	srv_add_header(rq, "Cache-Control", "no-store");
-	if (rq->trace_summary) {
+	if (rq->tr.summary) {
 		rq->type = "text/plain; charset=utf-8";
 	} else {
 		rq->type = "application/json";
@@ -22,7 +23,7 @@ static void trace_ready(struct request *rq)
 	rq->state = ST_READY;
 }
 
-/* Runs on the trace timer when a window ends. */
+/* Runs on the trace's deadline thread when a window ends. */
 void srv_trace_fired(void *ctx)
 {
 	struct request *rq = ctx;
@@ -31,43 +32,32 @@ void srv_trace_fired(void *ctx)
 	srv_resume(rq);
 }
 
-void srv_trace_gone(struct request *rq)
+static void trace_gone(struct request *rq)
 {
-	/* Nobody will read the window: it ends now (its timer resumes it, the
-	 * send fails, the capture is freed), so the next client gets the
-	 * tracer without waiting for a 409's Retry-After. */
-	tracing_hurry(rq->srv->tracing);
+	/* Nobody will read the window: it ends now (its deadline resumes it,
+	 * the connection closes, the capture is freed), so the next client
+	 * gets the tracer without waiting for a 409's Retry-After. */
+	deadline_hurry(rq->srv->tracing);
 }
 
-/* Whether this request's client (srv_identify's: behind a trusted proxy,
- * the one it forwarded) or its token may use /debug/. */
-int srv_debug_ok(const struct request *rq)
+/* The streamed body: the response owns the capture from here, even when
+ * the client goes mid-stream; the send deadline moves with the bytes. */
+static struct MHD_Response *trace_respond(struct request *rq)
 {
-	const char *auth = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
-						       MHD_HTTP_HEADER_AUTHORIZATION);
-	return debug_allowed(&rq->srv->acl, rq->client.known ? &rq->client.addr : NULL, auth);
+	rq->bytes = 0;
+	struct MHD_Response *resp = tracing_response(rq->tr.capture, &rq->bytes);
+	if (resp) {
+		rq->tr.capture = NULL;
+		srv_deadline_stream(rq, &rq->bytes);
+	}
+	return resp;
 }
 
-int srv_debug_admit(struct request *rq, int parsed, const char *why)
+/* A capture that never got as far as a response. */
+static void trace_done(struct request *rq)
 {
-	char msg[WHY_MAX + 2];
-
-	if (!srv_debug_ok(rq)) {
-		srv_answer_text(rq, 403, "forbidden: /debug/ answers loopback peers only, unless "
-				     "--debug-allow or --debug-token says otherwise\n");
-		return 0;
-	}
-	if (parsed < 0) {
-		snprintf(msg, sizeof msg, "%s\n", why);
-		srv_answer_text(rq, 400, msg);
-		srv_add_header(rq, "Cache-Control", "no-store");
-		return 0;
-	}
-	if (atomic_load_explicit(&rq->srv->draining, memory_order_relaxed)) {
-		srv_busy(rq, REFUSED_DRAINING, "draining: this instance is shutting down\n", 1);
-		return 0;
-	}
-	return 1;
+	trace_capture_free(rq->tr.capture);
+	rq->tr.capture = NULL;
 }
 
 const struct trace_desc *srv_trace_page(struct request *rq)
@@ -77,14 +67,20 @@ const struct trace_desc *srv_trace_page(struct request *rq)
 	uint64_t ns;
 	int last, samples;
 
-	int parsed = tracing_parse(rq->conn, s->cfg.trace_max, s->cfg.flight_recorder, &ns, &last,
-				   &rq->trace_summary, &samples, why, sizeof why);
-	if (!srv_debug_admit(rq, parsed, why))
+	rq->window = 1;
+	if (tracing_parse(rq->conn, s->cfg.trace_max, s->cfg.flight_recorder, &ns, &last,
+			  &rq->tr.summary, &samples, why, sizeof why) < 0) {
+		srv_bad_query(rq, why);
 		return NULL;
-	int rc = last ? trace_capture_last(&rq->capture, ns) : trace_capture_open(&rq->capture);
+	}
+	if (atomic_load_explicit(&s->draining, memory_order_relaxed)) {
+		srv_busy(rq, REFUSED_DRAINING, "draining: this instance is shutting down\n", 1);
+		return NULL;
+	}
+	int rc = last ? trace_capture_last(&rq->tr.capture, ns) : trace_capture_open(&rq->tr.capture);
 	if (rc == -EBUSY) {
 		srv_answer_text(rq, 409, "conflict: a trace is being taken or sent; one at a time\n");
-		snprintf(rq->retry, sizeof rq->retry, "%u", tracing_retry_after(s->tracing));
+		snprintf(rq->retry, sizeof rq->retry, "%u", deadline_retry_after(s->tracing));
 		srv_add_header(rq, "Retry-After", rq->retry);
 		return NULL;
 	}
@@ -92,16 +88,18 @@ const struct trace_desc *srv_trace_page(struct request *rq)
 		srv_answer_text(rq, 500, "cannot start a trace\n");
 		return NULL;
 	}
-	if (rq->trace_summary)
-		trace_capture_format(rq->capture, TRACE_FORMAT_SUMMARY);
-	trace_capture_samples(rq->capture, samples);
+	rq->done = trace_done;
+	rq->respond = trace_respond;
+	if (rq->tr.summary)
+		trace_capture_format(rq->tr.capture, TRACE_FORMAT_SUMMARY);
+	trace_capture_samples(rq->tr.capture, samples);
 	if (last) {
 		trace_ready(rq);
 		return NULL;
 	}
-	srv_suspend(rq);
-	tracing_after(s->tracing, ns, rq);
+	srv_suspend(rq, trace_gone);
+	deadline_after(s->tracing, ns, rq);
 	if (atomic_load_explicit(&s->draining, memory_order_acquire))
-		tracing_hurry(s->tracing); /* drain began meanwhile: do not make it wait */
+		deadline_hurry(s->tracing); /* drain began meanwhile: do not make it wait */
 	return &TD_ARM;
 }

@@ -82,20 +82,32 @@ static void metrics_page(struct request *rq)
 	rq->type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
-static enum route route_of(const char *url)
+static const char *const paths[ROUTE_COUNT] = {
+	[ROUTE_VIEWER] = "/", [ROUTE_HELP] = "/help", [ROUTE_MANDELBROT] = "/mandelbrot",
+	[ROUTE_HEALTHZ] = "/healthz", [ROUTE_READYZ] = "/readyz", [ROUTE_METRICS] = "/metrics",
+	[ROUTE_TRACE] = "/debug/trace", [ROUTE_PPROF] = "/debug/pprof/profile", [ROUTE_OTHER] = "other",
+};
+
+enum route route_of(const char *path)
 {
-	static const struct {
-		const char *path;
-		enum route r;
-	} table[] = {
-		{"/", ROUTE_VIEWER}, {"/help", ROUTE_HELP}, {"/mandelbrot", ROUTE_MANDELBROT}, {"/healthz", ROUTE_HEALTHZ},
-		{"/readyz", ROUTE_READYZ}, {"/metrics", ROUTE_METRICS}, {"/debug/trace", ROUTE_TRACE},
-		{"/debug/pprof/profile", ROUTE_PPROF},
-	};
-	for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-		if (strcmp(url, table[i].path) == 0)
-			return table[i].r;
+	for (int r = 0; r < ROUTE_OTHER; r++)
+		if (strcmp(path, paths[r]) == 0)
+			return (enum route)r;
 	return ROUTE_OTHER;
+}
+
+const char *route_name(enum route r)
+{
+	return r < ROUTE_COUNT ? paths[r] : paths[ROUTE_OTHER];
+}
+
+/* Whether this request's client (srv_identify's: behind a trusted proxy,
+ * the one it forwarded) or its token may use /debug/. */
+int srv_debug_ok(const struct request *rq)
+{
+	const char *auth = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+						       MHD_HTTP_HEADER_AUTHORIZATION);
+	return debug_allowed(&rq->srv->acl, rq->client.known ? &rq->client.addr : NULL, auth);
 }
 
 /* The X-Forwarded-For headers, the last XFF_MAX of them in order. */
@@ -194,8 +206,8 @@ const struct trace_desc *srv_dispatch(struct request *rq, const char *url, const
 		srv_answer_text(rq, 404, "not found: see GET /help for what this service answers\n");
 		return NULL;
 	}
-	int get = strcmp(method, "GET") == 0;
-	if ((rq->route == ROUTE_TRACE || rq->route == ROUTE_PPROF) && !get) {
+	int get = strcmp(method, "GET") == 0, debug = rq->route == ROUTE_TRACE || rq->route == ROUTE_PPROF;
+	if (debug && !get) {
 		srv_answer_text(rq, 405, "method not allowed: use GET\n");
 		srv_add_header(rq, "Allow", "GET");
 		return NULL;
@@ -208,6 +220,14 @@ const struct trace_desc *srv_dispatch(struct request *rq, const char *url, const
 	if (srv_has_body(rq)) {
 		srv_answer_text(rq, 413, "content too large: no route here takes a request body\n");
 		rq->close = 1;
+		return NULL;
+	}
+	/* The /debug/ gate: profiling endpoints tell a caller what the
+	 * program does and cost CPU (debug.h). Before the route reads its
+	 * query: a stranger learns nothing of it. */
+	if (debug && !srv_debug_ok(rq)) {
+		srv_answer_text(rq, 403, "forbidden: /debug/ answers loopback peers only, unless "
+					 "--debug-allow or --debug-token says otherwise\n");
 		return NULL;
 	}
 	switch (rq->route) {

@@ -137,7 +137,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	/* Resumed: the worker or the timer has answered. A client that hung
 	 * up (or shut down its sending side: conn.c) gets no answer: the
 	 * connection closes, and the log says 499. */
-	if (atomic_load_explicit(&rq->gone, memory_order_relaxed))
+	if (atomic_load_explicit(&rq->hung_up, memory_order_relaxed))
 		return MHD_NO;
 	rq->tr_respond = t0;
 	enum MHD_Result r = srv_queue_answer(rq);
@@ -257,7 +257,7 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 	struct sockaddr_storage ss = {0};
 	socklen_t ss_len = sizeof(struct sockaddr_in);
 	int rc = -ENOMEM;
-	char why[WHY_MAX];
+	char why[WHY_MAX], runs[128];
 
 	if (!s)
 		return rc;
@@ -305,15 +305,14 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 	prof_sampler(strcmp(c->profile_sampler, "perf") == 0);
 	if ((rc = metrics_create(&s->metrics)) < 0 ||
 	    (rc = cache_create(&s->cache, (size_t)c->cache_mb << 20)) < 0 ||
-	    (rc = tracing_create(&s->tracing, srv_trace_fired)) < 0 ||
-	    (rc = tracing_create(&s->profiling, srv_pprof_fired)) < 0)
+	    (rc = deadline_create(&s->tracing, "trace-timer", srv_trace_fired)) < 0 ||
+	    (rc = deadline_create(&s->profiling, "pprof-timer", srv_pprof_fired)) < 0)
 		goto err_parts;
-	struct admission_cfg ac = {
-		.max_wait = c->max_wait, .rate0 = calibrate(s->kernel, &s->px_factor) * c->workers,
-		.max_bytes = (uint64_t)c->max_render_mb << 20, .max_pictures = c->max_inflight,
-		.running_max = c->workers,
-	};
-	if ((rc = admission_create(&s->admission, &ac)) < 0 || (rc = flights_create(&s->flights)) < 0)
+	if ((rc = admission_create(&s->admission, &(struct admission_cfg){
+		     .max_wait = c->max_wait, .rate0 = calibrate(s->kernel, &s->px_factor) * c->workers,
+		     .max_bytes = (uint64_t)c->max_render_mb << 20, .max_pictures = c->max_inflight,
+		     .running_max = c->workers})) < 0 ||
+	    (rc = flights_create(&s->flights)) < 0)
 		goto err_parts;
 	if (c->trace_slow > 0 &&
 	    (rc = slowtrace_create(&s->slow, c->trace_dir, c->trace_slow, c->trace_slow_every,
@@ -323,25 +322,23 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 	}
 	/* --http-nice below 0 raises the workers' nice (lowering the HTTP
 	 * threads' would need CAP_SYS_NICE). */
-	struct pool_hooks workers_nice = {.nice = c->http_nice < 0 ? -c->http_nice : 0};
-	rc = pool_create(&s->pool, c->workers, c->queue, "worker", &workers_nice);
+	rc = pool_create(&s->pool, c->workers, c->queue, "worker",
+			 &(struct pool_hooks){.nice = c->http_nice < 0 ? -c->http_nice : 0});
 	if (rc < 0) {
 		fprintf(err, "mandelweb: cannot start %u workers: %s\n", c->workers, strerror(-rc));
 		goto err_parts;
 	}
-	struct http_opts ho = {
-		.addr = (struct sockaddr *)&ss, .addr_len = ss_len, .threads = c->http_threads,
-		.nice = c->http_nice > 0 ? (int)c->http_nice : 0, .max_conns = c->max_conns, .timeout = c->timeout,
-		.handler = handler, .uri_log = uri_logged, .completed = srv_completed,
-		.connection = srv_connection, .gone = srv_gone, .tick = srv_tick, .idle = srv_idle, .full = srv_full,
-		.logger = srv_library_log, .cls = s,
-	};
-	if ((rc = http_start(&s->http, &ho, &s->port, err)) < 0) {
+	if ((rc = http_start(&s->http, &(struct http_opts){
+		     .addr = (struct sockaddr *)&ss, .addr_len = ss_len, .threads = c->http_threads,
+		     .nice = c->http_nice > 0 ? (int)c->http_nice : 0, .max_conns = c->max_conns,
+		     .timeout = c->timeout, .handler = handler, .uri_log = uri_logged,
+		     .completed = srv_completed, .connection = srv_connection, .gone = srv_gone,
+		     .tick = srv_tick, .idle = srv_idle, .full = srv_full, .logger = srv_library_log,
+		     .cls = s}, &s->port, err)) < 0) {
 		fprintf(err, "mandelweb: cannot serve on %s port %u (in use, or not an address here)\n",
 			c->addr, c->port);
 		goto err_pool;
 	}
-	char runs[128];
 	fprintf(err, "mandelweb %s: kernel %s (%s; this %s CPU runs: %s); a pixel rendered alone (px, workers modes) costs %.1fx; memory ceiling %llu MiB\n",
 		MANDELWEB_VERSION, s->kernel->name, strcmp(c->kernel, "auto") ? "chosen" : "auto",
 		kernel_arch, kernel_names(runs, sizeof runs, true), s->px_factor,
@@ -355,8 +352,8 @@ err_parts:
 	slowtrace_destroy(s->slow);
 	flights_destroy(s->flights);
 	admission_destroy(s->admission);
-	tracing_destroy(s->profiling);
-	tracing_destroy(s->tracing);
+	deadline_destroy(s->profiling);
+	deadline_destroy(s->tracing);
 	cache_destroy(s->cache);
 	metrics_destroy(s->metrics);
 err_free:
@@ -379,8 +376,8 @@ static void nap_ms(long ms)
 void server_drain(struct server *s)
 {
 	atomic_store(&s->draining, 1);
-	tracing_hurry(s->tracing); /* a trace window ends now; its body still streams */
-	tracing_hurry(s->profiling); /* and a profile's: it is answered now */
+	deadline_hurry(s->tracing); /* a trace window ends now; its body still streams */
+	deadline_hurry(s->profiling); /* and a profile's: it is answered now */
 	http_quiesce(s->http);
 	/* Renders in flight finish, until the deadline: then they are
 	 * cancelled (within about 100 ms, render.h) and their clients get a
@@ -402,8 +399,8 @@ void server_stop(struct server *s)
 		return;
 	http_stop(s->http);
 	slowtrace_destroy(s->slow); /* before the tracer it reads goes quiet */
-	tracing_destroy(s->profiling);
-	tracing_destroy(s->tracing);
+	deadline_destroy(s->profiling);
+	deadline_destroy(s->tracing);
 	pool_destroy(s->pool);
 	flights_destroy(s->flights);
 	admission_destroy(s->admission);

@@ -1,13 +1,12 @@
 /*
- * tracing.h - the parts of GET /debug/trace: its parameters, the timer that
- * ends a window without blocking an HTTP thread, and the streamed body.
+ * tracing.h - what the /debug/ windows read and send: the parameters of
+ * GET /debug/trace and /debug/pprof/profile, and the trace's streamed
+ * body. (The window's end is deadline.h's.)
  *
- * Owns: the timer thread (one, started with the server, idle until a
- * window is armed) and, once tracing_response has it, the capture.
+ * Owns: once tracing_response has it, the capture.
  *
- * Thread-safety: tracing_after, tracing_hurry and tracing_retry_after from
- * any thread; fire runs on the timer thread. One window at a time (the
- * tracer's capture session already enforces it).
+ * Thread-safety: pure functions on the caller's structs; the response's
+ * callbacks run on the HTTP thread sending it.
  */
 #ifndef MW_TRACING_H
 #define MW_TRACING_H
@@ -17,13 +16,6 @@
 #include <stdint.h>
 
 #include "trace/capture.h"
-
-struct tracing;
-
-/* Starts the timer thread; fire(ctx) is what an armed window's end runs.
- * 0 or -errno. */
-int tracing_create(struct tracing **out, void (*fire)(void *ctx));
-void tracing_destroy(struct tracing *t); /* stops the thread; NULL is a no-op */
 
 /* The query of /debug/trace, parameter by parameter, without a connection
  * (tracing_parse feeds it from one; the fuzzer from bytes). */
@@ -54,13 +46,6 @@ int tracing_parse(struct MHD_Connection *conn, unsigned max_s, int flight, uint6
  * why. seconds: a decimal number in 1..max_s. */
 int tracing_parse_profile(struct MHD_Connection *conn, unsigned max_s, uint64_t *ns, char *why,
 			  size_t len);
-
-/* Runs fire(ctx) on the timer thread ns nanoseconds from now. */
-void tracing_after(struct tracing *t, uint64_t ns, void *ctx);
-/* Ends the armed window now (shutdown). */
-void tracing_hurry(struct tracing *t);
-/* Whole seconds until the armed window ends, at least 1 (Retry-After). */
-unsigned tracing_retry_after(struct tracing *t);
 
 /* A chunked response that streams the capture's JSON as MHD asks for it;
  * it owns c from now on and frees it (ending the session) when the

@@ -479,7 +479,7 @@ static void *flood_main(void *arg)
 
 /* Under a flood of distinct big pictures and a crowd of clients that do
  * not read theirs, the process stays under the ceiling its flags give
- * (config_memory_ceiling, the README's formula, in /metrics), sampled
+ * (config_memory_ceiling, docs/service.md's formula, in /metrics), sampled
  * every 20 ms. Sanitizer builds' shadow memory is no part of it: skipped. */
 Test(robust, memory_stays_under_the_ceiling_under_floods, .timeout = 180)
 {

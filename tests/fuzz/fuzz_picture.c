@@ -1,6 +1,6 @@
 /* fuzz_picture.c - the picture parsers: picture_set on newline-separated
- * name=value lines (every parameter a picture takes, and parse_u32,
- * parse_double, colour_parse through it), then picture_check. Checks: an
+ * name=value lines (every parameter a picture takes, and picture_parse_u32,
+ * picture_parse_double, colour_parse through it), then picture_check. Checks: an
  * accepted picture's kernel arguments are finite, its pixel step is
  * positive, and its channels are 1 or 3. */
 #include <math.h>
@@ -33,8 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	uint32_t u;
 	double d;
-	(void)parse_u32(p.buf, 0, UINT32_MAX, &u);
-	if (parse_double(p.buf, &d) == 0)
+	(void)picture_parse_u32(p.buf, 0, UINT32_MAX, &u);
+	if (picture_parse_double(p.buf, &d) == 0)
 		FUZZ_CHECK(isfinite(d));
 	fuzz_free(&p);
 	return 0;

@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(pngenc_strategy_name(o.strategy) != NULL);
 	if (pngenc_parse_filter(p.piece[1], &o.filters) == 0)
 		FUZZ_CHECK(pngenc_filter_name(o.filters) != NULL);
-	if (parse_u32(p.piece[2], 0, 9, &level) == 0)
+	if (picture_parse_u32(p.piece[2], 0, 9, &level) == 0)
 		o.level = (int)level;
 	/* The pixels: all that follows the third newline, NULs included. */
 	const uint8_t *px = (const uint8_t *)p.piece[3];

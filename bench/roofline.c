@@ -23,7 +23,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "scripts/roofline.h"
+#include "bench/roofline.h"
 
 #ifndef RL_NAME
 #define RL_NAME scalar

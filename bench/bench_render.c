@@ -6,7 +6,7 @@
  *                      iterations/s (96,308,720 / time), best of BENCH_REPS
  *   kernel_NAME_vs_scalar  the same, as a ratio to scalar measured in this run
  *   roofline_ISA_SEQ_ilvN  G lane-iterations/s of the divergence-free loop
- *                      (scripts/roofline.c) for every sequence and interleave
+ *                      (bench/roofline.c) for every sequence and interleave
  *   kernel_NAME_PIC_executed  G lane-iterations/s the kernel computed alone
  *                      (no colouring) on PIC (default; deep, a zoom with a
  *                      ragged escape pattern): out->executed / time
@@ -32,8 +32,8 @@
 #include "render/pngenc.h"
 #include "render/picture.h"
 #include "render/render.h"
-#include "scripts/bench_roofline.h"
-#include "scripts/roofline.h"
+#include "bench/bench_roofline.h"
+#include "bench/roofline.h"
 
 static double now_s(void)
 {

@@ -7,8 +7,8 @@
 #include <time.h>
 
 #include "render/kernel.h"
-#include "scripts/bench_roofline.h"
-#include "scripts/roofline.h"
+#include "bench/bench_roofline.h"
+#include "bench/roofline.h"
 
 static const struct {
 	const char *name;

@@ -1,5 +1,5 @@
 -- wrk script: counts responses by status over all threads and prints them
--- as `wrk_status_<code> <n> responses` lines (scripts/loadtest reads them).
+-- as `wrk_status_<code> <n> responses` lines (bench/loadtest reads them).
 -- With `-- N` after the URL, each request asks for one of N distinct
 -- pictures of the default view's cost (zoom 1.000000 .. 1.(N-1)), each
 -- thread from its own starting point.

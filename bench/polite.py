@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""scripts/polite.py - the workshop's polite load from a client address of
-its own, and a health probe, for scripts/loadtest's fair rows.
+"""bench/polite.py - the workshop's polite load from a client address of
+its own, and a health probe, for bench/loadtest's fair rows.
 
   polite.py --url URL --seconds D [--source 127.0.0.2] [--clients 5]
             [--rate 1] [--probe URL] [--probe-source 127.0.0.3]

@@ -112,10 +112,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 			if (render_mode_parse(v, &o->mode) < 0)
 				return bad("mode must be one of " RENDER_MODE_NAMES);
 		} else if (strcmp(name, "workers") == 0) {
-			if (parse_u32(v, 1, POOL_MAX_WORKERS, &o->workers) < 0)
+			if (picture_parse_u32(v, 1, POOL_MAX_WORKERS, &o->workers) < 0)
 				return bad("workers must be an integer in 1..1024");
 		} else if (strcmp(name, "queue") == 0) {
-			if (parse_u32(v, 0, POOL_MAX_QUEUE, &o->queue) < 0)
+			if (picture_parse_u32(v, 0, POOL_MAX_QUEUE, &o->queue) < 0)
 				return bad("queue must be an integer in 0..16777216");
 			o->queue_set = 1;
 		} else if (strcmp(name, "kernel") == 0) {
@@ -131,10 +131,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 		} else if (strcmp(name, "trace") == 0) {
 			o->trace = v;
 		} else if (strcmp(name, "trace-ring") == 0) {
-			if (parse_u32(v, TRACE_RING_EVENTS_MIN, TRACE_RING_EVENTS_MAX, &o->trace_ring) < 0)
+			if (picture_parse_u32(v, TRACE_RING_EVENTS_MIN, TRACE_RING_EVENTS_MAX, &o->trace_ring) < 0)
 				return bad("trace-ring must be an integer in 64..16777216");
 		} else if (strcmp(name, "trace-hz") == 0) {
-			if (parse_u32(v, 0, PROF_HZ_MAX, &o->trace_hz) < 0)
+			if (picture_parse_u32(v, 0, PROF_HZ_MAX, &o->trace_hz) < 0)
 				return bad("trace-hz must be an integer in 0..10000");
 		} else if (strcmp(name, "cpuprofile") == 0) {
 			o->cpuprofile = v;
@@ -143,14 +143,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return bad("cpuprofile-sampler must be timer or perf");
 			o->cpuprofile_perf = strcmp(v, "perf") == 0;
 		} else if (strcmp(name, "cpuprofile-hz") == 0) {
-			if (parse_u32(v, 1, PROF_HZ_MAX, &o->cpuprofile_hz) < 0)
+			if (picture_parse_u32(v, 1, PROF_HZ_MAX, &o->cpuprofile_hz) < 0)
 				return bad("cpuprofile-hz must be an integer in 1..10000");
 		} else if (strcmp(name, "trace-kernel") == 0) {
 			if ((o->trace_kernel = trace_kview_parse(v)) < 0)
 				return bad("trace-kernel must be auto, off or refuse");
 		} else if (strcmp(name, "png-level") == 0) {
 			uint32_t l;
-			if (parse_u32(v, 0, 9, &l) < 0)
+			if (picture_parse_u32(v, 0, 9, &l) < 0)
 				return bad("png-level must be an integer in 0..9");
 			o->png.level = (int)l;
 		} else if (strcmp(name, "png-strategy") == 0) {
@@ -274,12 +274,17 @@ int main(int argc, char **argv)
 	if (!o.queue_set)
 		o.queue = o.mode == MODE_WORKERS ? 0 : 1024;
 
+	/* Everything the exits below free, set before the first of them
+	 * (-Wjump-misses-init holds the rest of this function to it). */
 	const struct kernel *k = kernel_find(o.kernel);
-	struct image img;
+	struct image img = {0};
 	struct pool *pool = NULL;
-	struct pngenc_buf png;
+	struct prof *prof = NULL;
+	struct pngenc_buf png = {0};
 	struct render_stats st;
 	char err[160];
+	double t0, t1, t2;
+	uint64_t e0;
 
 	if (o.mode != MODE_SEQ) {
 		rc = pool_create(&pool, o.workers, o.queue, "worker", NULL);
@@ -299,7 +304,6 @@ int main(int argc, char **argv)
 		goto out_img;
 	}
 	/* After the pool: its workers are sampled from their start. */
-	struct prof *prof = NULL;
 	prof_refuse(o.trace_kernel == TRACE_KVIEW_REFUSE);
 	prof_sampler(o.cpuprofile_perf);
 	if (o.cpuprofile && (rc = prof_start(&prof, o.cpuprofile_hz, err, sizeof err)) < 0) {
@@ -307,18 +311,18 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto out_img;
 	}
-	double t0 = now_ms();
+	t0 = now_ms();
 	rc = render_image(pool, &o.pic, k, o.mode, &img, &st);
-	double t1 = now_ms();
+	t1 = now_ms();
 	if (rc < 0) {
 		fprintf(stderr, "mandelbrot: rendering failed: %s\n", strerror(-rc));
 		rc = 1;
 		goto out_img;
 	}
-	uint64_t e0 = trace_begin();
+	e0 = trace_begin();
 	rc = pngenc_encode(&img, &o.png, &png, err, sizeof err);
 	trace_span(&TD_ENCODE, e0, rc == 0 ? (int64_t)png.len : 0, 0);
-	double t2 = now_ms();
+	t2 = now_ms();
 	if (rc < 0) {
 		fprintf(stderr, "mandelbrot: PNG encoding failed: %s\n", err);
 		rc = 1;
@@ -338,12 +342,15 @@ int main(int argc, char **argv)
 	       st.iterations / ((t1 - t0) * 1e6), (unsigned long long)st.jobs, t2 - t1,
 	       png.len, o.out);
 	rc = 0;
-	if (prof)
-		rc = write_profile(o.cpuprofile, prof) < 0;
+	/* Each file that could not be written fails the run; one written
+	 * after it does not undo that. */
+	if (prof && write_profile(o.cpuprofile, prof) < 0)
+		rc = 1;
 	if (tc) {
 		trace_capture_close(tc);
 		fflush(stdout); /* the render's line before the trace's, where both go to one place */
-		rc = write_trace(o.trace, tc) < 0;
+		if (write_trace(o.trace, tc) < 0)
+			rc = 1;
 	}
 out_png:
 	pngenc_buf_free(&png);

@@ -1,0 +1,128 @@
+/*
+ * deadline.c - see deadline.h.
+ *
+ * One thread waits on a condition variable (CLOCK_MONOTONIC) until the
+ * armed deadline or a hurry, then runs fire outside the lock. The window's
+ * end is therefore never an HTTP thread's job: the connection stays
+ * suspended meanwhile, like a rendering one.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "server/deadline.h"
+
+struct deadline {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	pthread_t thread;
+	void (*fire)(void *ctx);
+	void *ctx;         /* non-NULL while a window is armed */
+	char name[16];
+	struct timespec deadline;
+	int hurry, stop;
+};
+
+static void *timer_main(void *arg)
+{
+	struct deadline *t = arg;
+
+	pthread_setname_np(pthread_self(), t->name);
+	pthread_mutex_lock(&t->mu);
+	while (!t->stop) {
+		if (!t->ctx) {
+			pthread_cond_wait(&t->cond, &t->mu);
+			continue;
+		}
+		if (!t->hurry &&
+		    pthread_cond_timedwait(&t->cond, &t->mu, &t->deadline) != ETIMEDOUT)
+			continue; /* woken early: look again */
+		void *ctx = t->ctx;
+		t->ctx = NULL;
+		t->hurry = 0;
+		pthread_mutex_unlock(&t->mu);
+		t->fire(ctx);
+		pthread_mutex_lock(&t->mu);
+	}
+	pthread_mutex_unlock(&t->mu);
+	return NULL;
+}
+
+int deadline_create(struct deadline **out, const char *name, void (*fire)(void *ctx))
+{
+	struct deadline *t = calloc(1, sizeof *t);
+	pthread_condattr_t ca;
+	int rc;
+
+	if (!t)
+		return -ENOMEM;
+	t->fire = fire;
+	snprintf(t->name, sizeof t->name, "%s", name);
+	pthread_mutex_init(&t->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&t->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	rc = pthread_create(&t->thread, NULL, timer_main, t);
+	if (rc != 0) {
+		pthread_cond_destroy(&t->cond);
+		pthread_mutex_destroy(&t->mu);
+		free(t);
+		return -rc;
+	}
+	*out = t;
+	return 0;
+}
+
+void deadline_destroy(struct deadline *t)
+{
+	if (!t)
+		return;
+	pthread_mutex_lock(&t->mu);
+	t->stop = 1;
+	pthread_cond_signal(&t->cond);
+	pthread_mutex_unlock(&t->mu);
+	pthread_join(t->thread, NULL);
+	pthread_cond_destroy(&t->cond);
+	pthread_mutex_destroy(&t->mu);
+	free(t);
+}
+
+void deadline_after(struct deadline *t, uint64_t ns, void *ctx)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	uint64_t nsec = (uint64_t)now.tv_nsec + ns % 1000000000u;
+	pthread_mutex_lock(&t->mu);
+	t->deadline.tv_sec = now.tv_sec + (time_t)(ns / 1000000000u) + (time_t)(nsec / 1000000000u);
+	t->deadline.tv_nsec = (long)(nsec % 1000000000u);
+	t->ctx = ctx;
+	t->hurry = 0;
+	pthread_cond_signal(&t->cond);
+	pthread_mutex_unlock(&t->mu);
+}
+
+void deadline_hurry(struct deadline *t)
+{
+	pthread_mutex_lock(&t->mu);
+	if (t->ctx) {
+		t->hurry = 1;
+		pthread_cond_signal(&t->cond);
+	}
+	pthread_mutex_unlock(&t->mu);
+}
+
+unsigned deadline_retry_after(struct deadline *t)
+{
+	struct timespec now;
+	unsigned s = 1;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&t->mu);
+	if (t->ctx && t->deadline.tv_sec > now.tv_sec)
+		s = (unsigned)(t->deadline.tv_sec - now.tv_sec) + 1;
+	pthread_mutex_unlock(&t->mu);
+	return s;
+}
+
