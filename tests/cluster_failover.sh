@@ -9,6 +9,7 @@
 set -euo pipefail
 bin=${1:-bin}
 here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/tests/cluster_start.sh"
 tmp=$(mktemp -d)
 chmod 755 "$tmp" # nginx's workers (www-data under root) keep pictures under it
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -20,10 +21,7 @@ cleanup() {
 trap cleanup EXIT
 # Cache off (the instances', and nginx's for these requests: no-cache), so
 # that requests are in flight on the instance when it dies.
-"$here/scripts/cluster" -p "$port" -b "$bin" -d "$tmp/cluster" 2 -- --cache-mb 0 >"$tmp/out" 2>&1 &
-cpid=$!
-for _ in $(seq 200); do grep -q '^cluster ' "$tmp/out" && break; sleep 0.05; done
-grep -q '^cluster ' "$tmp/out" || { echo "FAIL cluster did not start"; cat "$tmp/out"; exit 1; }
+cluster_start "$port" "$tmp/cluster" 2 -- --cache-mb 0
 victim=$(awk 'NR == 1 { print $1 }' "$tmp/cluster/instances")
 hey -z 6s -c 6 -H "Cache-Control: no-cache" -o csv "http://127.0.0.1:$port/mandelbrot" >"$tmp/hey.csv" &
 hpid=$!

@@ -11,6 +11,7 @@
 set -euo pipefail
 bin=${1:-bin}
 here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/tests/cluster_start.sh"
 tmp=$(mktemp -d)
 chmod 755 "$tmp" # nginx's workers (www-data under root) keep pictures under it
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -20,10 +21,7 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-"$here/scripts/cluster" -p "$port" -b "$bin" -d "$tmp/cluster" 2 -- --debug-allow 127.0.0.2 >"$tmp/out" 2>&1 &
-cpid=$!
-for _ in $(seq 600); do grep -q '^cluster ' "$tmp/out" && break; sleep 0.1; done
-grep -q '^cluster ' "$tmp/out" || { echo "FAIL cluster did not start"; cat "$tmp/out" "$tmp"/cluster/*.err; exit 1; }
+cluster_start "$port" "$tmp/cluster" 2 -- --debug-allow 127.0.0.2
 fails=0
 check() { if [ "$2" = "$3" ]; then echo "PASS $1"; else echo "FAIL $1: got '$2', want '$3'"; fails=$((fails + 1)); fi; }
 url="http://127.0.0.1:$port"
