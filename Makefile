@@ -233,6 +233,7 @@ test-run: $(B)/tests/stress
 else
 test-run: $(B)/tests/unit $(B)/tests/stress $(PROGRAMS) $(PLAYWRIGHT)
 	$(B)/tests/stress
+	tests/docs_trace_names.sh
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp $(B)/tests/unit --jobs $(TEST_JOBS) $(TEST_ARGS)
 	tests/cluster_failover.sh $(BIN)
 	tests/cluster_proxy.sh $(BIN)

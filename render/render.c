@@ -40,13 +40,16 @@
  *                                                  request's flow when it has a tag
  *   row {y, iterations}                            seq mode in render_image
  *   mirror rows {rows}                             auto's copies, on the last job
- *   render {mode, jobs}                            render_image on the caller */
+ *   render {mode, jobs}                            render_image on the caller
+ *   wait: render                                   the caller, its jobs handed out,
+ *                                                  waiting for the last to end */
 static const struct trace_desc TD_UNIT = {"job", "render", {"unit", "iterations", "queued_ns"}, 0};
 static const struct trace_desc TD_CLAIM = {
 	"job", "render", {"units", "iterations", "queued_ns", "request"}, 0};
 static const struct trace_desc TD_ROW = {"row", "render", {"y", "iterations"}, 0};
 static const struct trace_desc TD_MIRROR = {"mirror rows", "render", {"rows"}, 0};
 static const struct trace_desc TD_RENDER = {"render", "render", {"mode", "jobs"}, 1};
+static const struct trace_desc TD_WAIT_RENDER = {"wait: render", "render", {0}, 0};
 
 /* auto mode: a claim is at least this many pixels, so the atomic counter
  * is touched rarely even for narrow pictures, and at most one row for wide
@@ -400,10 +403,12 @@ static int run_on_pool(struct pool *pool, struct task *t, struct render_stats *s
 	    atomic_fetch_sub_explicit(&t->remaining, jobs - sent, memory_order_acq_rel) ==
 		    jobs - sent)
 		t->finished = 1;
+	uint64_t w0 = trace_begin();
 	pthread_mutex_lock(&t->mu);
 	while (!t->finished)
 		pthread_cond_wait(&t->cond, &t->mu);
 	pthread_mutex_unlock(&t->mu);
+	trace_span(&TD_WAIT_RENDER, w0, 0, 0);
 	pthread_cond_destroy(&t->cond);
 	pthread_mutex_destroy(&t->mu);
 	st->iterations = atomic_load_explicit(&t->iters, memory_order_relaxed);
@@ -430,6 +435,7 @@ int render_image(struct pool *pool, const struct picture *pic, const struct kern
 			trace_span(&TD_ROW, r0, u, (int64_t)n);
 			st.iterations += n;
 		}
+		st.jobs = 1; /* this thread's, all of it */
 	} else {
 		rc = run_on_pool(pool, &t, &st);
 	}

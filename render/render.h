@@ -73,7 +73,7 @@ int render_mode_parse(const char *s, enum render_mode *out); /* 0 or -EINVAL */
 /* What one render did, for the CLI's line, benchmarks and the tracer. */
 struct render_stats {
 	uint64_t iterations; /* sum over pixels of the loop count */
-	uint64_t jobs;       /* jobs submitted to the pool (0 for seq) */
+	uint64_t jobs;       /* jobs: submitted to the pool, or 1 for seq (the caller's) */
 	/* render_start, on the trace clock (trace/trace.h) when the tracer
 	 * was armed as the first job began, else 0: that start, and the end */
 	uint64_t t_first, t_done;

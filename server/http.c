@@ -29,6 +29,10 @@
 #include <unistd.h>
 
 #include "server/http.h"
+#include "trace/trace.h"
+
+/* A thread blocked in poll(2) for the next event: why it waits, in traces. */
+static const struct trace_desc TD_POLL = {"wait: network", "http", {0}, 0};
 
 /* A refused connection, closed once its client has read the 503 (a close
  * with the client's request unread would reset the connection, and the
@@ -240,7 +244,10 @@ static void *loop(void *arg)
 		hurry = hurry ? hurry - 1 : 0;
 		if (h->idle)
 			h->idle(h->cls, t, 0);
-		if (poll(p, 4, timeout) > 0) {
+		uint64_t w0 = timeout ? trace_begin() : 0;
+		int ready = poll(p, 4, timeout);
+		trace_span(&TD_POLL, w0, 0, 0);
+		if (ready > 0) {
 			if (p[1].revents & POLLIN) {
 				uint64_t n;
 				ssize_t rc = read(t->wake_fd, &n, sizeof n);

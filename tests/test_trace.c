@@ -11,6 +11,7 @@
 
 #include "trace/capture.h"
 #include "trace/json.h"
+#include "trace/summary.h"
 #include "trace/trace.h"
 
 static const struct trace_desc D_SPAN = {"work", "test", {"n", "what"}, 2};
@@ -406,4 +407,61 @@ Test(trace_json, random_strings_always_give_valid_json)
 		json_decref(valid);
 		json_decref(v);
 	}
+}
+
+Test(trace, durations_are_given_in_the_unit_that_fits_them)
+{
+	static const struct {
+		double ns;
+		const char *said;
+	} cases[] = {
+		{0, "0 ns"},         {260, "260 ns"},      {999.4, "999 ns"},   {999.6, "1.00 us"},
+		{1234, "1.23 us"},   {12345, "12.3 us"},   {123456, "123 us"},  {999499, "999 us"},
+		{4560000, "4.56 ms"}, {45600000, "45.6 ms"}, {999600000, "1.00 s"}, {3.5e9, "3.50 s"},
+		{125e9, "125 s"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char b[SUMMARY_DURATION_MAX];
+		cr_expect(eq(str, (char *)summary_duration(b, cases[i].ns), (char *)cases[i].said), "%g",
+			  cases[i].ns);
+	}
+}
+
+/* The summary's means and percentiles at ns, us and ms scale: none
+ * rounded to nothing. */
+Test(trace, the_summary_speaks_in_ns_us_and_ms)
+{
+	static const struct trace_desc D_NS = {"tiny", "test", {0}, 0}, D_US = {"small", "test", {0}, 0},
+					D_MS = {"big", "test", {0}, 0}, D_PHASE = {"phase", "test", {0}, 0};
+	struct trace_capture *c;
+	trace_init(&(struct trace_config){
+		.ring_events = 1024, .process = "tester", .kview = TRACE_KVIEW_OFF});
+	cr_assert(eq(int, trace_capture_open(&c), 0));
+	uint64_t t = trace_now();
+	trace_span_to(&D_MS, t, t + 4560000, TRACE_FLOW_NONE, 0, 0, 0);
+	for (int i = 0; i < 3; i++)
+		trace_span_to(&D_US, t + 1000000 * i, t + 1000000 * i + 12300, TRACE_FLOW_NONE, 0, 0, 0);
+	for (int i = 0; i < 4; i++)
+		trace_span_to(&D_NS, t + 20000 + 1000 * i, t + 20000 + 1000 * i + 260, TRACE_FLOW_NONE, 0, 0, 0);
+	trace_async(&D_PHASE, 1, t, t + 700, 0, 0, 0, 0);
+	trace_async(&D_PHASE, 2, t, t + 45000, 0, 0, 0, 0);
+	trace_async(&D_PHASE, 3, t, t + 2500000, 0, 0, 0, 0);
+	while (trace_now() < t + 5000000)
+		;
+	trace_capture_close(c);
+	trace_capture_format(c, TRACE_FORMAT_SUMMARY);
+	char text[8192];
+	size_t n = 0, k;
+	while ((k = trace_capture_read(c, text + n, sizeof text - 1 - n)) > 0)
+		n += k;
+	text[n] = '\0';
+	trace_capture_free(c);
+	cr_expect(not(eq(ptr, strstr(text, "1 span, mean 4.56 ms\n"), NULL)), "%s", text);
+	cr_expect(not(eq(ptr, strstr(text, "3 spans, mean 12.3 us\n"), NULL)), "%s", text);
+	cr_expect(not(eq(ptr, strstr(text, "4 spans, mean 260 ns\n"), NULL)), "%s", text);
+	cr_expect(not(eq(ptr, strstr(text, ", 1 thread, "), NULL)), "%s", text);
+	/* p50, p90, p99, max of 700 ns, 45 us, 2.5 ms */
+	cr_expect(not(eq(ptr, strstr(text, "  phase                         3    45.0 us    2.50 ms    2.50 ms    2.50 ms\n"), NULL)),
+		  "%s", text);
+	cr_expect(eq(ptr, strstr(text, " 0.000"), NULL), "%s", text);
 }

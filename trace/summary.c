@@ -264,12 +264,31 @@ static double pct(uint64_t part, uint64_t whole)
 	return whole ? 100.0 * (double)part / (double)whole : 0.0;
 }
 
-/* The nearest-rank percentile p of n sorted durations, in milliseconds. */
-static double rank_ms(const uint64_t *d, size_t n, double p)
+/* The nearest-rank percentile p of n sorted durations. */
+static uint64_t rank(const uint64_t *d, size_t n, double p)
 {
 	size_t k = (size_t)(p / 100.0 * (double)n + 0.999999);
 	k = k < 1 ? 1 : k > n ? n : k;
-	return (double)d[k - 1] / 1e6;
+	return d[k - 1];
+}
+
+const char *summary_duration(char buf[SUMMARY_DURATION_MAX], double ns)
+{
+	static const struct {
+		double scale;
+		const char *unit;
+	} u[] = {{1, "ns"}, {1e3, "us"}, {1e6, "ms"}, {1e9, "s"}};
+	unsigned i = 0;
+	/* The unit in which the value, rounded to 3 digits, is under 1000. */
+	while (i + 1 < sizeof u / sizeof u[0] && ns >= u[i + 1].scale * 0.9995)
+		i++;
+	double v = ns / u[i].scale;
+	if (i == 0)
+		snprintf(buf, SUMMARY_DURATION_MAX, "%.0f ns", v);
+	else
+		snprintf(buf, SUMMARY_DURATION_MAX, "%.*f %s", v < 9.995 ? 2 : v < 99.95 ? 1 : 0, v,
+			 u[i].unit);
+	return buf;
 }
 
 static void thread_text(FILE *f, struct thread *t, uint64_t win)
@@ -302,10 +321,13 @@ static void thread_text(FILE *f, struct thread *t, uint64_t win)
 	if (t->spans.t[NAMES_MAX].count)
 		t->spans.t[t->spans.n] = t->spans.t[NAMES_MAX];
 	qsort(t->spans.t, n, sizeof *t->spans.t, by_ns_desc);
-	for (unsigned i = 0; i < n && i < SPANS_SHOWN; i++)
-		fprintf(f, "  in %-24s %5.1f%%  %8llu spans, mean %.3f ms\n", t->spans.t[i].name,
+	for (unsigned i = 0; i < n && i < SPANS_SHOWN; i++) {
+		char mean[SUMMARY_DURATION_MAX];
+		fprintf(f, "  in %-24s %5.1f%%  %8llu %s, mean %s\n", t->spans.t[i].name,
 			pct(t->spans.t[i].ns, win), (unsigned long long)t->spans.t[i].count,
-			(double)t->spans.t[i].ns / (double)t->spans.t[i].count / 1e6);
+			t->spans.t[i].count == 1 ? "span" : "spans",
+			summary_duration(mean, (double)t->spans.t[i].ns / (double)t->spans.t[i].count));
+	}
 	if (n > SPANS_SHOWN)
 		fprintf(f, "  (%u more span names)\n", n - SPANS_SHOWN);
 }
@@ -317,8 +339,8 @@ char *summary_finish(struct summary *s, const char *kview, const struct trace_fa
 	FILE *o = s ? open_memstream(&text, len) : NULL;
 	if (o) {
 		uint64_t win = s->end > s->start ? s->end - s->start : 0;
-		fprintf(o, "trace summary: window %.3f ms, %zu threads, %llu events, %llu lost%s\n",
-			(double)win / 1e6, s->nth, (unsigned long long)f->events,
+		fprintf(o, "trace summary: window %.3f ms, %zu thread%s, %llu events, %llu lost%s\n",
+			(double)win / 1e6, s->nth, s->nth == 1 ? "" : "s", (unsigned long long)f->events,
 			(unsigned long long)f->lost, s->oom ? " (out of memory: partial)" : "");
 		fprintf(o, "kernel view: %s\n", kview);
 		fprintf(o, "shares are of the window; spans nest, so a thread's span shares may add "
@@ -326,14 +348,19 @@ char *summary_finish(struct summary *s, const char *kview, const struct trace_fa
 		for (size_t i = 0; i < s->nth; i++)
 			thread_text(o, &s->th[i], win);
 		if (s->nas)
-			fprintf(o, "\nasync slices (ms)          count      p50      p90      p99"
-				   "      max\n");
+			fprintf(o, "\nasync slices                count        p50        p90        p99"
+				   "        max\n");
 		for (unsigned i = 0; i < s->nas; i++) {
 			struct async *a = &s->as[i];
+			static const double at[] = {50, 90, 99, 100};
 			qsort(a->dur, a->n, sizeof *a->dur, by_u64);
-			fprintf(o, "  %-22s %8zu %8.3f %8.3f %8.3f %8.3f\n", a->name, a->n,
-				rank_ms(a->dur, a->n, 50), rank_ms(a->dur, a->n, 90),
-				rank_ms(a->dur, a->n, 99), rank_ms(a->dur, a->n, 100));
+			fprintf(o, "  %-22s %8zu", a->name, a->n);
+			for (unsigned j = 0; j < 4; j++) {
+				char d[SUMMARY_DURATION_MAX];
+				fprintf(o, " %10s",
+					summary_duration(d, (double)rank(a->dur, a->n, at[j])));
+			}
+			fprintf(o, "\n");
 		}
 		if (fclose(o) != 0) {
 			free(text);

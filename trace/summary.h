@@ -27,6 +27,11 @@
 
 struct summary;
 
+/* A duration in the unit that fits it, to 3 digits: "260 ns", "12.3 us",
+ * "4.56 ms", "1.20 s". Returns buf. */
+#define SUMMARY_DURATION_MAX 16
+const char *summary_duration(char buf[SUMMARY_DURATION_MAX], double ns);
+
 /* A summary of the window [start, end): NULL when out of memory. */
 struct summary *summary_new(uint64_t start, uint64_t end);
 
