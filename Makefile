@@ -19,6 +19,8 @@
 #                        podman + a debootstrap base where no engine runs)
 #   make run             install what building needs, build, and start the server on
 #                        127.0.0.1:8080 (RUN_ARGS=...)
+#   make workshop        the same as the Go workshop's service (--workshop: every request
+#                        rendered, no cache, no single flight), with hey installed
 #   make deps            install missing Debian packages (apt-get): building's and testing's
 #   make deps-build      only building's (the Dockerfile's)
 #   make install         bin/mandelbrot and bin/mandelweb into $(DESTDIR)$(PREFIX)/bin
@@ -87,7 +89,7 @@ ISA_generic := -Wno-psabi
 TRACE_SRC := trace/trace.c trace/json.c trace/chrome.c trace/capture.c trace/window.c trace/samples.c trace/perf.c trace/kview.c trace/summary.c
 PROF_SRC := prof/sample.c prof/sigprof.c prof/symbols.c prof/pprof.c prof/tsample.c
 RENDER_SRC := $(KERNEL_SRC) render/kernel_dispatch.c render/names.c render/picture.c render/colour.c \
-	render/pool.c render/render.c render/pngenc.c
+	render/pool.c render/render.c render/pngenc.c render/flag.c render/version.c
 SERVER_SRC := server/cidr.c server/client.c server/cgroup.c server/blob.c server/cache.c server/query.c server/metrics.c server/config.c \
 	server/accesslog.c server/help.c server/debug.c server/deadline.c server/tracing.c server/viewer.c \
 	server/admission.c server/flight.c server/http.c server/suspend.c server/answer.c server/routes.c server/route_mandelbrot.c server/route_trace.c server/route_pprof.c server/slowtrace.c server/conn.c \
@@ -104,7 +106,7 @@ TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o)
 CPU_TEST_OBJ := $(CPU_TEST_SRC:%.c=$(B)/%.o)
 
 PROGRAMS := $(BIN)/mandelbrot $(BIN)/mandelweb
-.PHONY: all bin test test-run test-cpus test-cpus-run bench bench-run loadtest loadtest-run run deps \
+.PHONY: all bin test test-run test-cpus test-cpus-run bench bench-run loadtest loadtest-run run workshop deps \
 	deps-build libs clean install help docker-test fuzz fuzz-run no-criterion-gt
 all: $(PROGRAMS)
 
@@ -304,6 +306,13 @@ docker-test: deps-build
 run: deps-build
 	$(MAKE) $(BIN)/mandelweb
 	$(BIN)/mandelweb $(RUN_ARGS)
+
+# The Go workshop's service: every request rendered (--workshop: no cache,
+# no single flight), and hey, the workshop's load generator.
+workshop: deps-build
+	@scripts/install-deps hey
+	$(MAKE) $(BIN)/mandelweb
+	$(BIN)/mandelweb --workshop $(RUN_ARGS)
 
 deps:
 	@scripts/install-deps

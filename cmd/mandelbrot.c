@@ -6,12 +6,12 @@
  *              [-kernel auto|list|NAME] [-png-level 1] [-png-strategy rle]
  *              [-png-filter up] [-o mandelbrot.png]
  *              [-trace trace.json [-trace-ring 1048576]]
+ *              [-cpuprofile cpu.pprof [-profile-hz 1000]] [-version] [-help]
  *
- * Writes the PNG and prints one line: what it did and how long rendering
- * and encoding took. Bad flags or values: a message, the usage, exit 2.
- * With -trace, also writes what every thread did during the render and the
- * encoding as Chrome Trace Event JSON, and says on stderr how many events
- * it holds and how many were lost.
+ * Flags as render/flag.h takes them (-w 64, -w=64, --w=64). Writes the PNG
+ * and prints one line on stdout: what it did and how long rendering and
+ * encoding took; then, on stderr, what -cpuprofile and -trace wrote (the
+ * trace's summary last). A bad flag or value: its reason, exit 2.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -20,8 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "render/flag.h"
 #include "render/pngenc.h"
 #include "render/render.h"
+#include "render/version.h"
 #include "prof/prof.h"
 #include "trace/capture.h"
 #include "trace/trace.h"
@@ -43,6 +45,7 @@ struct options {
 	int trace_kernel;
 	uint32_t cpuprofile_hz;
 	int cpuprofile_perf;
+	int version;
 	struct pngenc_opts png;
 };
 
@@ -56,7 +59,9 @@ static void usage(FILE *f)
 		"                  [-png-filter none|sub|up|avg|paeth|all] [-o mandelbrot.png]\n"
 		"                  [-trace trace.json [-trace-ring 1048576] [-trace-kernel auto|off|refuse]\n"
 		"                   [-trace-hz " PROF_HZ_STR "]]\n"
-		"                  [-cpuprofile cpu.pprof [-cpuprofile-hz N] [-cpuprofile-sampler timer|perf]]\n"
+		"                  [-cpuprofile cpu.pprof [-profile-hz N] [-profile-sampler timer|perf]]\n"
+		"                  [-version] [-help]\n"
+		"  Flags: -name value, -name=value, --name value or --name=value.\n"
 		"  -mode     seq: this thread alone; px: a job per pixel; row: a job per row;\n"
 		"            workers: per-pixel jobs through a queue of -queue slots (default 0,\n"
 		"            a rendezvous); auto: bands of rows claimed by each worker (default)\n"
@@ -68,41 +73,56 @@ static void usage(FILE *f)
 		"            view of each thread (perf_event_open; refuse: as if refused);\n"
 		"            -trace-hz: CPU samples a second a thread, with their stacks, in\n"
 		"            the trace (0: none; default " PROF_HZ_STR ")\n"
-		"  -cpuprofile  sample every thread's CPU at 1 kHz over the render and the\n"
-		"            encode, and write the profile (gzipped profile.proto) for\n"
-		"            go tool pprof, pprof -http or speedscope; -cpuprofile-hz: the\n"
-		"            rate, 1..10000 (default " PROF_HZ_STR "); -cpuprofile-sampler: timer\n"
-		"            (SIGPROF, the default) or perf (perf_event_open)\n"
+		"  -cpuprofile  sample every thread's CPU over the render and the encode, and\n"
+		"            write the profile (gzipped profile.proto) for go tool pprof,\n"
+		"            pprof -http or speedscope; -profile-hz: the rate, 1..10000\n"
+		"            (default " PROF_HZ_STR "); -profile-sampler: timer (SIGPROF at the\n"
+		"            kernel's tick, the default) or perf (perf_event_open, finer)\n"
+		"  -version  the version, the kernel it renders with, the libraries\n"
 		"  -kernel   escape-time kernel; 'auto' picks the first this CPU runs of:");
 	char runs[128];
 	fprintf(f, " %s ('list': every kernel of this build)\n",
 		kernel_names(runs, sizeof runs, true));
 }
 
-static int bad(const char *msg)
+static int bad(const char *why)
 {
-	fprintf(stderr, "mandelbrot: %s\n", msg);
-	usage(stderr);
-	return 2;
+	return flag_bad(stderr, "mandelbrot", why);
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	char why[160];
+	char why[160], name[32];
 
 	for (int i = 1; i < argc; i++) {
-		const char *f = argv[i];
-		if (strcmp(f, "-help") == 0 || strcmp(f, "--help") == 0) {
-			usage(stdout);
-			exit(0);
-		}
-		if (f[0] != '-' || f[1] == '\0')
-			return bad("arguments must be flags");
-		if (i + 1 >= argc) {
-			snprintf(why, sizeof why, "flag %s needs a value", f);
+		struct flag f;
+		if (flag_split(argv[i], &f) < 0) {
+			snprintf(why, sizeof why, "unexpected argument '%.40s': every argument is a flag", argv[i]);
 			return bad(why);
 		}
-		const char *v = argv[++i], *name = f + 1 + (f[1] == '-');
+		if (f.len >= sizeof name) {
+			snprintf(why, sizeof why, "unknown flag %.40s", argv[i]);
+			return bad(why);
+		}
+		memcpy(name, f.name, f.len);
+		name[f.len] = '\0';
+		if (strcmp(name, "help") == 0 || strcmp(name, "version") == 0) {
+			if (f.value) {
+				snprintf(why, sizeof why, "-%s takes no value", name);
+				return bad(why);
+			}
+			if (name[0] == 'h') {
+				usage(stdout);
+				exit(0);
+			}
+			o->version = 1;
+			continue;
+		}
+		const char *v = flag_value(&f, argc, argv, &i);
+		if (!v) {
+			snprintf(why, sizeof why, "flag -%s needs a value", name);
+			return bad(why);
+		}
 		int rc = picture_set(&o->pic, name, v, why, sizeof why);
 		if (rc == 0)
 			continue;
@@ -138,13 +158,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return bad("trace-hz must be an integer in 0..10000");
 		} else if (strcmp(name, "cpuprofile") == 0) {
 			o->cpuprofile = v;
-		} else if (strcmp(name, "cpuprofile-sampler") == 0) {
+		} else if (strcmp(name, "profile-sampler") == 0 || strcmp(name, "cpuprofile-sampler") == 0) {
+			/* cpuprofile-*: the names before the service's were shared */
 			if (strcmp(v, "timer") && strcmp(v, "perf"))
-				return bad("cpuprofile-sampler must be timer or perf");
+				return bad("profile-sampler must be timer or perf");
 			o->cpuprofile_perf = strcmp(v, "perf") == 0;
-		} else if (strcmp(name, "cpuprofile-hz") == 0) {
+		} else if (strcmp(name, "profile-hz") == 0 || strcmp(name, "cpuprofile-hz") == 0) {
 			if (picture_parse_u32(v, 1, PROF_HZ_MAX, &o->cpuprofile_hz) < 0)
-				return bad("cpuprofile-hz must be an integer in 1..10000");
+				return bad("profile-hz must be an integer in 1..10000");
 		} else if (strcmp(name, "trace-kernel") == 0) {
 			if ((o->trace_kernel = trace_kview_parse(v)) < 0)
 				return bad("trace-kernel must be auto, off or refuse");
@@ -160,7 +181,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			if (pngenc_parse_filter(v, &o->png.filters) < 0)
 				return bad("png-filter must be one of none|sub|up|avg|paeth|all");
 		} else {
-			snprintf(why, sizeof why, "unknown flag %s", f);
+			snprintf(why, sizeof why, "unknown flag -%s", name);
 			return bad(why);
 		}
 	}
@@ -219,9 +240,19 @@ static int write_trace(const char *path, struct trace_capture *c)
 	return 0;
 }
 
-/* Writes the profile to path and reports it on stderr. */
-static int write_profile(const char *path, struct prof *p)
+/* The CPU time of the whole process so far, in nanoseconds. */
+static uint64_t cpu_ns(void)
 {
+	struct timespec t;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Writes the profile to path and reports it on stderr; cpu0: cpu_ns() when
+ * it started. */
+static int write_profile(const char *path, struct prof *p, uint64_t cpu0)
+{
+	uint64_t cpu = cpu_ns() - cpu0;
 	unsigned char *gz;
 	size_t len;
 	struct prof_facts f;
@@ -237,9 +268,17 @@ static int write_profile(const char *path, struct prof *p)
 		return -1;
 	}
 	prof_facts(p, &f);
-	fprintf(stderr, "mandelbrot: profile %s: %llu samples of %u threads over %.1f ms at %u Hz, %llu lost\n",
-		path, (unsigned long long)f.samples, f.threads, (f.end_ns - f.start_ns) / 1e6, f.hz,
-		(unsigned long long)f.lost);
+	fprintf(stderr, "mandelbrot: profile %s: %llu samples of %u thread%s over %.1f ms (%.1f ms of CPU) at %u Hz, %llu lost\n",
+		path, (unsigned long long)f.samples, f.threads, f.threads == 1 ? "" : "s",
+		(f.end_ns - f.start_ns) / 1e6, cpu / 1e6, f.hz, (unsigned long long)f.lost);
+	/* A CPU-clock timer expires only at the scheduler's tick (4 ms at
+	 * CONFIG_HZ=250): a run of a few ticks gets few samples or none. */
+	double want = (double)cpu * f.hz / 1e9;
+	if (f.sigprof && want >= 2 && (double)f.samples < want / 2)
+		fprintf(stderr, "mandelbrot: profile: %.0f samples expected, but the timer sampler fires only "
+				"at the kernel's scheduler tick (1-10 ms): make the run longer (larger -w, -h "
+				"or -iter) or use -profile-sampler perf\n",
+			want);
 	return 0;
 }
 
@@ -260,6 +299,12 @@ int main(int argc, char **argv)
 	int rc = parse_args(argc, argv, &o);
 	if (rc)
 		return rc;
+	if (o.version) {
+		char dw[32];
+		snprintf(dw, sizeof dw, "libdw %s", prof_libdw_version());
+		version_print(stdout, "mandelbrot", kernel_find(o.kernel), dw);
+		return 0;
+	}
 	struct trace_capture *tc = NULL;
 	if (o.trace) {
 		trace_init(&(struct trace_config){
@@ -284,7 +329,7 @@ int main(int argc, char **argv)
 	struct render_stats st;
 	char err[160];
 	double t0, t1, t2;
-	uint64_t e0;
+	uint64_t e0, cpu0;
 
 	if (o.mode != MODE_SEQ) {
 		rc = pool_create(&pool, o.workers, o.queue, "worker", NULL);
@@ -306,6 +351,7 @@ int main(int argc, char **argv)
 	/* After the pool: its workers are sampled from their start. */
 	prof_refuse(o.trace_kernel == TRACE_KVIEW_REFUSE);
 	prof_sampler(o.cpuprofile_perf);
+	cpu0 = cpu_ns();
 	if (o.cpuprofile && (rc = prof_start(&prof, o.cpuprofile_hz, err, sizeof err)) < 0) {
 		fprintf(stderr, "mandelbrot: cannot profile: %s\n", err);
 		rc = 1;
@@ -344,11 +390,11 @@ int main(int argc, char **argv)
 	rc = 0;
 	/* Each file that could not be written fails the run; one written
 	 * after it does not undo that. */
-	if (prof && write_profile(o.cpuprofile, prof) < 0)
+	fflush(stdout); /* the render's line before the files', where both go to one place */
+	if (prof && write_profile(o.cpuprofile, prof, cpu0) < 0)
 		rc = 1;
 	if (tc) {
 		trace_capture_close(tc);
-		fflush(stdout); /* the render's line before the trace's, where both go to one place */
 		if (write_trace(o.trace, tc) < 0)
 			rc = 1;
 	}

@@ -81,6 +81,10 @@ int prof_trace_samples(unsigned hz);
 /* 1 while a profile exists. */
 int prof_active(void);
 
+/* The version of libdw, which names the functions, files and lines:
+ * "0.188". For --version. */
+const char *prof_libdw_version(void);
+
 /* Frees the profile and ends the session; NULL is a no-op. */
 void prof_free(struct prof *p);
 

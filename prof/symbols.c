@@ -94,3 +94,8 @@ void prof_syms_close(struct prof_syms *s)
 	free(s->mods);
 	free(s);
 }
+
+const char *prof_libdw_version(void)
+{
+	return dwfl_version(NULL);
+}

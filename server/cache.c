@@ -33,7 +33,7 @@ struct cache {
 	size_t nbuckets; /* a power of two */
 	struct entry *head, *tail;
 	size_t capacity, bytes, entries;
-	uint64_t hits, misses, evictions, inserts;
+	uint64_t hits, misses, evictions, inserts, bypassed;
 };
 
 int cache_create(struct cache **out, size_t capacity)
@@ -148,6 +148,14 @@ struct blob *cache_get(struct cache *c, const char *key)
 	return b;
 }
 
+void cache_bypass(struct cache *c)
+{
+	pthread_mutex_lock(&c->mu);
+	c->misses++;
+	c->bypassed++;
+	pthread_mutex_unlock(&c->mu);
+}
+
 void cache_put(struct cache *c, const char *key, struct blob *b)
 {
 	size_t klen = strlen(key);
@@ -189,7 +197,7 @@ void cache_stats(struct cache *c, struct cache_stats *out)
 	pthread_mutex_lock(&c->mu);
 	*out = (struct cache_stats){
 		.hits = c->hits, .misses = c->misses, .evictions = c->evictions,
-		.inserts = c->inserts, .bytes = c->bytes, .entries = c->entries,
+		.inserts = c->inserts, .bypassed = c->bypassed, .bytes = c->bytes, .entries = c->entries,
 		.capacity = c->capacity,
 	};
 	pthread_mutex_unlock(&c->mu);

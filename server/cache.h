@@ -24,6 +24,7 @@ struct cache;
 
 struct cache_stats {
 	uint64_t hits, misses, evictions, inserts;
+	uint64_t bypassed; /* of the misses: not looked up (cache_bypass) */
 	size_t bytes, entries, capacity;
 };
 
@@ -33,6 +34,10 @@ void cache_destroy(struct cache *c); /* NULL is ignored */
 
 /* A new reference to the blob under key, or NULL (a miss). */
 struct blob *cache_get(struct cache *c, const char *key);
+
+/* A picture the request wants rendered anew (query_cache_wish,
+ * query_experiment): not looked up, counted as a miss and as bypassed. */
+void cache_bypass(struct cache *c);
 
 /* Keeps a reference to b under key (replacing an older entry). */
 void cache_put(struct cache *c, const char *key, struct blob *b);

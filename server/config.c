@@ -12,9 +12,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <microhttpd.h>
+
+#include "render/flag.h"
 #include "render/kernel.h"
 #include "render/picture.h"
 #include "render/pool.h"
+#include "render/version.h"
 #include "server/config.h"
 #include "server/debug.h"
 #include "prof/prof.h"
@@ -93,6 +97,8 @@ static const struct option options[] = {
 	STR("trace-dir", "MANDELWEB_TRACE_DIR", trace_dir, "where slow requests' traces are saved"),
 	{"single-flight", "MANDELWEB_SINGLE_FLIGHT", K_BOOL, offsetof(struct config, single_flight), 0, 0,
 	 1, "identical uncached pictures in flight at once rendered once: on|off"},
+	{"workshop", "MANDELWEB_WORKSHOP", K_BOOL, offsetof(struct config, workshop), 0, 0, 1,
+	 "the Go workshop's service: every picture rendered, none kept or shared (--cache-mb 0 and --single-flight off, unless given): on|off"},
 	{"flight-recorder", "MANDELWEB_FLIGHT_RECORDER", K_BOOL,
 	 offsetof(struct config, flight_recorder), 0, 0, 1,
 	 "trace all the time, so /debug/trace?last=N answers at once: on|off"},
@@ -107,8 +113,9 @@ static const struct option options[] = {
 
 static void usage(FILE *f, const struct config *d)
 {
-	fprintf(f, "usage: mandelweb [--flag value | --flag=value]...\n"
-		   "  (each flag falls back to its environment variable, then the default)\n");
+	fprintf(f, "usage: mandelweb [--flag value | --flag=value]... [--version] [--help]\n"
+		   "  (-flag works as --flag; each flag falls back to its environment variable,\n"
+		   "  then the default)\n");
 	for (size_t i = 0; i < NOPTIONS; i++) {
 		const struct option *o = &options[i];
 		const char *p = (const char *)d + o->off;
@@ -214,11 +221,9 @@ static const struct option *find(const char *name, size_t len)
 	return NULL;
 }
 
-static int bad(FILE *err, const struct config *d, const char *why)
+static int bad(FILE *err, const char *why)
 {
-	fprintf(err, "mandelweb: %s\n", why);
-	usage(err, d);
-	return 2;
+	return flag_bad(err, "mandelweb", why);
 }
 
 int config_given(const struct config *c, const char *flag)
@@ -308,29 +313,36 @@ int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
 		if (v && set(c, &options[i], v, why, sizeof why) < 0) {
 			char msg[200];
 			snprintf(msg, sizeof msg, "%s: %s", options[i].env, why);
-			return bad(err, &defaults, msg);
+			return bad(err, msg);
 		}
 		if (v)
 			c->given |= 1ull << i;
 	}
+	int version = 0;
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "--help") || !strcmp(a, "-h") || !strcmp(a, "-help")) {
-			usage(out, &defaults);
-			return 1;
+		struct flag f;
+		if (flag_split(argv[i], &f) < 0) {
+			snprintf(why, sizeof why, "unexpected argument '%.40s': every argument is a flag", argv[i]);
+			return bad(err, why);
 		}
-		if (strncmp(a, "--", 2) != 0) {
-			snprintf(why, sizeof why, "unexpected argument '%.40s'", a);
-			return bad(err, &defaults, why);
+		if (flag_is(&f, "help") || flag_is(&f, "h") || flag_is(&f, "version")) {
+			if (f.value) {
+				snprintf(why, sizeof why, "--%.*s takes no value", (int)f.len, f.name);
+				return bad(err, why);
+			}
+			if (!flag_is(&f, "version")) {
+				usage(out, &defaults);
+				return 1;
+			}
+			version = 1;
+			continue;
 		}
-		const char *name = a + 2, *eq = strchr(name, '=');
-		size_t len = eq ? (size_t)(eq - name) : strlen(name);
-		const struct option *o = find(name, len);
+		const struct option *o = find(f.name, f.len);
 		if (!o) {
-			snprintf(why, sizeof why, "unknown flag '%.40s'", a);
-			return bad(err, &defaults, why);
+			snprintf(why, sizeof why, "unknown flag '%.40s'", argv[i]);
+			return bad(err, why);
 		}
-		const char *v = eq ? eq + 1 : NULL;
+		const char *v = f.value;
 		if (!v && o->kind == K_BOOL) {
 			static const char *const words[] = {"on", "off", "1", "0", "true", "false"};
 			v = "on"; /* a bare --access-log; a following on|off is its value */
@@ -338,41 +350,52 @@ int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
 				if (!strcmp(argv[i + 1], words[w]))
 					v = argv[++i];
 		}
-		if (!v) {
-			if (i + 1 >= argc) {
-				snprintf(why, sizeof why, "--%s needs a value", o->flag);
-				return bad(err, &defaults, why);
-			}
-			v = argv[++i];
+		if (!v && !(v = flag_value(&f, argc, argv, &i))) {
+			snprintf(why, sizeof why, "--%s needs a value", o->flag);
+			return bad(err, why);
 		}
 		if (set(c, o, v, why, sizeof why) < 0)
-			return bad(err, &defaults, why);
+			return bad(err, why);
 		c->given |= 1ull << (o - options);
 	}
 	if (strcmp(c->kernel, "list") == 0) {
 		kernel_list(out);
 		return 1;
 	}
-	if (!kernel_pick(c->kernel, why, sizeof why))
-		return bad(err, &defaults, why);
+	const struct kernel *k = kernel_pick(c->kernel, why, sizeof why);
+	if (!k)
+		return bad(err, why);
+	if (version) {
+		char libs[80];
+		snprintf(libs, sizeof libs, "libmicrohttpd %s, libdw %s", MHD_get_version(),
+			 prof_libdw_version());
+		version_print(out, "mandelweb", k, libs);
+		return 1;
+	}
 	if (trace_kview_parse(c->trace_kernel) < 0) {
 		snprintf(why, sizeof why, "--trace-kernel must be auto, off or refuse");
-		return bad(err, &defaults, why);
+		return bad(err, why);
 	}
 	if (strcmp(c->profile_sampler, "timer") != 0 && strcmp(c->profile_sampler, "perf") != 0) {
 		snprintf(why, sizeof why, "--profile-sampler must be timer or perf");
-		return bad(err, &defaults, why);
+		return bad(err, why);
 	}
 	if (c->trace_slow > 0 && !c->flight_recorder) {
 		snprintf(why, sizeof why, "--trace-slow needs --flight-recorder on: the trace it saves is the recorder's");
-		return bad(err, &defaults, why);
+		return bad(err, why);
 	}
 	struct debug_acl acl;
 	if (debug_acl_parse(&acl, c->debug_allow, c->debug_token, why, sizeof why) < 0)
-		return bad(err, &defaults, why);
+		return bad(err, why);
 	struct cidr_list trusted;
 	if (cidr_list_parse(&trusted, c->trusted_proxy, "trusted-proxy", why, sizeof why) < 0)
-		return bad(err, &defaults, why);
+		return bad(err, why);
+	if (c->workshop) {
+		if (!config_given(c, "cache-mb"))
+			c->cache_mb = 0;
+		if (!config_given(c, "single-flight"))
+			c->single_flight = 0;
+	}
 	derive(c);
 	return 0;
 }

@@ -1,6 +1,6 @@
 /*
  * config.h - mandelweb's settings: flags, their environment fallbacks,
- * defaults, ranges and --help.
+ * defaults, ranges, --help and --version.
  *
  * Owns: struct config and the table of options. A flag wins over its
  * environment variable, which wins over the default. Called from main at
@@ -35,6 +35,7 @@ struct config {
 	uint32_t drain;         /* seconds shutdown waits for responses */
 	int access_log;         /* one line per request on stderr */
 	int single_flight;      /* identical misses in flight share a render */
+	int workshop;           /* the Go workshop's service: no cache, no single flight (unless given) */
 	char kernel[16];        /* "auto" or a kernel name */
 	uint32_t trace_max;     /* longest /debug/trace window, seconds */
 	uint32_t trace_ring;    /* trace records kept per thread */
@@ -58,9 +59,10 @@ struct config {
  * workers: the number resolved at start. */
 uint64_t config_memory_ceiling(const struct config *c);
 
-/* Fills c from defaults, then the environment, then argv. Returns 0, 1
- * after printing --help (or --kernel list) to out, or 2 after printing a reason and the usage
- * to err. */
+/* Fills c from defaults, then the environment, then argv (render/flag.h's
+ * syntax: --flag value, --flag=value, -flag as --flag). Returns 0; 1 after
+ * printing --help, --version or --kernel list to out; or 2 after printing
+ * the reason and "see --help" to err. */
 int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err);
 
 /* Whether a flag (its name, "cache-mb") was given, by flag or environment. */

@@ -55,7 +55,7 @@
 #include "trace/trace.h"
 
 #define CACHE_CONTROL_PNG "public, max-age=86400"
-#define WHY_MAX 200
+#define WHY_MAX 256
 #define EXTRA_MAX 5 /* the viewer page's headers */
 /* Refusals with a Retry-After up to this many seconds are answered from a
  * response made once per server (answer.c); longer ones are made anew. */
@@ -122,6 +122,8 @@ struct mandelbrot_state {
 	struct flight_waiter follow;   /* in its leader's list, while it follows one */
 	int leads;                     /* leads a flight: answers its followers */
 	int follows;                   /* follows one (in follow) */
+	int fresh;                     /* rendered anew: no cache, no flight (query_cache_wish, an experiment) */
+	int no_store;                  /* and not kept (Cache-Control: no-store) */
 	atomic_int cancel;             /* its render's: set when nobody waits for it any more */
 	double t_admit;                /* admitted: srv_now(), and the trace clock (0: not traced) */
 	uint64_t tr_admit;

@@ -10,7 +10,7 @@
 
 #include "render/kernel.h"
 #include "server/metrics.h"
-#include "server/version.h"
+#include "render/version.h"
 
 static const unsigned statuses[] = {200, 304, 400, 403, 404, 405, 408, 409, 413, 414,
 				    429, 431, 444, 499, 500, 503, 505};
@@ -266,6 +266,9 @@ void metrics_write(struct metrics *m, const struct metrics_gauges *g, FILE *f)
 		g->slow.failed);
 	counter(f, "mandelweb_cache_hits_total", "Pictures served from the cache.", g->cache.hits);
 	counter(f, "mandelweb_cache_misses_total", "Pictures not in the cache.", g->cache.misses);
+	counter(f, "mandelweb_cache_bypassed_total",
+		"Of the misses, pictures rendered anew at the request's word (Cache-Control: no-cache or no-store, mode or workers given).",
+		g->cache.bypassed);
 	counter(f, "mandelweb_cache_evictions_total", "Entries evicted to stay in bounds.",
 		g->cache.evictions);
 	gauge(f, "mandelweb_cache_bytes", "Bytes held by the cache.", (double)g->cache.bytes);

@@ -1,5 +1,6 @@
 /* query.c - see query.h. */
 #include <errno.h>
+#include <strings.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +13,8 @@
 /* The bit of each name in query.seen; colour and color share one. */
 static const char *const names[] = {"w", "h", "cx", "cy", "zoom", "iter", "colour", "color",
 				    "mode", "workers"};
+#define BIT_MODE 8 /* their places in names[] */
+#define BIT_WORKERS 9
 
 static int name_bit(const char *key)
 {
@@ -95,7 +98,7 @@ int query_finish(const struct query *q, uint64_t max_cost, char *why, size_t why
 	if (cost > max_cost) {
 		snprintf(why, why_len,
 			 "w*h*iter is %" PRIu64 " pixel-iterations, above this server's budget of %" PRIu64
-			 ": lower w, h or iter",
+			 " (--max-cost): lower w, h or iter, or start the server with a larger --max-cost",
 			 cost, max_cost);
 		return -EINVAL;
 	}
@@ -145,4 +148,45 @@ bool query_etag_matches(const char *header, const char *etag)
 		p += strcspn(p, ",");
 	}
 	return false;
+}
+
+bool query_experiment(const struct query *q)
+{
+	return q->seen & (1u << BIT_MODE | 1u << BIT_WORKERS);
+}
+
+/* The directives of a Cache-Control value (or, pragma, a Pragma value:
+ * no-cache alone), as QUERY_* bits. */
+static unsigned directives(const char *v, bool pragma)
+{
+	unsigned wish = 0;
+	while (*v) {
+		while (*v == ' ' || *v == '\t' || *v == ',')
+			v++;
+		const char *name = v;
+		while (*v && *v != '=' && *v != ',' && *v != ' ' && *v != '\t')
+			v++;
+		size_t len = (size_t)(v - name);
+		if (len == 8 && strncasecmp(name, "no-cache", 8) == 0)
+			wish |= QUERY_FRESH;
+		else if (!pragma && len == 8 && strncasecmp(name, "no-store", 8) == 0)
+			wish |= QUERY_FRESH | QUERY_NO_STORE;
+		/* the rest of the directive: an argument, quoted or not */
+		while (*v && *v != ',') {
+			if (*v++ != '"')
+				continue;
+			while (*v && *v != '"')
+				v += v[0] == '\\' && v[1] ? 2 : 1;
+			if (*v)
+				v++;
+		}
+	}
+	return wish;
+}
+
+unsigned query_cache_wish(const char *cache_control, const char *pragma)
+{
+	if (cache_control)
+		return directives(cache_control, false);
+	return pragma ? directives(pragma, true) : 0;
 }

@@ -5,7 +5,9 @@
  * colour or color, mode, workers), their validation (through picture_set,
  * so the server and the CLI give the same reasons), the rule that each
  * may appear once and nothing else may appear, the cost budget, and the
- * canonical key of a picture (equal keys: equal bytes) and its ETag.
+ * canonical key of a picture (equal keys: equal bytes) and its ETag; and
+ * what the request says of stored answers (an experiment's parameters,
+ * Cache-Control).
  *
  * Pure functions on a caller-owned struct; any thread.
  */
@@ -63,5 +65,19 @@ void query_etag(const char *key, char etag[QUERY_ETAG_MAX]);
 bool query_arg_whole(const char *key, size_t key_size, const char *value, size_t value_size);
 
 bool query_etag_matches(const char *header, const char *etag);
+
+/* Whether q is an experiment: mode or workers given. The bytes are the
+ * same as without them, but the point is to watch that mode render, so
+ * it is rendered, not answered from the cache or from another's render. */
+bool query_experiment(const struct query *q);
+
+/* What a request's Cache-Control header says of stored answers (RFC 9111
+ * 5.2.1; Pragma: no-cache counts where Cache-Control is absent, 5.4):
+ * QUERY_FRESH for no-cache or no-store (not from the cache: rendered
+ * anew), plus QUERY_NO_STORE for no-store (nor kept). Directive names are
+ * case-insensitive; quoted values are skipped whole. Either may be NULL. */
+#define QUERY_FRESH 1u
+#define QUERY_NO_STORE 2u
+unsigned query_cache_wish(const char *cache_control, const char *pragma);
 
 #endif

@@ -116,8 +116,9 @@ static void rendered(void *ctx, struct image *img, const struct render_stats *st
 	struct blob *b = rc == 0 ? blob_wrap(buf.data, buf.len) : NULL;
 	if (b) {
 		blob_settle(b); /* sealed or on the heap: the same bytes either way */
-		cache_put(s->cache, rq->mb.key, b);
-		srv_answer_png(rq, b, "miss");
+		if (!rq->mb.no_store)
+			cache_put(s->cache, rq->mb.key, b);
+		srv_answer_png(rq, b, rq->mb.fresh ? "bypass" : "miss");
 	} else {
 		srv_answer_text(rq, 500, "PNG encoding failed\n");
 	}
@@ -245,7 +246,8 @@ const struct trace_desc *srv_mandelbrot(struct request *rq)
 	if (work > (double)s->cfg.max_cost) {
 		snprintf(a.why, sizeof a.why,
 			 "mode=%s costs w*h*(iter*%.1f + %u) = %.4g pixel-iterations here (a job a pixel), "
-			 "above this server's budget of %" PRIu64 ": use mode=auto, or lower w, h or iter",
+			 "above this server's budget of %" PRIu64 " (--max-cost): use mode=auto, lower w, h or iter, "
+			 "or start the server with a larger --max-cost",
 			 render_mode_name(a.q.mode), s->px_factor, SRV_JOB_COST, work, s->cfg.max_cost);
 		srv_bad_query(rq, a.why);
 		return NULL;
@@ -261,7 +263,19 @@ const struct trace_desc *srv_mandelbrot(struct request *rq)
 		srv_add_header(rq, "Cache-Control", CACHE_CONTROL_PNG);
 		return NULL;
 	}
-	struct blob *hit = cache_get(s->cache, rq->mb.key);
+	/* Rendered anew when the request says so (no-cache, no-store) or
+	 * is an experiment (mode, workers): not from the cache, nor from
+	 * another request's render. */
+	unsigned wish = query_cache_wish(
+		MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CACHE_CONTROL),
+		MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_PRAGMA));
+	rq->mb.fresh = (wish & QUERY_FRESH) || query_experiment(&a.q);
+	rq->mb.no_store = (wish & QUERY_NO_STORE) != 0;
+	struct blob *hit = NULL;
+	if (rq->mb.fresh)
+		cache_bypass(s->cache);
+	else
+		hit = cache_get(s->cache, rq->mb.key);
 	if (hit) {
 		rq->span = &TD_HIT;
 		srv_answer_png(rq, hit, "hit");
@@ -279,8 +293,8 @@ const struct trace_desc *srv_mandelbrot(struct request *rq)
 	/* A render of the same picture in flight: follow it. Suspended
 	 * before anything can resume it: the leader may finish the moment
 	 * this request follows it. */
-	int suspended = 0;
-	if (s->cfg.single_flight && flight_pending(s->flights, rq->mb.key)) {
+	int suspended = 0, flights = s->cfg.single_flight && !rq->mb.fresh;
+	if (flights && flight_pending(s->flights, rq->mb.key)) {
 		srv_suspend(rq, mandelbrot_gone);
 		suspended = 1;
 		int led = flight_join(s->flights, rq->mb.key, &rq->mb.follow, &rq->mb.cancel);
@@ -310,7 +324,7 @@ const struct trace_desc *srv_mandelbrot(struct request *rq)
 	}
 	if (!suspended) {
 		srv_suspend(rq, mandelbrot_gone);
-		int led = s->cfg.single_flight ? flight_join(s->flights, rq->mb.key, &rq->mb.follow, &rq->mb.cancel) : -1;
+		int led = flights ? flight_join(s->flights, rq->mb.key, &rq->mb.follow, &rq->mb.cancel) : -1;
 		if (led == 1) { /* one began since flight_pending said none */
 			admission_cancel(s->admission, &rq->mb.ticket);
 			rq->mb.follows = 1;

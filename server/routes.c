@@ -25,6 +25,25 @@ static void viewer_answer(struct request *rq)
 	srv_add_header(rq, "Referrer-Policy", "no-referrer");
 }
 
+/* /help, with this server's limits, its examples addressed as the client
+ * reached it. */
+static void help_answer(struct request *rq)
+{
+	struct server *s = rq->srv;
+	char origin[128];
+	help_origin(origin, sizeof origin,
+		    MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST),
+		    s->cfg.addr, s->port);
+	char *text = help_text(&(struct help_facts){
+		.origin = origin, .max_cost = s->cfg.max_cost, .workers = pool_workers(s->pool),
+		.trace_max = s->cfg.trace_max, .cache = s->cfg.cache_mb > 0});
+	if (text)
+		srv_answer_text(rq, 200, text);
+	else
+		srv_answer_text(rq, 500, "out of memory\n");
+	free(text);
+}
+
 static void metrics_page(struct request *rq)
 {
 	struct server *s = rq->srv;
@@ -235,7 +254,7 @@ const struct trace_desc *srv_dispatch(struct request *rq, const char *url, const
 		viewer_answer(rq);
 		break;
 	case ROUTE_HELP:
-		srv_answer_page(rq, "text/plain; charset=utf-8", help_text, strlen(help_text));
+		help_answer(rq);
 		break;
 	case ROUTE_HEALTHZ:
 		srv_answer_text(rq, 200, "ok\n");

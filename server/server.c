@@ -56,7 +56,7 @@
 #include "server/http.h"
 #include "server/internal.h"
 #include "server/server.h"
-#include "server/version.h"
+#include "render/version.h"
 
 #define ARGS_RSI {"route", "status", "request"}, 1 /* route is a static string */
 const struct trace_desc TD_ANSWER = {"answer", "http", ARGS_RSI};
@@ -343,6 +343,11 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 		MANDELWEB_VERSION, s->kernel->name, strcmp(c->kernel, "auto") ? "chosen" : "auto",
 		kernel_arch, kernel_names(runs, sizeof runs, true), s->px_factor,
 		(unsigned long long)(config_memory_ceiling(c) >> 20));
+	if (!c->cache_mb && !c->single_flight)
+		fprintf(err, "mandelweb: %severy request's picture is rendered for it (no cache, no single flight)\n",
+			c->workshop ? "--workshop: " : "");
+	else if (!c->cache_mb)
+		fprintf(err, "mandelweb: no cache (--cache-mb 0): identical pictures asked at once are rendered once (--single-flight)\n");
 	*out = s;
 	return 0;
 

@@ -1,5 +1,6 @@
-/* test_cli.c - bin/mandelbrot as a user runs it: its output and its
- * refusals (exit 2 and the usage). */
+/* test_cli.c - bin/mandelbrot as a user runs it: its output, its flag
+ * syntax and names, -version, and its refusals (exit 2, the reason and a
+ * pointer to --help). */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <png.h>
@@ -11,6 +12,7 @@
 
 #include "render/colour.h"
 #include "render/kernel.h"
+#include "render/version.h"
 
 /* bin/mandelbrot, behind the emulator make test-cpus names (MW_QEMU, see
  * tests/emulate.c) if any. */
@@ -40,7 +42,23 @@ static int run(const char *args, int want_stderr, char *out, size_t out_len)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-Test(cli, bad_input_exits_2_with_a_reason_and_usage)
+/* Runs bin/mandelbrot with args, stdout and stderr into one pipe; returns
+ * the exit status, with everything it printed in out. */
+static int run_all(const char *args, char *out, size_t out_len)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof cmd, "%s %s 2>&1", cli(), args);
+	FILE *f = popen(cmd, "r");
+	cr_assert(not(eq(ptr, f, NULL)));
+	size_t n = fread(out, 1, out_len - 1, f);
+	out[n] = '\0';
+	while (fgetc(f) != EOF)
+		;
+	int st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(cli, bad_input_exits_2_with_a_reason_and_a_pointer_to_help)
 {
 	static const char *const cases[][2] = {
 		{"-w 0", "mandelbrot: w must be an integer in 1..8192"},
@@ -56,7 +74,11 @@ Test(cli, bad_input_exits_2_with_a_reason_and_usage)
 		{"-png-level 10", "mandelbrot: png-level must be an integer in 0..9"},
 		{"-bogus 1", "mandelbrot: unknown flag -bogus"},
 		{"-w", "mandelbrot: flag -w needs a value"},
-		{"stray", "mandelbrot: arguments must be flags"},
+		{"stray", "mandelbrot: unexpected argument 'stray': every argument is a flag"},
+		{"---w 5", "mandelbrot: unexpected argument '---w'"},
+		{"-w=", "mandelbrot: w must be an integer in 1..8192"},
+		{"-version=1", "mandelbrot: -version takes no value"},
+		{"-profile-hz 0", "mandelbrot: profile-hz must be an integer in 1..10000"},
 	};
 	char line[256];
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -64,15 +86,112 @@ Test(cli, bad_input_exits_2_with_a_reason_and_usage)
 		line[strcspn(line, "\n")] = '\0';
 		cr_expect(eq(int, strncmp(line, cases[i][1], strlen(cases[i][1])), 0), "%s", line);
 	}
-	/* The usage follows the reason. */
-	char cmd[600];
-	snprintf(cmd, sizeof cmd, "%s -w 0 2>&1", cli());
-	FILE *f = popen(cmd, "r");
-	char all[2048] = "";
-	size_t n = fread(all, 1, sizeof all - 1, f);
-	all[n] = '\0';
-	pclose(f);
-	cr_expect(not(eq(ptr, strstr(all, "usage: mandelbrot"), NULL)));
+	/* The reason and where to read more: not the whole usage. */
+	char all[2048];
+	cr_expect(eq(int, run_all("-w 0", all, sizeof all), 2));
+	cr_expect(eq(str, all, "mandelbrot: w must be an integer in 1..8192\n"
+			       "mandelbrot: see 'mandelbrot --help'\n"));
+	/* which is there when asked for, on stdout */
+	cr_expect(eq(int, run("-help", 0, all, sizeof all), 0));
+	cr_expect(eq(int, strncmp(all, "usage: mandelbrot", 17), 0), "%s", all);
+}
+
+/* Every flag syntax of render/flag.h, for a picture flag and another. */
+Test(cli, flags_are_taken_in_every_syntax)
+{
+	static const char *const ways[] = {
+		"-w 40 -h 30 -workers 1", "-w=40 -h=30 -workers=1", "--w 40 --h 30 --workers 1",
+		"--w=40 --h=30 --workers=1", "-w=40 --h 30 --workers=1",
+	};
+	char line[512], args[256];
+	for (size_t i = 0; i < sizeof ways / sizeof ways[0]; i++) {
+		snprintf(args, sizeof args, "%s -mode row -o /dev/null", ways[i]);
+		cr_assert(eq(int, run(args, 0, line, sizeof line), 0), "%s", args);
+		cr_expect(not(eq(ptr, strstr(line, "40x30 gray iter=1000 mode=row workers=1 "), NULL)),
+			  "%s: %s", args, line);
+	}
+	/* A value that starts with '-' is a value. */
+	cr_expect(eq(int, run("-w 8 -h 8 -cx -1.5 -o /dev/null", 0, line, sizeof line), 0), "%s", line);
+	cr_expect(eq(int, run("-w 8 -h 8 -cx=-1.5 -o /dev/null", 0, line, sizeof line), 0), "%s", line);
+}
+
+/* The service's names for the same things: -profile-hz, -profile-sampler
+ * (the older -cpuprofile-hz and -cpuprofile-sampler still work). */
+Test(cli, profile_flags_have_the_service_names)
+{
+	char line[512];
+	static const char *const ways[] = {
+		"-profile-hz 500 -profile-sampler timer", "--profile-hz=500 --profile-sampler=timer",
+		"-cpuprofile-hz 500 -cpuprofile-sampler timer",
+	};
+	for (size_t i = 0; i < sizeof ways / sizeof ways[0]; i++) {
+		char args[256];
+		snprintf(args, sizeof args, "-w 64 -h 64 -o /dev/null -cpuprofile /dev/null %s", ways[i]);
+		cr_expect(eq(int, run(args, 1, line, sizeof line), 0), "%s", args);
+		cr_expect(not(eq(ptr, strstr(line, "at 500 Hz"), NULL)), "%s: %s", args, line);
+	}
+}
+
+Test(cli, version_names_the_version_and_the_kernel)
+{
+	char all[2048];
+	cr_assert(eq(int, run_all("-version", all, sizeof all), 0));
+	cr_expect(eq(int, strncmp(all, "mandelbrot " MANDELWEB_VERSION "\nkernel: ", 20 + strlen(MANDELWEB_VERSION)), 0), "%s", all);
+	cr_expect(not(eq(ptr, strstr(all, kernel_best()->name), NULL)), "%s", all);
+	cr_expect(not(eq(ptr, strstr(all, "libpng "), NULL)), "%s", all);
+	cr_expect(not(eq(ptr, strstr(all, "libdw "), NULL)), "%s", all);
+	cr_expect(eq(int, run_all("--version -kernel scalar", all, sizeof all), 0));
+	cr_expect(not(eq(ptr, strstr(all, "kernel: scalar ("), NULL)), "%s", all);
+}
+
+/* stdout and stderr into one pipe: the render's line first, then what the
+ * files hold, with -cpuprofile as with -trace; seq is one job. */
+Test(cli, lines_come_in_one_order)
+{
+	char all[8192];
+	cr_assert(eq(int, run_all("-w 64 -h 64 -mode seq -o /dev/null -cpuprofile /dev/null -trace /dev/null",
+				  all, sizeof all), 0));
+	cr_expect(eq(int, strncmp(all, "mandelbrot: 64x64 gray iter=1000 mode=seq workers=1 ", 51), 0), "%s", all);
+	cr_expect(not(eq(ptr, strstr(all, "1 jobs)"), NULL)), "%s", all);
+	char *prof = strstr(all, "mandelbrot: profile /dev/null: "), *trace = strstr(all, "mandelbrot: trace /dev/null: ");
+	cr_expect(not(eq(ptr, prof, NULL)), "%s", all);
+	cr_expect(not(eq(ptr, trace, NULL)), "%s", all);
+	cr_expect(lt(ptr, (void *)prof, (void *)trace), "%s", all);
+	cr_expect(eq(ptr, strstr(all, "1 threads"), NULL), "%s", all);
+}
+
+/* A run shorter than the timer sampler's tick says why its profile is
+ * thin: the note comes exactly when the samples are under half of what
+ * the run's CPU time would give at the rate (and 2 at least). Short runs
+ * (the workshop's 256x256 row) and a long one. */
+Test(cli, a_thin_profile_says_why)
+{
+	static const char *const runs[] = {
+		"-w 256 -h 256 -mode row", "-w 256 -h 256 -mode row", "-w 256 -h 256 -mode row",
+		"-w 1 -h 1", "-w 1024 -h 1024 -iter 2000",
+	};
+	char all[4096], args[256];
+	int noted = 0;
+	for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+		snprintf(args, sizeof args, "%s -o /dev/null -cpuprofile /dev/null", runs[i]);
+		cr_assert(eq(int, run_all(args, all, sizeof all), 0), "%s", all);
+		char *p = strstr(all, "mandelbrot: profile /dev/null: ");
+		cr_assert(not(eq(ptr, p, NULL)), "%s", all);
+		unsigned long long samples;
+		double wall, cpu;
+		unsigned hz;
+		cr_assert(eq(int, sscanf(p, "mandelbrot: profile /dev/null: %llu samples of %*u threads over %lf ms "
+					    "(%lf ms of CPU) at %u Hz", &samples, &wall, &cpu, &hz), 4), "%s", p);
+		int note = strstr(all, "use -profile-sampler perf") != NULL;
+		noted += note;
+		/* 0.1 ms of rounding in the printed CPU time either way */
+		double lo = (cpu - 0.05) * hz / 1e3, hi = (cpu + 0.05) * hz / 1e3;
+		if (note)
+			cr_expect(hi >= 2 && samples < hi / 2, "%s", all);
+		else
+			cr_expect(lo < 2 || samples >= lo / 2, "%s", all);
+	}
+	cr_log_info("a thin profile's note: %d of 5 runs", noted);
 }
 
 Test(cli, writes_the_workshop_picture)

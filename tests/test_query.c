@@ -61,7 +61,8 @@ Test(query, cost_budget)
 	cr_assert(eq(int, add(&q, "iter", "1001", why), 0));
 	cr_assert(eq(int, query_finish(&q, 512u * 512 * 1000, why, sizeof why), -EINVAL));
 	cr_assert(eq(str, why, "w*h*iter is 262406144 pixel-iterations, above this server's budget "
-			       "of 262144000: lower w, h or iter"));
+			       "of 262144000 (--max-cost): lower w, h or iter, or start the server "
+			       "with a larger --max-cost"));
 }
 
 Test(query, canonical_key_ignores_spelling_mode_and_workers)
@@ -114,4 +115,60 @@ Test(query, arg_whole_sees_a_nul)
 	cr_expect(eq(int, query_arg_whole("w", 1, NULL, 0), true));
 	cr_expect(eq(int, query_arg_whole("w", 1, "8\0junk", 6), false));
 	cr_expect(eq(int, query_arg_whole("w\0x", 3, "8", 1), false));
+}
+
+/* What a request's Cache-Control says of stored answers. */
+Test(query, cache_wish_reads_no_cache_and_no_store)
+{
+	static const struct {
+		const char *cc, *pragma;
+		unsigned want;
+	} cases[] = {
+		{NULL, NULL, 0},
+		{"", NULL, 0},
+		{"no-cache", NULL, QUERY_FRESH},
+		{"No-Cache", NULL, QUERY_FRESH},
+		{"no-store", NULL, QUERY_FRESH | QUERY_NO_STORE},
+		{"max-age=0, no-store", NULL, QUERY_FRESH | QUERY_NO_STORE},
+		{"max-age=60,no-cache", NULL, QUERY_FRESH},
+		{"  no-cache  ,  no-store  ", NULL, QUERY_FRESH | QUERY_NO_STORE},
+		{"max-age=0", NULL, 0},
+		{"no-cacheX", NULL, 0},
+		{"xno-cache", NULL, 0},
+		{"private=\"no-cache, no-store\"", NULL, 0}, /* inside a quoted value */
+		{"ext=\"a\\\"no-store\", no-cache", NULL, QUERY_FRESH},
+		{"ext=\"unterminated no-store", NULL, 0},
+		{"no-cache=\"set-cookie\"", NULL, QUERY_FRESH},
+		{NULL, "no-cache", QUERY_FRESH}, /* Pragma, where Cache-Control is absent */
+		{NULL, "no-store", 0},           /* not a Pragma directive */
+		{"max-age=0", "no-cache", 0},    /* Cache-Control, where present, decides */
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		cr_expect(eq(u32, query_cache_wish(cases[i].cc, cases[i].pragma), cases[i].want),
+			  "%zu: %s / %s", i, cases[i].cc ? cases[i].cc : "-",
+			  cases[i].pragma ? cases[i].pragma : "-");
+}
+
+/* mode or workers given: an experiment, rendered rather than looked up;
+ * the key (and so the ETag) is the picture's all the same. */
+Test(query, mode_or_workers_make_an_experiment_with_the_same_key)
+{
+	struct query plain, px, two;
+	char why[200], k0[QUERY_KEY_MAX], k1[QUERY_KEY_MAX], k2[QUERY_KEY_MAX];
+	query_init(&plain);
+	query_init(&px);
+	query_init(&two);
+	cr_assert(eq(int, query_add(&plain, "w", "64", 4, why, sizeof why), 0));
+	cr_assert(eq(int, query_add(&px, "w", "64", 4, why, sizeof why), 0));
+	cr_assert(eq(int, query_add(&px, "mode", "px", 4, why, sizeof why), 0));
+	cr_assert(eq(int, query_add(&two, "workers", "2", 4, why, sizeof why), 0));
+	cr_assert(eq(int, query_add(&two, "w", "64", 4, why, sizeof why), 0));
+	cr_expect(not(query_experiment(&plain)));
+	cr_expect(query_experiment(&px));
+	cr_expect(query_experiment(&two));
+	query_key(&plain, k0);
+	query_key(&px, k1);
+	query_key(&two, k2);
+	cr_expect(eq(str, k0, k1));
+	cr_expect(eq(str, k0, k2));
 }

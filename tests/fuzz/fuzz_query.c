@@ -2,7 +2,9 @@
  * query_add, query_finish, the key and the ETag. Checks: a query that
  * finishes has a picture that picture_check accepts; its key is
  * NUL-terminated within QUERY_KEY_MAX and its ETag matches itself; a
- * reason is always NUL-terminated and within its buffer. */
+ * reason is always NUL-terminated and within its buffer; the whole input
+ * as a Cache-Control or Pragma value gives only the known bits, and
+ * no-store only with fresh. */
 #include "server/query.h"
 #include "tests/fuzz/fuzz.h"
 
@@ -12,6 +14,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct query q;
 	char why[200];
 
+	char *whole = malloc(size + 1);
+	if (!whole)
+		abort();
+	memcpy(whole, data, size);
+	whole[size] = '\0';
+	unsigned wish = query_cache_wish(whole, NULL), pragma = query_cache_wish(NULL, whole);
+	FUZZ_CHECK((wish & ~(QUERY_FRESH | QUERY_NO_STORE)) == 0);
+	FUZZ_CHECK(!(wish & QUERY_NO_STORE) || (wish & QUERY_FRESH));
+	FUZZ_CHECK((pragma & ~QUERY_FRESH) == 0);
+	free(whole);
 	fuzz_split(&p, data, size, '&');
 	(void)query_count_args(p.buf);
 	query_init(&q);
