@@ -13,16 +13,15 @@
 #include <time.h>
 
 #include "server/deadline.h"
+#include "server/sleeper.h"
 
 struct deadline {
-	pthread_mutex_t mu;
-	pthread_cond_t cond;
-	pthread_t thread;
+	struct sleeper th; /* its mutex guards what follows */
 	void (*fire)(void *ctx);
 	void *ctx;         /* non-NULL while a window is armed */
 	char name[16];
 	struct timespec deadline;
-	int hurry, stop;
+	int hurry;
 };
 
 static void *timer_main(void *arg)
@@ -30,47 +29,37 @@ static void *timer_main(void *arg)
 	struct deadline *t = arg;
 
 	pthread_setname_np(pthread_self(), t->name);
-	pthread_mutex_lock(&t->mu);
-	while (!t->stop) {
+	pthread_mutex_lock(&t->th.mu);
+	while (!t->th.stop) {
 		if (!t->ctx) {
-			pthread_cond_wait(&t->cond, &t->mu);
+			pthread_cond_wait(&t->th.cond, &t->th.mu);
 			continue;
 		}
 		if (!t->hurry &&
-		    pthread_cond_timedwait(&t->cond, &t->mu, &t->deadline) != ETIMEDOUT)
+		    pthread_cond_timedwait(&t->th.cond, &t->th.mu, &t->deadline) != ETIMEDOUT)
 			continue; /* woken early: look again */
 		void *ctx = t->ctx;
 		t->ctx = NULL;
 		t->hurry = 0;
-		pthread_mutex_unlock(&t->mu);
+		pthread_mutex_unlock(&t->th.mu);
 		t->fire(ctx);
-		pthread_mutex_lock(&t->mu);
+		pthread_mutex_lock(&t->th.mu);
 	}
-	pthread_mutex_unlock(&t->mu);
+	pthread_mutex_unlock(&t->th.mu);
 	return NULL;
 }
 
 int deadline_create(struct deadline **out, const char *name, void (*fire)(void *ctx))
 {
 	struct deadline *t = calloc(1, sizeof *t);
-	pthread_condattr_t ca;
-	int rc;
-
 	if (!t)
 		return -ENOMEM;
 	t->fire = fire;
 	snprintf(t->name, sizeof t->name, "%s", name);
-	pthread_mutex_init(&t->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&t->cond, &ca);
-	pthread_condattr_destroy(&ca);
-	rc = pthread_create(&t->thread, NULL, timer_main, t);
-	if (rc != 0) {
-		pthread_cond_destroy(&t->cond);
-		pthread_mutex_destroy(&t->mu);
+	int rc = sleeper_start(&t->th, timer_main, t);
+	if (rc < 0) {
 		free(t);
-		return -rc;
+		return rc;
 	}
 	*out = t;
 	return 0;
@@ -80,13 +69,7 @@ void deadline_destroy(struct deadline *t)
 {
 	if (!t)
 		return;
-	pthread_mutex_lock(&t->mu);
-	t->stop = 1;
-	pthread_cond_signal(&t->cond);
-	pthread_mutex_unlock(&t->mu);
-	pthread_join(t->thread, NULL);
-	pthread_cond_destroy(&t->cond);
-	pthread_mutex_destroy(&t->mu);
+	sleeper_stop(&t->th);
 	free(t);
 }
 
@@ -95,23 +78,23 @@ void deadline_after(struct deadline *t, uint64_t ns, void *ctx)
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	uint64_t nsec = (uint64_t)now.tv_nsec + ns % 1000000000u;
-	pthread_mutex_lock(&t->mu);
+	pthread_mutex_lock(&t->th.mu);
 	t->deadline.tv_sec = now.tv_sec + (time_t)(ns / 1000000000u) + (time_t)(nsec / 1000000000u);
 	t->deadline.tv_nsec = (long)(nsec % 1000000000u);
 	t->ctx = ctx;
 	t->hurry = 0;
-	pthread_cond_signal(&t->cond);
-	pthread_mutex_unlock(&t->mu);
+	pthread_cond_signal(&t->th.cond);
+	pthread_mutex_unlock(&t->th.mu);
 }
 
 void deadline_hurry(struct deadline *t)
 {
-	pthread_mutex_lock(&t->mu);
+	pthread_mutex_lock(&t->th.mu);
 	if (t->ctx) {
 		t->hurry = 1;
-		pthread_cond_signal(&t->cond);
+		pthread_cond_signal(&t->th.cond);
 	}
-	pthread_mutex_unlock(&t->mu);
+	pthread_mutex_unlock(&t->th.mu);
 }
 
 unsigned deadline_retry_after(struct deadline *t)
@@ -119,10 +102,10 @@ unsigned deadline_retry_after(struct deadline *t)
 	struct timespec now;
 	unsigned s = 1;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	pthread_mutex_lock(&t->mu);
+	pthread_mutex_lock(&t->th.mu);
 	if (t->ctx && t->deadline.tv_sec > now.tv_sec)
 		s = (unsigned)(t->deadline.tv_sec - now.tv_sec) + 1;
-	pthread_mutex_unlock(&t->mu);
+	pthread_mutex_unlock(&t->th.mu);
 	return s;
 }
 

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/sleeper.h"
 #include "server/slowtrace.h"
 #include "trace/capture.h"
 
@@ -16,13 +17,11 @@
 #define WINDOW_MAX_NS 60000000000u
 
 struct slowtrace {
-	pthread_mutex_t mu;
-	pthread_cond_t cond;
-	pthread_t thread;
+	struct sleeper th; /* its mutex guards what follows */
 	char dir[256];
 	double slow, every;
 	unsigned keep;
-	int stop, pending;
+	int pending;
 	uint64_t id;       /* the pending save's request */
 	double seconds;    /* and how long it took */
 	double last;       /* when the last save was queued (monotonic seconds); < 0: never */
@@ -107,17 +106,17 @@ static void *saver_main(void *arg)
 {
 	struct slowtrace *t = arg;
 	pthread_setname_np(pthread_self(), "trace-slow");
-	pthread_mutex_lock(&t->mu);
-	while (!t->stop) {
+	pthread_mutex_lock(&t->th.mu);
+	while (!t->th.stop) {
 		if (!t->pending) {
-			pthread_cond_wait(&t->cond, &t->mu);
+			pthread_cond_wait(&t->th.cond, &t->th.mu);
 			continue;
 		}
 		uint64_t id = t->id;
 		double seconds = t->seconds;
-		pthread_mutex_unlock(&t->mu);
+		pthread_mutex_unlock(&t->th.mu);
 		int rc = save(t, id, seconds);
-		pthread_mutex_lock(&t->mu);
+		pthread_mutex_lock(&t->th.mu);
 		t->pending = 0;
 		if (rc == 0)
 			t->st.saved++;
@@ -126,7 +125,7 @@ static void *saver_main(void *arg)
 		else
 			t->st.failed++;
 	}
-	pthread_mutex_unlock(&t->mu);
+	pthread_mutex_unlock(&t->th.mu);
 	return NULL;
 }
 
@@ -143,14 +142,10 @@ int slowtrace_create(struct slowtrace **out, const char *dir, double slow_s, dou
 	t->every = every_s;
 	t->keep = keep;
 	t->last = -1;
-	pthread_mutex_init(&t->mu, NULL);
-	pthread_cond_init(&t->cond, NULL);
-	int rc = pthread_create(&t->thread, NULL, saver_main, t);
-	if (rc != 0) {
-		pthread_cond_destroy(&t->cond);
-		pthread_mutex_destroy(&t->mu);
+	int rc = sleeper_start(&t->th, saver_main, t);
+	if (rc < 0) {
 		free(t);
-		return -rc;
+		return rc;
 	}
 	*out = t;
 	return 0;
@@ -160,13 +155,7 @@ void slowtrace_destroy(struct slowtrace *t)
 {
 	if (!t)
 		return;
-	pthread_mutex_lock(&t->mu);
-	t->stop = 1;
-	pthread_cond_signal(&t->cond);
-	pthread_mutex_unlock(&t->mu);
-	pthread_join(t->thread, NULL);
-	pthread_cond_destroy(&t->cond);
-	pthread_mutex_destroy(&t->mu);
+	sleeper_stop(&t->th);
 	free(t);
 }
 
@@ -175,7 +164,7 @@ void slowtrace_request(struct slowtrace *t, uint64_t id, double seconds)
 	if (!t || seconds <= t->slow)
 		return;
 	double now = mono_s();
-	pthread_mutex_lock(&t->mu);
+	pthread_mutex_lock(&t->th.mu);
 	if (t->pending || (t->last >= 0 && now - t->last < t->every)) {
 		t->st.skipped++;
 	} else {
@@ -183,9 +172,9 @@ void slowtrace_request(struct slowtrace *t, uint64_t id, double seconds)
 		t->id = id;
 		t->seconds = seconds;
 		t->last = now;
-		pthread_cond_signal(&t->cond);
+		pthread_cond_signal(&t->th.cond);
 	}
-	pthread_mutex_unlock(&t->mu);
+	pthread_mutex_unlock(&t->th.mu);
 }
 
 void slowtrace_stats(struct slowtrace *t, struct slowtrace_stats *s)
@@ -194,7 +183,7 @@ void slowtrace_stats(struct slowtrace *t, struct slowtrace_stats *s)
 		*s = (struct slowtrace_stats){0};
 		return;
 	}
-	pthread_mutex_lock(&t->mu);
+	pthread_mutex_lock(&t->th.mu);
 	*s = t->st;
-	pthread_mutex_unlock(&t->mu);
+	pthread_mutex_unlock(&t->th.mu);
 }
