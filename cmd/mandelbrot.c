@@ -14,11 +14,14 @@
  * trace's summary last). A bad flag or value: its reason, exit 2.
  */
 #include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "render/flag.h"
 #include "render/pngenc.h"
@@ -29,9 +32,11 @@
 #include "trace/trace.h"
 
 #define DEFAULT_SIDE 1024 /* the CLI's default picture; the server's is 512 */
-/* Records a thread for -trace: 64 MiB, enough for a px render of 512x512
- * (5 records a pixel over the threads); memory is touched only as used. */
-#define TRACE_RING_CLI (1u << 20)
+/* Records a thread's ring holds for -trace: 4 MiB. A window is copied out
+ * of the rings as they fill (trace/spill.h), so the ring bounds only how
+ * far the copying may lag, not how long the run may be: a px render of
+ * 1024x1024 (5.3 M records) loses none. */
+#define TRACE_RING_CLI (1u << 16)
 
 static const struct trace_desc TD_ENCODE = {"encode png", "png", {"bytes"}, 0};
 
@@ -208,22 +213,34 @@ static int write_file(const char *path, const struct pngenc_buf *b)
 }
 
 /* Writes the capture's JSON to path and reports it on stderr. */
+/* Whether path ends with suffix. */
+static int ends_with(const char *path, const char *suffix)
+{
+	size_t n = strlen(path), k = strlen(suffix);
+	return n >= k && strcmp(path + n - k, suffix) == 0;
+}
+
+/* Writes the capture's document to path (gzipped when the name ends in
+ * .gz) and reports it on stderr. */
 static int write_trace(const char *path, struct trace_capture *c)
 {
 	static char buf[1 << 16];
 	struct trace_facts f;
 	size_t n;
-	FILE *out = fopen(path, "w");
+	int gz = ends_with(path, ".gz");
+	FILE *out = gz ? NULL : fopen(path, "w");
+	/* Level 1: a trace is repetitive, and big; its speed matters most. */
+	gzFile zout = gz ? gzopen(path, "wb1") : NULL;
 
-	if (!out) {
-		fprintf(stderr, "mandelbrot: %s: %s\n", path, strerror(errno));
+	if (!out && !zout) {
+		fprintf(stderr, "mandelbrot: %s: %s\n", path, strerror(errno ? errno : ENOMEM));
 		return -1;
 	}
 	while ((n = trace_capture_read(c, buf, sizeof buf)) > 0) {
-		if (fwrite(buf, 1, n, out) != n)
+		if (gz ? gzwrite(zout, buf, (unsigned)n) != (int)n : fwrite(buf, 1, n, out) != n)
 			break;
 	}
-	if (fclose(out) != 0 || n > 0) {
+	if ((gz ? gzclose(zout) != Z_OK : fclose(out) != 0) || n > 0) {
 		fprintf(stderr, "mandelbrot: %s: write failed\n", path);
 		return -1;
 	}
@@ -232,7 +249,7 @@ static int write_trace(const char *path, struct trace_capture *c)
 		(unsigned long long)f.events, (f.end_ns - f.start_ns) / 1e6,
 		(unsigned long long)f.lost,
 		f.lost ? " (the oldest; raise -trace-ring to keep them)" : "");
-	/* The same window again, as the summary, after the JSON. */
+	/* The same window again, as the summary, after the document. */
 	trace_capture_rewind(c);
 	trace_capture_format(c, TRACE_FORMAT_SUMMARY);
 	while ((n = trace_capture_read(c, buf, sizeof buf)) > 0)
@@ -248,11 +265,10 @@ static uint64_t cpu_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-/* Writes the profile to path and reports it on stderr; cpu0: cpu_ns() when
- * it started. */
-static int write_profile(const char *path, struct prof *p, uint64_t cpu0)
+/* Writes the profile to path and reports it on stderr; cpu: the process's
+ * CPU time over the profile's window. */
+static int write_profile(const char *path, struct prof *p, uint64_t cpu)
 {
-	uint64_t cpu = cpu_ns() - cpu0;
 	unsigned char *gz;
 	size_t len;
 	struct prof_facts f;
@@ -282,6 +298,24 @@ static int write_profile(const char *path, struct prof *p, uint64_t cpu0)
 	return 0;
 }
 
+/* The signal that interrupted the run (SIGINT, SIGTERM), or 0: the
+ * render's cancel flag. The first asks for a clean end; the handler is
+ * then reset, so a second one ends the process at once. */
+static atomic_int interrupted;
+
+static void on_signal(int sig)
+{
+	atomic_store(&interrupted, sig);
+}
+
+static void catch_signals(void)
+{
+	struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESETHAND | SA_RESTART};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -306,6 +340,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	struct trace_capture *tc = NULL;
+	catch_signals();
 	if (o.trace) {
 		trace_init(&(struct trace_config){
 			.ring_events = o.trace_ring,
@@ -327,8 +362,8 @@ int main(int argc, char **argv)
 	struct prof *prof = NULL;
 	struct pngenc_buf png = {0};
 	struct render_stats st;
-	char err[160];
-	double t0, t1, t2;
+	char err[160], note[128] = "";
+	double t0, t1, t2 = 0;
 	uint64_t e0, cpu0;
 
 	if (o.mode != MODE_SEQ) {
@@ -358,46 +393,68 @@ int main(int argc, char **argv)
 		goto out_img;
 	}
 	t0 = now_ms();
-	rc = render_image(pool, &o.pic, k, o.mode, &img, &st);
+	rc = render_image_until(pool, &o.pic, k, o.mode, &img, &st, &interrupted);
 	t1 = now_ms();
 	if (rc < 0) {
 		fprintf(stderr, "mandelbrot: rendering failed: %s\n", strerror(-rc));
 		rc = 1;
 		goto out_img;
 	}
-	e0 = trace_begin();
-	rc = pngenc_encode(&img, &o.png, &png, err, sizeof err);
-	trace_span(&TD_ENCODE, e0, rc == 0 ? (int64_t)png.len : 0, 0);
-	t2 = now_ms();
-	if (rc < 0) {
-		fprintf(stderr, "mandelbrot: PNG encoding failed: %s\n", err);
-		rc = 1;
-		goto out_img;
+	if (st.cancelled) {
+		/* Ctrl-C: what was asked for is written whole, and says so; the
+		 * picture is not the picture, so it is not. */
+		const char *sig = sigabbrev_np(atomic_load(&interrupted));
+		snprintf(note, sizeof note, "cut short by SIG%s: the render stopped after %.1f ms",
+			 sig ? sig : "?", t1 - t0);
+		fprintf(stderr, "mandelbrot: %s; no PNG written\n", note);
+	} else {
+		e0 = trace_begin();
+		rc = pngenc_encode(&img, &o.png, &png, err, sizeof err);
+		trace_span(&TD_ENCODE, e0, rc == 0 ? (int64_t)png.len : 0, 0);
+		t2 = now_ms();
+		if (rc < 0) {
+			fprintf(stderr, "mandelbrot: PNG encoding failed: %s\n", err);
+			rc = 1;
+			goto out_img;
+		}
+		rc = write_file(o.out, &png);
+		if (rc < 0) {
+			fprintf(stderr, "mandelbrot: %s: %s\n", o.out, strerror(-rc));
+			rc = 1;
+			goto out_png;
+		}
+		printf("mandelbrot: %ux%u %s iter=%u mode=%s workers=%u queue=%u kernel=%s: "
+		       "render %.2f ms (%.2f G iterations/s, %llu jobs), encode %.2f ms, %zu bytes -> %s\n",
+		       o.pic.w, o.pic.h, colour_name(o.pic.colour), o.pic.max_iter,
+		       render_mode_name(o.mode), o.mode == MODE_SEQ ? 1 : o.workers,
+		       o.mode == MODE_SEQ ? 0 : o.queue, k->name, t1 - t0,
+		       st.iterations / ((t1 - t0) * 1e6), (unsigned long long)st.jobs, t2 - t1,
+		       png.len, o.out);
 	}
-	rc = write_file(o.out, &png);
-	if (rc < 0) {
-		fprintf(stderr, "mandelbrot: %s: %s\n", o.out, strerror(-rc));
-		rc = 1;
-		goto out_png;
-	}
-	printf("mandelbrot: %ux%u %s iter=%u mode=%s workers=%u queue=%u kernel=%s: "
-	       "render %.2f ms (%.2f G iterations/s, %llu jobs), encode %.2f ms, %zu bytes -> %s\n",
-	       o.pic.w, o.pic.h, colour_name(o.pic.colour), o.pic.max_iter,
-	       render_mode_name(o.mode), o.mode == MODE_SEQ ? 1 : o.workers,
-	       o.mode == MODE_SEQ ? 0 : o.queue, k->name, t1 - t0,
-	       st.iterations / ((t1 - t0) * 1e6), (unsigned long long)st.jobs, t2 - t1,
-	       png.len, o.out);
 	rc = 0;
+	/* The windows are the render and the encode, not the writing of files. */
+	if (prof) {
+		prof_stop(prof);
+		cpu0 = cpu_ns() - cpu0; /* now the window's CPU time */
+	}
+	if (tc)
+		trace_capture_close(tc);
+	if (note[0]) {
+		if (prof)
+			prof_note(prof, note);
+		if (tc)
+			trace_capture_note(tc, note);
+	}
 	/* Each file that could not be written fails the run; one written
 	 * after it does not undo that. */
 	fflush(stdout); /* the render's line before the files', where both go to one place */
 	if (prof && write_profile(o.cpuprofile, prof, cpu0) < 0)
 		rc = 1;
-	if (tc) {
-		trace_capture_close(tc);
-		if (write_trace(o.trace, tc) < 0)
-			rc = 1;
-	}
+	if (tc && write_trace(o.trace, tc) < 0)
+		rc = 1;
+	/* Interrupted, at any point: the shell's convention, 128 + the signal. */
+	if (rc == 0 && atomic_load(&interrupted))
+		rc = 128 + atomic_load(&interrupted);
 out_png:
 	pngenc_buf_free(&png);
 out_img:

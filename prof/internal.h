@@ -53,6 +53,7 @@ struct prof {
 	int oom;
 	int sigprof;       /* sampled by sigprof.c's timers: perf_event_open was refused */
 	char how[320];     /* how it was sampled, for the profile's comment */
+	char note[160];    /* a second comment, when the owner has one (prof_note) */
 };
 
 /* Array a (capacity *cap elements of size bytes) with room for need: a
@@ -85,6 +86,11 @@ struct prof_syms *prof_syms_open(void); /* NULL: out of memory */
  * as the session. */
 const char *prof_syms_at(struct prof_syms *s, uint64_t a, const char **file, int *line,
 			 unsigned *mapping);
+/* The function holding address a and the file it is defined in (its
+ * DWARF subprogram's DW_AT_decl_file: not the file of the line at a, which
+ * for inlined code is the header it came from), else the line's file.
+ * The name, or NULL. */
+const char *prof_syms_function(struct prof_syms *s, uint64_t a, const char **file);
 unsigned prof_syms_modules(const struct prof_syms *s);
 /* Module i (0..): its file's name and its address range. */
 const char *prof_syms_module(struct prof_syms *s, unsigned i, uint64_t *start, uint64_t *end);

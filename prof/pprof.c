@@ -324,6 +324,8 @@ int prof_pprof(struct prof *p, unsigned char **out, size_t *len)
 	value_type(&tail, 11, &str, "cpu", "nanoseconds", &m);
 	pb_uint(&tail, 12, period);
 	pb_uint(&tail, 13, (uint64_t)str_id(&str, p->how)); /* comment: how it was sampled */
+	if (p->note[0])
+		pb_uint(&tail, 13, (uint64_t)str_id(&str, p->note));
 	for (size_t i = 0; i < str.n; i++)
 		pb_bytes(&b, 6, str.s[i], strlen(str.s[i]));
 	pb_put(&b, tail.p, tail.n);

@@ -55,6 +55,10 @@ int prof_start(struct prof **out, unsigned hz, char *why, size_t len);
  * Twice is harmless. */
 void prof_stop(struct prof *p);
 
+/* A second comment for the profile ("cut short by SIGINT"), shown by go
+ * tool pprof -comments; the last one set. */
+void prof_note(struct prof *p, const char *note);
+
 struct prof_facts {
 	uint64_t samples;   /* collected */
 	uint64_t lost;      /* the kernel's rings lost (full before collected) */

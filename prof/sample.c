@@ -385,6 +385,11 @@ int prof_start(struct prof **out, unsigned hz, char *why, size_t len)
 void prof_stop(struct prof *p) { (void)p; }
 #endif
 
+void prof_note(struct prof *p, const char *note)
+{
+	snprintf(p->note, sizeof p->note, "%s", note);
+}
+
 void prof_facts(const struct prof *p, struct prof_facts *f)
 {
 	*f = (struct prof_facts){p->samples, p->lost, p->n, p->nth, p->start_ns,

@@ -8,6 +8,8 @@
  * not find) and DWARF line tables. A session reads the maps once: a
  * library loaded after it opened is not known to it.
  */
+#include <dwarf.h>
+#include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -68,6 +70,35 @@ const char *prof_syms_at(struct prof_syms *s, uint64_t a, const char **file, int
 	if (ln)
 		*file = dwfl_lineinfo(ln, NULL, line, NULL, NULL, NULL);
 	return dwfl_module_addrname(m, a);
+}
+
+const char *prof_syms_function(struct prof_syms *s, uint64_t a, const char **file)
+{
+	int line;
+	unsigned mapping;
+	const char *name = prof_syms_at(s, a, file, &line, &mapping);
+	Dwfl_Module *m = name ? dwfl_addrmodule(s->dwfl, a) : NULL;
+	GElf_Off off;
+	GElf_Sym sym;
+	/* The scopes at the function's entry: at a, inside inlined code,
+	 * libdw's scopes lead to the inlined function's abstract instance,
+	 * not to the function that holds it. */
+	if (!m || !dwfl_module_addrinfo(m, a, &off, &sym, NULL, NULL, NULL))
+		return name;
+	Dwarf_Addr entry = a - off, bias;
+	Dwarf_Die *cu = dwfl_module_addrdie(m, entry, &bias);
+	Dwarf_Die *scopes = NULL;
+	int n = cu ? dwarf_getscopes(cu, entry - bias, &scopes) : 0;
+	for (int i = 0; i < n; i++) {
+		if (dwarf_tag(&scopes[i]) == DW_TAG_subprogram) {
+			const char *f = dwarf_decl_file(&scopes[i]);
+			if (f)
+				*file = f;
+			break;
+		}
+	}
+	free(scopes);
+	return name;
 }
 
 unsigned prof_syms_modules(const struct prof_syms *s)

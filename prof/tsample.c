@@ -130,9 +130,7 @@ static void *ts_sym_open(void)
 
 static const char *ts_sym_name(void *s, uint64_t pc, const char **file)
 {
-	int line;
-	unsigned mapping;
-	return prof_syms_at(s, pc, file, &line, &mapping);
+	return prof_syms_function(s, pc, file);
 }
 
 static void ts_sym_close(void *s)

@@ -320,6 +320,11 @@ static void task_units_done(struct task *t, uint32_t units, uint64_t iters)
 static void job_unit(void *arg, uintptr_t u)
 {
 	struct task *t = arg;
+	if (task_cancelled(t)) {
+		atomic_fetch_add_explicit(&t->skipped, 1, memory_order_relaxed);
+		task_job_done(t, 0);
+		return;
+	}
 	uint64_t t0 = trace_begin();
 	uint64_t iters = task_unit(t, (uint32_t)u);
 
@@ -393,7 +398,7 @@ static int run_on_pool(struct pool *pool, struct task *t, struct render_stats *s
 	pthread_mutex_init(&t->mu, NULL);
 	pthread_cond_init(&t->cond, NULL);
 	atomic_init(&t->remaining, jobs);
-	for (sent = 0; sent < jobs; sent++) {
+	for (sent = 0; sent < jobs && !task_cancelled(t); sent++) {
 		rc = pool_submit(pool, fn, t, fn == job_unit ? sent : 0);
 		if (rc < 0)
 			break;
@@ -416,10 +421,26 @@ static int run_on_pool(struct pool *pool, struct task *t, struct render_stats *s
 	return rc;
 }
 
+/* A check every 2^26 iterations or so, at most KERNEL_SPAN_MAX pixels and
+ * at least 8 apart (a vector's worth). */
+static uint32_t check_span(const struct picture *pic)
+{
+	uint64_t span = (1u << 26) / (pic->max_iter ? pic->max_iter : 1);
+	return span > KERNEL_SPAN_MAX ? KERNEL_SPAN_MAX : span < 8 ? 8 : (uint32_t)span;
+}
+
 int render_image(struct pool *pool, const struct picture *pic, const struct kernel *k,
 		 enum render_mode mode, struct image *img, struct render_stats *stats)
 {
-	struct task t = {.pic = pic, .k = k, .img = *img, .mode = mode, .finish = finish_wake};
+	return render_image_until(pool, pic, k, mode, img, stats, NULL);
+}
+
+int render_image_until(struct pool *pool, const struct picture *pic, const struct kernel *k,
+		       enum render_mode mode, struct image *img, struct render_stats *stats,
+		       const atomic_int *cancel)
+{
+	struct task t = {.pic = pic, .k = k, .img = *img, .mode = mode, .finish = finish_wake,
+			 .cancel = cancel, .span = check_span(pic)};
 	struct render_stats st = {0};
 	int rc;
 
@@ -430,7 +451,7 @@ int render_image(struct pool *pool, const struct picture *pic, const struct kern
 	if (rc < 0)
 		return rc;
 	if (t.mode == MODE_SEQ) {
-		for (uint32_t u = 0; u < t.units; u++) {
+		for (uint32_t u = 0; u < t.units && !task_cancelled(&t); u++) {
 			uint64_t r0 = trace_begin(), n = task_unit(&t, u);
 			trace_span(&TD_ROW, r0, u, (int64_t)n);
 			st.iterations += n;
@@ -439,6 +460,7 @@ int render_image(struct pool *pool, const struct picture *pic, const struct kern
 	} else {
 		rc = run_on_pool(pool, &t, &st);
 	}
+	st.cancelled = task_cancelled(&t);
 	task_fini(&t);
 	trace_span(&TD_RENDER, t0, TRACE_STR(render_mode_name(t.mode)), (int64_t)st.jobs);
 	if (stats)
@@ -479,10 +501,7 @@ int render_start(struct pool *pool, const struct render_req *r)
 		.finish = finish_done, .done = r->done, .ctx = r->ctx, .jobs = 1, .tag = r->tag,
 		.cancel = r->cancel, .cancel_all = r->cancel_all,
 	};
-	/* A check every 2^26 iterations or so, at most KERNEL_SPAN_MAX pixels
-	 * and at least 8 apart (a vector's worth). */
-	uint64_t span = (1u << 26) / (r->pic->max_iter ? r->pic->max_iter : 1);
-	t->span = span > KERNEL_SPAN_MAX ? KERNEL_SPAN_MAX : span < 8 ? 8 : (uint32_t)span;
+	t->span = check_span(r->pic);
 	t->pic_copy = *r->pic;
 	if (image_alloc(&t->img, r->pic->w, r->pic->h, picture_channels(r->pic)) < 0)
 		goto err_task;

@@ -90,6 +90,14 @@ struct render_stats {
 int render_image(struct pool *pool, const struct picture *pic, const struct kernel *k,
 		 enum render_mode mode, struct image *img, struct render_stats *stats);
 
+/* The same, stopped when *cancel becomes nonzero (checked as render_req
+ * says of its cancel: between units, and between spans of a row): the
+ * units not begun are skipped, and stats->cancelled says so. The CLI's
+ * Ctrl-C. */
+int render_image_until(struct pool *pool, const struct picture *pic, const struct kernel *k,
+		       enum render_mode mode, struct image *img, struct render_stats *stats,
+		       const atomic_int *cancel);
+
 /* Called once, on a pool worker, when a render_start picture is complete.
  * The callee owns img (image_free it); stats is valid during the call. */
 typedef void render_done_fn(void *ctx, struct image *img, const struct render_stats *stats);

@@ -229,6 +229,7 @@ enum MHD_Result srv_queue_answer(struct request *rq)
 	/* A body that is not the cache's is held until it is sent. */
 	int held_body = rq->png && !rq->hit && rq->status == 200;
 
+	rq->t_out = srv_now();
 	if (rq->kept && !rq->close && !atomic_load_explicit(&rq->srv->draining, memory_order_relaxed)) {
 		rq->bytes = rq->text_len;
 		srv_deadline_send(rq, rq->bytes);

@@ -39,6 +39,7 @@ struct config {
 	char kernel[16];        /* "auto" or a kernel name */
 	uint32_t trace_max;     /* longest /debug/trace window, seconds */
 	uint32_t trace_ring;    /* trace records kept per thread */
+	uint32_t trace_spill_mb; /* a window's spill file, at most (0: none: the rings are the window) */
 	char trace_kernel[8];   /* the kernel's view in traces: auto|off|refuse */
 	uint32_t profile_hz;    /* CPU profile samples a second a thread */
 	uint32_t trace_hz;      /* CPU samples a second a thread in traces; 0: none */

@@ -273,8 +273,12 @@ static void finish(struct server *s, struct MHD_Connection *conn, struct request
 	}
 	double dt = srv_now() - rq->t0;
 	metrics_request(s->metrics, rq->route, rq->status, rq->bytes, dt);
-	if (!rq->window) /* a /debug/ window is slow by design */
-		slowtrace_request(s->slow, rq->id, dt);
+	/* Slow is the server's part: from its headers to its answer. A client
+	 * that trickles its headers or reads slowly is slow itself, and must
+	 * not spend the saves (one a --trace-slow-every). A /debug/ window is
+	 * slow by design. */
+	if (!rq->window && rq->t_in && rq->t_out >= rq->t_in)
+		slowtrace_request(s->slow, rq->id, rq->t_out - rq->t_in);
 	if (s->cfg.access_log) {
 		const union MHD_ConnectionInfo *ci =
 			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);

@@ -103,7 +103,8 @@ unsigned deadline_retry_after(struct deadline *t)
 	unsigned s = 1;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	pthread_mutex_lock(&t->th.mu);
-	if (t->ctx && t->deadline.tv_sec > now.tv_sec)
+	/* Hurried (its client hung up, or a drain): free in moments. */
+	if (t->ctx && !t->hurry && t->deadline.tv_sec > now.tv_sec)
 		s = (unsigned)(t->deadline.tv_sec - now.tv_sec) + 1;
 	pthread_mutex_unlock(&t->th.mu);
 	return s;

@@ -26,7 +26,8 @@ void deadline_destroy(struct deadline *d); /* stops the thread; NULL is a no-op 
 void deadline_after(struct deadline *d, uint64_t ns, void *ctx);
 /* Ends the armed window now (a hang-up, shutdown). */
 void deadline_hurry(struct deadline *d);
-/* Whole seconds until the armed window ends, at least 1 (Retry-After). */
+/* Whole seconds until the armed window ends, at least 1 (Retry-After);
+ * 1 once hurried. */
 unsigned deadline_retry_after(struct deadline *d);
 
 #endif

@@ -133,6 +133,7 @@ struct mandelbrot_state {
 struct trace_state {
 	struct trace_capture *capture; /* until the response owns it */
 	int summary;                   /* format=summary */
+	bool gzip;                     /* sent gzipped (Accept-Encoding) */
 };
 
 /* /debug/pprof/profile's own (route_pprof.c). */
@@ -156,7 +157,8 @@ struct request {
 	struct MHD_Connection *conn;
 	struct http_thread *thread;    /* the HTTP thread it arrived on (http_resume) */
 	struct conn *cn;               /* its connection, which knows it until it completes */
-	double t0;
+	double t0;                     /* srv_now(): its request line */
+	double t_in, t_out;            /* its headers in, its answer queued: the server's part (0: not yet) */
 	uint64_t id;                   /* for the tracer: async track and flow */
 	uint64_t tr0, tr_respond;      /* trace clock (0: not traced) */
 	const struct trace_desc *span; /* what the deciding handler call did */

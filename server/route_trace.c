@@ -13,6 +13,9 @@ static void trace_ready(struct request *rq)
 	trace_capture_close(rq->tr.capture);
 	rq->status = 200;
 	srv_add_header(rq, "Cache-Control", "no-store");
+	srv_add_header(rq, "Vary", "Accept-Encoding");
+	if (rq->tr.gzip)
+		srv_add_header(rq, "Content-Encoding", "gzip");
 	if (rq->tr.summary) {
 		rq->type = "text/plain; charset=utf-8";
 	} else {
@@ -45,7 +48,7 @@ static void trace_gone(struct request *rq)
 static struct MHD_Response *trace_respond(struct request *rq)
 {
 	rq->bytes = 0;
-	struct MHD_Response *resp = tracing_response(rq->tr.capture, &rq->bytes);
+	struct MHD_Response *resp = tracing_response(rq->tr.capture, &rq->bytes, rq->tr.gzip);
 	if (resp) {
 		rq->tr.capture = NULL;
 		srv_deadline_stream(rq, &rq->bytes);
@@ -90,6 +93,8 @@ const struct trace_desc *srv_trace_page(struct request *rq)
 	}
 	rq->done = trace_done;
 	rq->respond = trace_respond;
+	rq->tr.gzip = tracing_accepts_gzip(
+		MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING));
 	if (rq->tr.summary)
 		trace_capture_format(rq->tr.capture, TRACE_FORMAT_SUMMARY);
 	trace_capture_samples(rq->tr.capture, samples);

@@ -97,6 +97,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		snprintf(rq->method, sizeof rq->method, "%s", method);
 		rq->http11 = strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
 		srv_deadline_none(rq); /* its headers are in */
+		rq->t_in = srv_now();
 		if (!srv_has_body(rq))
 			return MHD_YES;
 		/* No route takes a body: refused now, queued on this first call,
@@ -296,7 +297,8 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 		     .ring_events = c->trace_ring,
 		     .process = "mandelweb",
 		     .gettime = getenv("MANDELWEB_TRACE_GETTIME") != NULL,
-		     .kview = (enum trace_kview)trace_kview_parse(c->trace_kernel)})) < 0)
+		     .kview = (enum trace_kview)trace_kview_parse(c->trace_kernel),
+		     .spill_mb = c->trace_spill_mb ? c->trace_spill_mb : TRACE_SPILL_OFF})) < 0)
 		goto err_free;
 	if (c->trace_hz && (rc = prof_trace_samples(c->trace_hz)) < 0)
 		goto err_free;

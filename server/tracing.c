@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
+#include <zlib.h>
 
 #include "render/picture.h"
 #include "server/query.h"
@@ -134,17 +136,77 @@ int tracing_query_finish(const struct tracing_query *q, unsigned max_s, int flig
 	return 0;
 }
 
-/* The body being streamed, and where the bytes sent so far are counted. */
+bool tracing_accepts_gzip(const char *v)
+{
+	/* RFC 9110 12.5.3: a list of codings, each with an optional q; q=0
+	 * refuses one. "*" stands for any not named; x-gzip is gzip. */
+	int gzip = -1, any = -1;
+	while (v && *v) {
+		while (*v == ' ' || *v == '\t' || *v == ',')
+			v++;
+		const char *name = v;
+		while (*v && *v != ',' && *v != ';' && *v != ' ' && *v != '\t')
+			v++;
+		size_t len = (size_t)(v - name);
+		int q = 1;
+		while (*v && *v != ',') { /* parameters: only q matters */
+			if (*v == ';') {
+				v++;
+				while (*v == ' ' || *v == '\t')
+					v++;
+				if ((v[0] == 'q' || v[0] == 'Q') && v[1] == '=') {
+					double x = strtod(v + 2, NULL);
+					q = x > 0;
+				}
+				continue;
+			}
+			v++;
+		}
+		if ((len == 4 && strncasecmp(name, "gzip", 4) == 0) ||
+		    (len == 6 && strncasecmp(name, "x-gzip", 6) == 0))
+			gzip = q;
+		else if (len == 1 && *name == '*')
+			any = q;
+	}
+	return gzip == 1 || (gzip == -1 && any == 1);
+}
+
+/* The body being streamed, and where the bytes sent so far are counted;
+ * gzipped as it goes when the client accepts it. */
 struct stream {
 	struct trace_capture *c;
 	uint64_t *sent;
+	int gzip, eof;
+	z_stream z;
+	unsigned char in[STREAM_BLOCK];
 };
+
+/* Deflates the capture into buf: the bytes made, 0 only at the end. */
+static size_t deflated(struct stream *st, char *buf, size_t max)
+{
+	st->z.next_out = (Bytef *)buf;
+	st->z.avail_out = (uInt)max;
+	for (;;) {
+		if (st->z.avail_in == 0 && !st->eof) {
+			size_t n = trace_capture_read(st->c, (char *)st->in, sizeof st->in);
+			st->eof = n == 0;
+			st->z.next_in = st->in;
+			st->z.avail_in = (uInt)n;
+		}
+		int rc = deflate(&st->z, st->eof ? Z_FINISH : Z_NO_FLUSH);
+		size_t made = max - st->z.avail_out;
+		if (made == max || rc == Z_STREAM_END || (rc != Z_OK && rc != Z_BUF_ERROR))
+			return made;
+		if (made && st->z.avail_in == 0 && st->eof)
+			return made;
+	}
+}
 
 static ssize_t stream(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct stream *st = cls;
 	(void)pos;
-	size_t n = trace_capture_read(st->c, buf, max);
+	size_t n = st->gzip ? deflated(st, buf, max) : trace_capture_read(st->c, buf, max);
 	*st->sent += n;
 	/* Never 0 before the end: MHD would spin (NOTES-libmicrohttpd.md). */
 	return n ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
@@ -153,19 +215,32 @@ static ssize_t stream(void *cls, uint64_t pos, char *buf, size_t max)
 static void stream_free(void *cls)
 {
 	struct stream *st = cls;
+	if (st->gzip)
+		deflateEnd(&st->z);
 	trace_capture_free(st->c);
 	free(st);
 }
 
-struct MHD_Response *tracing_response(struct trace_capture *c, uint64_t *sent)
+struct MHD_Response *tracing_response(struct trace_capture *c, uint64_t *sent, bool gzip)
 {
-	struct stream *st = malloc(sizeof *st);
+	struct stream *st = calloc(1, sizeof *st);
 	if (!st)
 		return NULL;
-	*st = (struct stream){c, sent};
+	st->c = c;
+	st->sent = sent;
+	/* Level 1: a trace is repetitive text, and its speed is the point
+	 * (measured in docs/tracing.md: a tenth of the JSON at level 1). */
+	if (gzip && deflateInit2(&st->z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+		free(st);
+		return NULL;
+	}
+	st->gzip = gzip;
 	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK,
 								   stream, st, stream_free);
-	if (!r)
+	if (!r) {
+		if (gzip)
+			deflateEnd(&st->z);
 		free(st);
+	}
 	return r;
 }

@@ -12,6 +12,7 @@
 #define MW_TRACING_H
 
 #include <microhttpd.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,12 +48,16 @@ int tracing_parse(struct MHD_Connection *conn, unsigned max_s, int flight, uint6
 int tracing_parse_profile(struct MHD_Connection *conn, unsigned max_s, uint64_t *ns, char *why,
 			  size_t len);
 
-/* A chunked response that streams the capture's JSON as MHD asks for it;
- * it owns c from now on and frees it (ending the session) when the
- * response is destroyed, also when the client goes away mid-stream. The
- * bytes handed to MHD are added to *sent as they are (the access log's
- * count; *sent must outlive the sending, not the response). NULL when out
- * of memory (c is then still the caller's). */
-struct MHD_Response *tracing_response(struct trace_capture *c, uint64_t *sent);
+/* Whether an Accept-Encoding value (NULL: none) takes gzip. */
+bool tracing_accepts_gzip(const char *accept_encoding);
+
+/* A chunked response that streams the capture's document as MHD asks for
+ * it, gzipped as it goes (gzip: the caller says Content-Encoding); it owns
+ * c from now on and frees it (ending the session) when the response is
+ * destroyed, also when the client goes away mid-stream. The bytes handed
+ * to MHD are added to *sent as they are (the access log's count; *sent
+ * must outlive the sending, not the response). NULL when out of memory (c
+ * is then still the caller's). */
+struct MHD_Response *tracing_response(struct trace_capture *c, uint64_t *sent, bool gzip);
 
 #endif

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tests/harness.h"
@@ -79,6 +81,21 @@ static void check_flows(json_t *evs)
 			fl[n++] = (struct flow){id, 0, 0, 0};
 		}
 		fl[k].s += ph[0] == 's', fl[k].t += ph[0] == 't', fl[k].f += ph[0] == 'f';
+		/* An id a JavaScript viewer keeps (a double is exact below 2^53),
+		 * and the point bound where Chrome's trace engine looks: the
+		 * span with its ts, tid and category, "flow". */
+		cr_expect(lt(i64, id, (json_int_t)1 << 53), "flow id %lld", (long long)id);
+		cr_expect(eq(str, (char *)str_of(ev, "cat"), "flow"));
+		double ts = num_of(ev, "ts");
+		json_int_t tid = json_integer_value(json_object_get(ev, "tid"));
+		json_t *x;
+		size_t j, bound = 0;
+		json_array_foreach(evs, j, x)
+			bound += !strcmp(str_of(x, "ph"), "X") && num_of(x, "ts") == ts &&
+				 json_integer_value(json_object_get(x, "tid")) == tid &&
+				 json_object_get(x, "cat") && !strcmp(str_of(x, "cat"), "flow");
+		cr_expect(ge(sz, bound, 1), "flow %lld's %s at %f on %lld: no span of its own", (long long)id,
+			  ph, ts, (long long)tid);
 	}
 	for (size_t k = 0; k < n; k++) {
 		cr_expect(le(int, fl[k].s, 1), "flow %lld starts %d times", (long long)fl[k].id, fl[k].s);
@@ -95,13 +112,15 @@ static void check_states(json_t *evs)
 	json_t *ev;
 	size_t i;
 	json_array_foreach(evs, i, ev) {
-		if (strcmp(str_of(ev, "ph"), "X") != 0 || strcmp(str_of(ev, "cat"), "kernel") != 0)
+		if (strcmp(str_of(ev, "ph"), "X") != 0)
 			continue;
 		const char *st = str_of(ev, "name");
 		bool known = !strcmp(st, "running") || !strcmp(st, "runnable") || !strcmp(st, "blocked");
-		cr_expect(known, "state %s", st);
-		cr_expect(ge(i64, json_integer_value(json_object_get(ev, "tid")), 1 << 22),
-			  "a state on the thread's own track, not its slices'");
+		bool track = json_integer_value(json_object_get(ev, "tid")) >= 1 << 22;
+		/* A state only on the thread's own track, and only states there. */
+		cr_expect(eq(int, known, track), "%s on %s track", st, track ? "a kernel" : "a thread's");
+		if (!known)
+			continue;
 		if (!strcmp(st, "running"))
 			cr_expect(le(i64, -1, arg_int(ev, "cpu")));
 	}
@@ -114,12 +133,15 @@ static size_t check_well_formed(json_t *doc)
 {
 	json_t *od = json_object_get(doc, "otherData");
 	json_t *evs = json_object_get(doc, "traceEvents"), *ev;
-	double w0 = num_of(od, "window_start_us"), w1 = num_of(od, "window_end_us");
+	/* Times are from the window's start; otherData's bounds are on the
+	 * trace clock. */
+	double w1 = num_of(od, "window_end_us") - num_of(od, "window_start_us"), w0 = 0;
 	enum { MAXT = 64 };
 	json_int_t named[MAXT], seen[MAXT];
 	size_t nnamed = 0, nseen = 0, i;
 
 	cr_assert(lt(dbl, w0, w1));
+	cr_assert(lt(dbl, 0, num_of(od, "window_start_us")));
 	json_array_foreach(evs, i, ev) {
 		const char *ph = str_of(ev, "ph");
 		json_int_t tid = json_integer_value(json_object_get(ev, "tid"));
@@ -348,7 +370,7 @@ static void kernel_states(json_t *doc, size_t *running, size_t *blocked, size_t 
 		if (!strcmp(str_of(ev, "ph"), "M") && !strcmp(str_of(ev, "name"), "thread_name") &&
 		    strstr(str_of(json_object_get(ev, "args"), "name"), " [kernel]"))
 			++*tracks;
-		if (strcmp(str_of(ev, "ph"), "X") || strcmp(str_of(ev, "cat"), "kernel"))
+		if (strcmp(str_of(ev, "ph"), "X")) /* the states' names are the kernel's own */
 			continue;
 		*running += !strcmp(str_of(ev, "name"), "running");
 		*blocked += !strcmp(str_of(ev, "name"), "blocked");
@@ -810,4 +832,222 @@ Test(trace_e2e, the_cli_traces_show_each_modes_shape, .timeout = 120)
 	cr_expect(eq(sz, spans(d, "mirror rows", "worker-", &th), 1));
 	cr_expect(eq(sz, spans(d, "encode png", "main", &th), 1));
 	json_decref(d);
+}
+
+/* Runs the CLI with args (stdout to /dev/null, stderr into err); returns
+ * its exit status, with its peak memory (KiB) in *rss_kb. */
+static int cli_run(const char *args, char *err, size_t len, long *rss_kb)
+{
+	char cmd[512], path[64];
+	snprintf(path, sizeof path, "/tmp/mw-cli-err-%d.txt", (int)getpid());
+	snprintf(cmd, sizeof cmd, "exec %s/mandelbrot %s >/dev/null 2>%s", MW_BIN, args, path);
+	pid_t pid = fork();
+	cr_assert(ge(int, pid, 0));
+	if (pid == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	int st;
+	struct rusage ru;
+	cr_assert(eq(int, (int)wait4(pid, &st, 0, &ru), (int)pid));
+	*rss_kb = ru.ru_maxrss;
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(err, 1, len - 1, f) : 0;
+	err[n] = '\0';
+	if (f)
+		fclose(f);
+	remove(path);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* The workshop's two heaviest experiments, traced with default flags: a
+ * job a pixel through the queue, and through a rendezvous, at 1024x1024
+ * (5-7 million records, 26 times what three 64 Ki rings hold): none lost,
+ * and tracing memory within its bound. Under the sanitizers (their
+ * shadow memory is not ours to bound, and they are 10x slower), 512x512
+ * and no memory check. */
+Test(trace_e2e, the_workshops_per_pixel_runs_lose_nothing_in_bounded_memory, .timeout = 300)
+{
+	int san = strstr(MW_BUILD, "release") == NULL;
+	static const char *const modes[] = {"-mode px", "-mode workers -queue 0"};
+	for (int m = 0; m < 2; m++) {
+		char args[256], err[8192];
+		long rss;
+		snprintf(args, sizeof args, "-w %d -h %d %s -workers 2 -o /dev/null -trace /dev/null",
+			 san ? 512 : 1024, san ? 512 : 1024, modes[m]);
+		cr_assert(eq(int, cli_run(args, err, sizeof err, &rss), 0), "%s: %s", args, err);
+		const char *line = strstr(err, "mandelbrot: trace /dev/null: ");
+		cr_assert(not(eq(ptr, (void *)line, NULL)), "%s", err);
+		unsigned long long events, lost;
+		double ms;
+		cr_assert(eq(int, sscanf(line, "mandelbrot: trace /dev/null: %llu events over %lf ms, %llu lost",
+					 &events, &ms, &lost), 3), "%s", line);
+		cr_expect(eq(u64, lost, 0), "%s: %s", args, line);
+		cr_expect(lt(u64, 3ull * (san ? 512 * 512 : 1024 * 1024), events), "%s: %s", args, line);
+		/* Three threads' rings (7.1 MiB each at 64 Ki records), the spill's
+		 * fixed part, the program and its libraries: 64 MiB, measured at
+		 * 47-51 MiB. */
+		if (!san)
+			cr_expect(le(long, rss, 64 * 1024), "%s: peak memory %ld KiB", args, rss);
+		cr_log_info("%s: %llu events, %ld KiB peak", args, events, rss);
+	}
+}
+
+/* Starts the CLI with args; its pid. */
+static pid_t cli_spawn(const char *args)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof cmd, "exec %s/mandelbrot %s >/dev/null 2>/dev/null", MW_BIN, args);
+	pid_t pid = fork();
+	cr_assert(ge(int, pid, 0));
+	if (pid == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Ctrl-C (or SIGTERM) mid-render: the render stops, the trace and the
+ * profile are written whole and say they were cut short, no PNG, and the
+ * exit status is 128 + the signal. */
+Test(trace_e2e, an_interrupted_cli_run_writes_whole_files_and_exits_128_plus_the_signal, .timeout = 120)
+{
+	static const int sigs[] = {SIGINT, SIGTERM};
+	for (int i = 0; i < 2; i++) {
+		char trace[64], prof[64], png[64], args[400];
+		snprintf(trace, sizeof trace, "/tmp/mw-int-%d.json", (int)getpid());
+		snprintf(prof, sizeof prof, "/tmp/mw-int-%d.pprof", (int)getpid());
+		snprintf(png, sizeof png, "/tmp/mw-int-%d.png", (int)getpid());
+		remove(png);
+		/* 2048x2048 rows on the scalar kernel: seconds of them */
+		snprintf(args, sizeof args,
+			 "-w 2048 -h 2048 -kernel scalar -mode row -o %s -trace %s -cpuprofile %s", png, trace,
+			 prof);
+		double t0 = mw_now();
+		pid_t pid = cli_spawn(args);
+		nap_ms(400);
+		kill(pid, sigs[i]);
+		int st;
+		cr_assert(eq(int, (int)waitpid(pid, &st, 0), (int)pid));
+		cr_expect(eq(int, WIFEXITED(st) ? WEXITSTATUS(st) : -1, 128 + sigs[i]), "status %#x", st);
+		cr_expect(lt(dbl, mw_now() - t0, 10.0), "stopped at the next unit, not at the end");
+		cr_expect(ne(int, access(png, F_OK), 0), "no PNG of a picture never finished");
+		json_error_t err;
+		json_t *doc = json_load_file(trace, 0, &err);
+		cr_assert(not(eq(ptr, doc, NULL)), "%s: %s", trace, err.text);
+		check_well_formed(doc);
+		const char *note = str_of(json_object_get(doc, "otherData"), "note");
+		char want[32];
+		snprintf(want, sizeof want, "cut short by %s", sigs[i] == SIGINT ? "SIGINT" : "SIGTERM");
+		cr_expect(eq(int, strncmp(note ? note : "", want, strlen(want)), 0), "%s", note);
+		cr_expect(lt(sz, 0, spans_named(doc, "job")), "the rows it did render");
+		json_decref(doc);
+		/* The profile: gzipped, with the note among its comments. */
+		FILE *f = fopen(prof, "rb");
+		cr_assert(not(eq(ptr, f, NULL)));
+		unsigned char magic[2] = {0, 0};
+		cr_expect(eq(sz, fread(magic, 1, 2, f), 2));
+		fclose(f);
+		cr_expect(eq(int, magic[0] << 8 | magic[1], 0x1f8b), "a gzipped profile.proto");
+		char cmd[256], out[4096] = "";
+		snprintf(cmd, sizeof cmd, "zcat %s", prof);
+		FILE *z = popen(cmd, "r");
+		size_t n = fread(out, 1, sizeof out - 1, z);
+		pclose(z);
+		out[n] = '\0';
+		cr_expect(not(eq(ptr, memmem(out, n, want, strlen(want)), NULL)), "the profile's comment");
+		remove(trace);
+		remove(prof);
+	}
+}
+
+/* A second Ctrl-C while the files are being written ends it at once. */
+Test(trace_e2e, a_second_interrupt_ends_the_cli_at_once, .timeout = 120)
+{
+	pid_t pid = cli_spawn("-w 2048 -h 2048 -mode px -o /dev/null -trace /dev/null");
+	nap_ms(400);
+	kill(pid, SIGINT); /* the render stops; 4 million records to write */
+	nap_ms(300);
+	double t0 = mw_now();
+	kill(pid, SIGINT);
+	int st;
+	cr_assert(eq(int, (int)waitpid(pid, &st, 0), (int)pid));
+	cr_expect(eq(int, WIFSIGNALED(st) ? WTERMSIG(st) : -1, SIGINT), "status %#x", st);
+	cr_expect(lt(dbl, mw_now() - t0, 1.0));
+}
+
+/* The CPU time (seconds) process pid has used so far. */
+static double proc_cpu(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	cr_assert(not(eq(ptr, f, NULL)));
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')');
+	unsigned long ut = 0, st = 0;
+	cr_assert(eq(int, sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st), 2));
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Armed and idle costs nothing: the flight recorder on an idle server, and
+ * a /debug/trace window open on it, each under 1% of a CPU. */
+Test(trace_e2e, an_armed_idle_server_uses_under_1_percent_of_a_cpu, .timeout = 60)
+{
+	start((const char *const[]){"--flight-recorder", "on", NULL});
+	struct mw_resp r;
+	cr_assert(eq(int, mw_get(&srv, "/mandelbrot?w=32&h=32", &r), 0)); /* every thread registered */
+	mw_resp_free(&r);
+	nap_ms(300);
+	double c0 = proc_cpu(srv.pid);
+	nap_ms(3000);
+	double idle = proc_cpu(srv.pid) - c0;
+	cr_expect(lt(dbl, idle, 0.03), "%.2f s of CPU in 3 s, flight recorder on, idle", idle);
+	struct mw_fetch f = {.m = &srv, .path = "/debug/trace?seconds=3"};
+	pthread_t t;
+	c0 = proc_cpu(srv.pid);
+	pthread_create(&t, NULL, mw_fetch_main, &f);
+	pthread_join(t, NULL);
+	double window = proc_cpu(srv.pid) - c0;
+	cr_expect(eq(long, f.r.status, 200));
+	mw_resp_free(&f.r);
+	/* the window's 3 s, then its answer: formatting and sending a trace */
+	cr_expect(lt(dbl, window, 0.1), "%.2f s of CPU over a 3 s window, idle", window);
+	cr_expect(eq(int, mw_stop(&srv, SIGTERM), 0));
+}
+
+/* Slow is the server's part of a request: a /healthz whose headers a
+ * client trickles over 1.2 s saves no slow trace (one such client a minute
+ * would take every save of --trace-slow-every 60). */
+Test(trace_e2e, a_trickling_client_is_not_a_slow_request, .timeout = 60)
+{
+	char dir[] = "/tmp/mw-slow-XXXXXX", newest[256];
+	cr_assert(not(eq(ptr, mkdtemp(dir), NULL)));
+	start((const char *const[]){"--flight-recorder", "on", "--trace-slow", "0.5", "--trace-slow-every",
+				    "0", "--trace-dir", dir, NULL});
+	int fd = mw_connect(&srv, 0);
+	cr_assert(ge(int, fd, 0));
+	const char *req = "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: 1\r\n\r\n";
+	for (size_t i = 0; i < strlen(req); i++) {
+		cr_assert(eq(long, (long)write(fd, req + i, 1), 1L));
+		usleep(1200 * 1000 / (useconds_t)strlen(req));
+	}
+	char out[512];
+	ssize_t n = read(fd, out, sizeof out - 1);
+	cr_expect(lt(long, 0L, (long)n));
+	out[n > 0 ? n : 0] = '\0';
+	cr_expect(eq(int, strncmp(out, "HTTP/1.1 200", 12), 0), "%s", out);
+	close(fd);
+	nap_ms(500);
+	struct mw_resp r;
+	cr_assert(eq(int, mw_get(&srv, "/metrics", &r), 0));
+	cr_expect(not(eq(ptr, strstr(r.body, "\nmandelweb_trace_slow_saved_total 0\n"), NULL)), "%s", r.body);
+	mw_resp_free(&r);
+	cr_expect(eq(int, slow_files(dir, newest, sizeof newest), 0), "saved %s", newest);
+	cr_expect(eq(int, mw_stop(&srv, SIGTERM), 0));
+	char cmd[600];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	cr_expect(eq(int, system(cmd), 0));
 }

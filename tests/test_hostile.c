@@ -205,3 +205,69 @@ Test(hostile, a_half_close_is_a_hang_up_with_no_answer, .timeout = 60)
 	cr_expect(eq(int, !strstr(log, "zoom=1e13 499 0 "), 0), "%s", log);
 	free(log);
 }
+
+/* A /debug/ window whose client half-closes after its request is a hang-up
+ * like any: nothing is sent (not a window cut to nothing under a 200), the
+ * log says 499 with the bytes sent, 0. */
+Test(hostile, a_debug_window_half_closed_gets_nothing_and_is_logged_499, .timeout = 60)
+{
+	start(NULL);
+	static const char *const paths[] = {"/debug/trace?seconds=3", "/debug/pprof/profile?seconds=3"};
+	for (int i = 0; i < 2; i++) {
+		int fd = mw_connect(&srv, 0);
+		cr_assert(ge(int, fd, 0));
+		char req[128], out[1024];
+		snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", paths[i]);
+		cr_assert(eq(long, (long)write(fd, req, strlen(req)), (long)strlen(req)));
+		shutdown(fd, SHUT_WR);
+		long got = 0;
+		double t0 = mw_now();
+		while (mw_now() - t0 < 10) {
+			struct pollfd p = {.fd = fd, .events = POLLIN};
+			if (poll(&p, 1, 50) <= 0)
+				continue;
+			ssize_t n = read(fd, out + got, sizeof out - 1 - (size_t)got);
+			if (n <= 0)
+				break;
+			got += n;
+		}
+		out[got] = '\0';
+		close(fd);
+		cr_expect(eq(long, got, 0), "%s: no answer: '%s'", paths[i], out);
+		cr_expect(lt(dbl, mw_now() - t0, 2), "%s: closed at once", paths[i]);
+	}
+	char *log = stop_log();
+	cr_expect(not(eq(ptr, strstr(log, "GET /debug/trace?seconds=3 499 0 "), NULL)), "%s", log);
+	cr_expect(not(eq(ptr, strstr(log, "GET /debug/pprof/profile?seconds=3 499 0 "), NULL)), "%s", log);
+	free(log);
+}
+
+/* A profile whose client hung up frees the profiler at once: the next one
+ * is served, not told to come back when the abandoned window would have
+ * ended. */
+Test(hostile, an_abandoned_profile_frees_the_profiler_at_once, .timeout = 60)
+{
+	start(NULL);
+	int fd = mw_connect(&srv, 0);
+	cr_assert(ge(int, fd, 0));
+	const char *req = "GET /debug/pprof/profile?seconds=20 HTTP/1.1\r\nHost: t\r\n\r\n";
+	cr_assert(eq(long, (long)write(fd, req, strlen(req)), (long)strlen(req)));
+	usleep(300 * 1000);
+	close(fd);
+	double t0 = mw_now();
+	struct mw_resp r;
+	long status = 0;
+	while (mw_now() - t0 < 3) {
+		cr_assert(eq(int, mw_get(&srv, "/debug/pprof/profile?seconds=1", &r), 0));
+		status = r.status;
+		if (status == 409) /* the moment between the hang-up and its end */
+			cr_expect(eq(str, r.retry_after, "1"), "Retry-After %s", r.retry_after);
+		mw_resp_free(&r);
+		if (status != 409)
+			break;
+		usleep(20 * 1000);
+	}
+	cr_expect(eq(long, status, 200));
+	cr_expect(lt(dbl, mw_now() - t0, 2.5), "served within its own second");
+	free(stop_log());
+}

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "tests/harness.h"
@@ -274,4 +275,25 @@ Test(kview, the_events_are_open_only_while_armed, .timeout = 30)
 		free(read_all(c, &len)); /* and the window still reads */
 		trace_capture_free(c);
 	}
+}
+
+/* An armed tracer with nothing to record costs nothing: the kernel view's
+ * drainer sleeps between its rounds (its clock once made it spin a whole
+ * CPU: a CLOCK_REALTIME condition variable given a monotonic deadline). */
+Test(kview, an_armed_idle_process_uses_under_1_percent_of_a_cpu, .timeout = 30)
+{
+	static const struct trace_desc d = {"idle", "test", {0}, 0};
+	struct trace_capture *c;
+	trace_init(&(struct trace_config){.ring_events = 4096, .process = "idle"});
+	cr_assert(eq(int, trace_capture_open(&c), 0));
+	trace_instant(&d, 0, 0); /* this thread registers, the drainer starts */
+	struct rusage a, b;
+	getrusage(RUSAGE_SELF, &a);
+	struct timespec nap = {1, 0};
+	nanosleep(&nap, NULL);
+	getrusage(RUSAGE_SELF, &b);
+	double cpu = (b.ru_utime.tv_sec - a.ru_utime.tv_sec) + (b.ru_stime.tv_sec - a.ru_stime.tv_sec) +
+		     ((b.ru_utime.tv_usec - a.ru_utime.tv_usec) + (b.ru_stime.tv_usec - a.ru_stime.tv_usec)) / 1e6;
+	cr_expect(lt(dbl, cpu, 0.01), "%.3f s of CPU in a second, armed and idle", cpu);
+	trace_capture_free(c);
 }

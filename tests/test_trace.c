@@ -189,10 +189,13 @@ Test(trace, a_window_becomes_a_chrome_document)
 	trace_capture_free(c);
 }
 
+/* Without a spill (TRACE_SPILL_OFF; the flight recorder's windows are
+ * the same), a window is what the rings hold. */
 Test(trace, a_full_ring_keeps_the_newest_and_counts_the_lost)
 {
 	struct trace_capture *c;
-	trace_init(&(struct trace_config){.ring_events = 64, .kview = TRACE_KVIEW_OFF});
+	trace_init(&(struct trace_config){
+		.ring_events = 64, .kview = TRACE_KVIEW_OFF, .spill_mb = TRACE_SPILL_OFF});
 	cr_assert(eq(int, trace_capture_open(&c), 0));
 	for (int i = 0; i < 200; i++)
 		trace_instant(&D_INST, i, 0);
@@ -227,7 +230,8 @@ Test(trace, a_full_ring_keeps_the_newest_and_counts_the_lost)
 Test(trace, counters_have_a_lane_of_their_own_and_never_crowd_out_spans)
 {
 	struct trace_capture *c;
-	trace_init(&(struct trace_config){.ring_events = 64, .kview = TRACE_KVIEW_OFF});
+	trace_init(&(struct trace_config){
+		.ring_events = 64, .kview = TRACE_KVIEW_OFF, .spill_mb = TRACE_SPILL_OFF});
 	cr_assert(eq(int, trace_capture_open(&c), 0));
 	/* A pool's shape: two counters a job, far more than the ring holds. */
 	for (int i = 0; i < 40; i++) {
@@ -464,4 +468,101 @@ Test(trace, the_summary_speaks_in_ns_us_and_ms)
 	cr_expect(not(eq(ptr, strstr(text, "  phase                         3    45.0 us    2.50 ms    2.50 ms    2.50 ms\n"), NULL)),
 		  "%s", text);
 	cr_expect(eq(ptr, strstr(text, " 0.000"), NULL), "%s", text);
+}
+
+/* With a spill (the default), a window loses nothing however far past its
+ * rings it runs: a ring of 64 records, 100,000 instants and 50,000
+ * counters from each of two threads, every one in the document, in order,
+ * and the facts agree with each other. */
+struct burst {
+	int n;
+};
+
+static void *burst_main(void *arg)
+{
+	struct burst *b = arg;
+	for (int i = 0; i < b->n; i++) {
+		trace_instant(&D_INST, i, 0);
+		if (i % 2 == 0)
+			trace_counter(&D_COUNT, i);
+	}
+	return NULL;
+}
+
+Test(trace, a_spilled_window_loses_nothing, .timeout = 60)
+{
+	struct trace_capture *c;
+	trace_init(&(struct trace_config){.ring_events = 64, .kview = TRACE_KVIEW_OFF});
+	cr_assert(eq(int, trace_capture_open(&c), 0));
+	struct burst b = {100000};
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, burst_main, &b);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	trace_capture_close(c);
+	json_t *doc = read_doc(c, 65536, NULL);
+	cr_expect(eq(int, other(doc, "events_lost"), 0));
+	cr_expect(eq(int, complete(doc), 1));
+	cr_expect(eq(sz, count_ph(doc, "i", NULL), 200000));
+	cr_expect(eq(sz, count_ph(doc, "C", "queue"), 100000));
+	/* Each thread's instants 0..99999 in order. */
+	json_t *ev, *evs = json_object_get(doc, "traceEvents");
+	size_t i;
+	json_int_t want[2] = {0, 0}, tids[2] = {0, 0};
+	json_array_foreach(evs, i, ev) {
+		if (strcmp(json_string_value(json_object_get(ev, "ph")), "i") != 0)
+			continue;
+		json_int_t tid = json_integer_value(json_object_get(ev, "tid"));
+		int k = tids[0] == 0 || tids[0] == tid ? 0 : 1;
+		tids[k] = tid;
+		cr_assert(eq(int, json_integer_value(json_object_get(json_object_get(ev, "args"), "n")),
+			     want[k]++), "thread %d", k);
+	}
+	cr_expect(eq(int, want[0], 100000));
+	cr_expect(eq(int, want[1], 100000));
+	/* The facts: what was written is what is in the window, and the
+	 * threads' counts add up to it. */
+	json_t *od = json_object_get(doc, "otherData");
+	json_int_t events = json_integer_value(json_object_get(od, "events"));
+	json_int_t written = json_integer_value(json_object_get(od, "events_written"));
+	cr_expect(eq(int, events, written), "%lld of %lld", (long long)events, (long long)written);
+	json_int_t sum = 0;
+	json_array_foreach(json_object_get(od, "threads"), i, ev) {
+		cr_expect(le(int, json_integer_value(json_object_get(ev, "events")),
+			     json_integer_value(json_object_get(ev, "written"))));
+		sum += json_integer_value(json_object_get(ev, "events"));
+	}
+	cr_expect(eq(int, sum, events));
+	cr_expect(lt(int, 0, json_integer_value(json_object_get(od, "spill_bytes"))));
+	/* Reading it again gives the same document (the CLI's JSON, then its
+	 * summary). */
+	trace_capture_rewind(c);
+	json_t *again = read_doc(c, 4096, NULL);
+	cr_expect(eq(int, other(again, "events"), events));
+	cr_expect(eq(sz, count_ph(again, "i", NULL), 200000));
+	json_decref(again);
+	json_decref(doc);
+	trace_capture_free(c);
+}
+
+/* A spill that cannot be made (its directory is not there) leaves the
+ * window to the rings, and says why. */
+Test(trace, without_a_spill_the_rings_are_the_window_and_it_says_why)
+{
+	struct trace_capture *c;
+	trace_init(&(struct trace_config){
+		.ring_events = 64, .kview = TRACE_KVIEW_OFF, .spill_dir = "/nonexistent/dir"});
+	cr_assert(eq(int, trace_capture_open(&c), 0));
+	for (int i = 0; i < 200; i++)
+		trace_instant(&D_INST, i, 0);
+	trace_capture_close(c);
+	json_t *doc = read_doc(c, 4096, NULL);
+	cr_expect(eq(int, other(doc, "events_lost"), 137));
+	json_t *od = json_object_get(doc, "otherData");
+	const char *why = json_string_value(json_object_get(od, "spill"));
+	cr_assert(not(eq(ptr, (void *)why, NULL)));
+	cr_expect(eq(int, strncmp(why, "off: /nonexistent/dir: ", 23), 0), "%s", why);
+	json_decref(doc);
+	trace_capture_free(c);
 }

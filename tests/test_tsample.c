@@ -49,8 +49,10 @@ static struct verdict check_samples(json_t *doc, const char *prefix)
 	cr_assert(arr, "no samples array");
 	cr_assert(obj, "no stackFrames object");
 	json_t *od = json_object_get(doc, "otherData");
-	double t0 = json_number_value(json_object_get(od, "window_start_us"));
-	double t1 = json_number_value(json_object_get(od, "window_end_us"));
+	/* Times are from the window's start. */
+	double t0 = 0;
+	double t1 = json_number_value(json_object_get(od, "window_end_us")) -
+		    json_number_value(json_object_get(od, "window_start_us"));
 	cr_expect(eq(sz, (size_t)json_integer_value(json_object_get(od, "cpu_samples")),
 		     json_array_size(samples)));
 	json_t *s;

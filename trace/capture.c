@@ -23,6 +23,7 @@
 #include "trace/kview.h"
 #include "trace/ring.h"
 #include "trace/samples.h"
+#include "trace/spill.h"
 #include "trace/summary.h"
 #include "trace/window.h"
 
@@ -50,6 +51,7 @@ static int capture_new(struct trace_capture **out)
 int trace_capture_open(struct trace_capture **out)
 {
 	struct trace_capture *c;
+	char why[80];
 	int rc = capture_new(&c);
 	if (rc < 0)
 		return rc;
@@ -62,6 +64,20 @@ int trace_capture_open(struct trace_capture **out)
 			r->lane[l].w_open = atomic_load_explicit(&r->lane[l].w, memory_order_acquire);
 	}
 	c->nrings = n; /* rings registered later start from 0 */
+	/* What the rings receive from now on is copied out as they fill
+	 * (spill.h); without a spill, the window is what they hold. */
+	if (trace_spill_mb_() == TRACE_SPILL_OFF) {
+		snprintf(c->spill_why, sizeof c->spill_why, "off: turned off");
+	} else if (spill_open(&c->spill, trace_spill_dir_(), trace_spill_mb_(), why, sizeof why) < 0) {
+		snprintf(c->spill_why, sizeof c->spill_why, "off: %s", why);
+	} else {
+		for (unsigned i = 0; i < n; i++) {
+			struct trace_ring *r = trace_ring_(i);
+			for (int l = 0; r && l < TRACE_LANES; l++)
+				atomic_store(&c->spill->lane[i][l].to, r->lane[l].w_open);
+		}
+		spill_attach(c->spill);
+	}
 	trace_arm_(1);
 	c->armed = 1;
 	c->start = trace_now();
@@ -93,6 +109,22 @@ void trace_capture_close(struct trace_capture *c)
 		c->armed = 0;
 		trace_arm_(-1);
 	}
+	if (c->spill && atomic_load(&trace_spill_) == c->spill) {
+		/* What is left in every lane joins what was copied: the window's
+		 * records are then all in the spill (the kernel's view drained
+		 * first), and reading it again gives the same document. */
+		spill_attach(NULL);
+		unsigned n = trace_rings_();
+		for (unsigned i = 0; i < n; i++) {
+			struct trace_ring *r = trace_ring_(i);
+			if (!r)
+				continue;
+			kv_drain(r);
+			for (int l = 0; l < TRACE_LANES; l++)
+				if (r->lane[l].rec)
+					spill_lane_all(c->spill, r, l);
+		}
+	}
 }
 
 int trace_capture_active(void)
@@ -105,6 +137,8 @@ void trace_capture_free(struct trace_capture *c)
 	if (!c)
 		return;
 	trace_capture_close(c);
+	spill_free(c->spill);
+	free(c->flows);
 	samples_frames_free(c->frames);
 	free(c->text);
 	free(c);
@@ -114,6 +148,11 @@ void trace_capture_free(struct trace_capture *c)
 void trace_capture_samples(struct trace_capture *c, int on)
 {
 	c->samples = on;
+}
+
+void trace_capture_note(struct trace_capture *c, const char *note)
+{
+	snprintf(c->note, sizeof c->note, "%s", note);
 }
 
 void trace_capture_format(struct trace_capture *c, enum trace_format f)
@@ -132,6 +171,8 @@ void trace_capture_rewind(struct trace_capture *c)
 	c->text = NULL;
 	samples_frames_free(c->frames);
 	c->frames = NULL;
+	c->nflows = c->flow_at = 0;
+	c->merged = 0;
 	c->sampled = 0;
 	c->frame = 0;
 	c->held = 0;
@@ -161,8 +202,30 @@ static int stage(struct trace_capture *c, const struct json_out *ev)
 	return 1;
 }
 
+static int by_time(const void *a, const void *b)
+{
+	const struct flow_point *x = a, *y = b;
+	return x->ts < y->ts ? -1 : x->ts > y->ts ? 1 : (int)x->f - (int)y->f;
+}
+
+/* Keeps span e's flow point for PH_FLOWS: 1, or 0 when there is no room
+ * (it is written with its span). */
+static int keep_flow(struct trace_capture *c, int tid, const struct chrome_rec *e)
+{
+	if (c->nflows == c->capflows) {
+		size_t cap = c->capflows ? 2 * c->capflows : 256;
+		struct flow_point *f = cap <= FLOW_POINTS_MAX ? realloc(c->flows, cap * sizeof *f) : NULL;
+		if (!f)
+			return 0;
+		c->flows = f;
+		c->capflows = cap;
+	}
+	c->flows[c->nflows++] = (struct flow_point){e->ts, e->id, tid, e->flow};
+	return 1;
+}
+
 /* Formats the window's records into the stage until it is full; at their
- * end, the lost-events counter and the end of traceEvents. */
+ * end, the flow points in time order. */
 static void fill_events(struct trace_capture *c)
 {
 	char scratch[EVENT_MAX];
@@ -171,7 +234,36 @@ static void fill_events(struct trace_capture *c)
 		struct json_out o = {scratch, 0, sizeof scratch, 0};
 		if (!c->held &&
 		    !(c->held = window_next(c, PASS_EVENTS, &c->held_rec, &c->held_tid, &ring))) {
-			chrome_events_end(&o, c->pid, c->start, c->end, c->facts.lost);
+			if (c->nflows)
+				qsort(c->flows, c->nflows, sizeof *c->flows, by_time);
+			c->phase = PH_FLOWS;
+			return;
+		}
+		const struct chrome_rec *e = &c->held_rec;
+		struct chrome_rec rel = *e; /* the document's times are from the window's start */
+		rel.ts -= c->start;
+		chrome_event(&o, c->pid, c->held_tid, &rel);
+		if (e->kind == TRACE_SPAN && e->flow != TRACE_FLOW_NONE && !keep_flow(c, c->held_tid, e))
+			chrome_flow(&o, c->pid, c->held_tid, rel.ts, e->flow, e->id);
+		if (!stage(c, &o)) {
+			if (e->kind == TRACE_SPAN && e->flow != TRACE_FLOW_NONE && c->nflows &&
+			    c->flows[c->nflows - 1].ts == e->ts && c->flows[c->nflows - 1].id == e->id)
+				c->nflows--; /* kept again next time */
+			return; /* the stage is full; this record again next time */
+		}
+		c->held = 0;
+	}
+}
+
+/* The flow points, then the lost-events counter and the end of
+ * traceEvents. */
+static void fill_flows(struct trace_capture *c)
+{
+	char scratch[EVENT_MAX];
+	for (;;) {
+		struct json_out o = {scratch, 0, sizeof scratch, 0};
+		if (c->flow_at == c->nflows) {
+			chrome_events_end(&o, c->pid, 0, c->end - c->start, c->facts.lost);
 			if (!stage(c, &o))
 				return;
 			c->phase = PH_TAIL;
@@ -179,19 +271,39 @@ static void fill_events(struct trace_capture *c)
 				c->phase = PH_SAMPLES;
 			return;
 		}
-		chrome_event(&o, c->pid, c->held_tid, &c->held_rec);
+		const struct flow_point *p = &c->flows[c->flow_at];
+		chrome_flow(&o, c->pid, p->tid, p->ts - c->start, p->f, p->id);
 		if (!stage(c, &o))
-			return; /* the stage is full; this record again next time */
-		c->held = 0;
+			return;
+		c->flow_at++;
 	}
 }
 
-/* The window's CPU samples, each thread's in time order; the frames they
- * use are marked for PH_FRAMES. */
+/* Reads the window's samples once to mark the frames they use, merges
+ * those frames (one a function and call path), and starts the pass again
+ * for writing them. */
+static void merge_frames(struct trace_capture *c)
+{
+	struct chrome_rec e;
+	int tid;
+	unsigned ring;
+	while (window_next(c, PASS_SAMPLES, &e, &tid, &ring))
+		samples_frames_use(c->frames, (uint32_t)e.a[0]);
+	samples_frames_merge(c->frames); /* out of memory: every node a frame */
+	memset(&c->cur[PASS_SAMPLES], 0, sizeof c->cur[PASS_SAMPLES]);
+	memset(c->ss, 0, sizeof c->ss);
+	c->facts.samples = c->facts.samples_lost = 0;
+	c->merged = 1;
+}
+
+/* The window's CPU samples, each thread's in time order, each naming its
+ * leaf frame. */
 static void fill_samples(struct trace_capture *c)
 {
 	char scratch[EVENT_MAX];
 	unsigned ring;
+	if (!c->merged)
+		merge_frames(c);
 	for (;;) {
 		if (!c->held &&
 		    !(c->held = window_next(c, PASS_SAMPLES, &c->held_rec, &c->held_tid, &ring))) {
@@ -200,11 +312,10 @@ static void fill_samples(struct trace_capture *c)
 		}
 		struct json_out o = {scratch, 0, sizeof scratch, 0};
 		const struct chrome_rec *e = &c->held_rec;
-		chrome_sample(&o, c->sampled == 0, c->pid, c->held_tid, e->ts, (uint32_t)e->a[0],
-			      (uint64_t)e->a[1]);
+		chrome_sample(&o, c->sampled == 0, c->pid, c->held_tid, e->ts - c->start,
+			      samples_frames_canon(c->frames, (uint32_t)e->a[0]), (uint64_t)e->a[1]);
 		if (!stage(c, &o))
 			return;
-		samples_frames_use(c->frames, (uint32_t)e->a[0]);
 		c->sampled++;
 		c->held = 0;
 	}
@@ -298,6 +409,17 @@ static int fill_tail(struct trace_capture *c)
 	else if (sm)
 		sm->how(how, sizeof how);
 	f.sampler = how;
+	f.note = c->note;
+	char spill[sizeof c->spill_why + 16] = "on";
+	if (!c->spill)
+		snprintf(spill, sizeof spill, "%s", c->spill_why);
+	else if (atomic_load(&c->spill->stopped))
+		snprintf(spill, sizeof spill, "stopped: %s", c->spill->why);
+	f.spill = c->last ? "off: a flight-recorder window is what the rings hold" : spill;
+	if (c->spill) {
+		f.spill_bytes = atomic_load(&c->spill->bytes);
+		f.spill_records = atomic_load(&c->spill->records);
+	}
 	f.samples = c->facts.samples;
 	f.samples_lost = c->facts.samples_lost;
 	f.truncated = samples_truncated();
@@ -312,7 +434,7 @@ static void summarize(struct trace_capture *c)
 	struct chrome_rec e;
 	int tid;
 	unsigned ring, was = UINT_MAX;
-	while (s && window_next(c, PASS_EVENTS, &e, &tid, &ring)) {
+	while (s && window_next(c, PASS_SUMMARY, &e, &tid, &ring)) {
 		struct trace_ring *r = trace_ring_(ring);
 		if (ring != was)
 			summary_thread(s, r->tid, window_ring_name(r), r->kv != NULL);
@@ -378,6 +500,9 @@ static void fill(struct trace_capture *c)
 			break;
 		case PH_EVENTS:
 			fill_events(c);
+			break;
+		case PH_FLOWS:
+			fill_flows(c);
 			break;
 		case PH_SAMPLES:
 			fill_samples(c);

@@ -44,6 +44,10 @@ void trace_capture_format(struct trace_capture *c, enum trace_format f);
  * before the first read. */
 void trace_capture_samples(struct trace_capture *c, int on);
 
+/* A word the document carries in its facts ("cut short by SIGINT"); the
+ * last one set. Set before the first read. */
+void trace_capture_note(struct trace_capture *c, const char *note);
+
 /* Closes the window, if open, and reads it again from the start (in
  * another format, say); the flight recorder's rings may have moved on. */
 void trace_capture_rewind(struct trace_capture *c);

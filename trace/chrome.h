@@ -10,7 +10,9 @@
  * "stackFrames":{...},"otherData":{...}}; samples and stackFrames only when
  * the window holds a CPU sample (speedscope then imports the samples
  * rather than the slices).
- * Timestamps are microseconds with nanosecond decimals; spans are "X",
+ * Timestamps are microseconds with nanosecond decimals, from the window's
+ * start (otherData's window_start_us is that start on the trace clock; the
+ * caller subtracts it); spans are "X" (a category only in a flow),
  * flows "s"/"t"/"f" bound to their spans, async slices "b"/"e", counters
  * "C", instants "i"; the process has process_name and each thread
  * thread_name and thread_sort_index metadata. otherData holds the tracer's
@@ -44,8 +46,16 @@ void chrome_head(struct json_out *o, int pid, const char *process);
  * comma, as every event after the head). */
 void chrome_thread(struct json_out *o, int pid, int tid, const char *name, unsigned sort_index);
 
-/* Record e of thread tid: one event, or a span and its flow point. */
+/* Record e of thread tid: one event (a span in a flow has category
+ * "flow"; its flow point is chrome_flow's, written apart). */
 void chrome_event(struct json_out *o, int pid, int tid, const struct chrome_rec *e);
+
+/* The flow point of a span at ts on thread tid: "s", "t" or "f" for f, with
+ * the span's ts and category (Chrome's trace engine binds a point to the
+ * slice with its ts, pid, tid and cat) and, but for a start, bound to the
+ * enclosing slice. The trace engine also takes the points in the order
+ * they come, so capture.c writes them after the slices, sorted by time. */
+void chrome_flow(struct json_out *o, int pid, int tid, uint64_t ts, enum trace_flow f, uint64_t id);
 
 /* The facts otherData reports. */
 struct chrome_thread_facts {
@@ -64,6 +74,9 @@ struct chrome_facts {
 	struct trace_kview_usage kview;
 	uint64_t ring_bytes;        /* bytes a ring's records take */
 	const char *sampler;        /* how the CPU samples were taken, or why not */
+	const char *spill;          /* "on", "off: why", or "stopped: why" (spill.h) */
+	const char *note;           /* trace_capture_note's, or "" */
+	uint64_t spill_bytes, spill_records;
 	uint64_t samples, samples_lost, truncated;
 	unsigned nthreads;
 	const struct chrome_thread_facts *threads;

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "trace/kview.h"
+#include "trace/spill.h"
 #include "trace/perf.h"
 
 #ifdef __linux__
@@ -50,7 +51,10 @@ const struct trace_desc trace_kv_blocked_ = {"blocked", "kernel", {"cpu"}, 0};
 
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t drainer_cv = PTHREAD_COND_INITIALIZER;
+/* Its deadline is on CLOCK_MONOTONIC, so the condition variable must be
+ * too (kv_init): a default one (CLOCK_REALTIME) took the monotonic
+ * deadline for a time long past, and the drainer spun a whole CPU. */
+static pthread_cond_t drainer_cv;
 static enum trace_kview mode;
 static const char *state_name = "unused";
 static char why[160] = "no thread traced yet";
@@ -70,8 +74,19 @@ int trace_kview_parse(const char *s)
 	return -1;
 }
 
+static void cv_init(void)
+{
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&drainer_cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+static pthread_once_t cv_once = PTHREAD_ONCE_INIT;
+
 void kv_init(enum trace_kview m)
 {
+	pthread_once(&cv_once, cv_init);
 	pthread_mutex_lock(&mu);
 	mode = m;
 	if (m == TRACE_KVIEW_OFF) {
@@ -144,7 +159,7 @@ static void put_state(struct trace_ring *r, enum kstate s, int cpu, uint64_t t0,
 	if (!d || t1 <= t0)
 		return;
 	const int64_t a[TRACE_ARGS] = {cpu, 0, 0, 0};
-	trace_lane_put_(&r->lane[TRACE_LANE_STATES], d, trace_meta_(TRACE_SPAN, 0, 0), t0, t1 - t0, a);
+	trace_lane_put_(r, TRACE_LANE_STATES, d, trace_meta_(TRACE_SPAN, 0, 0), t0, t1 - t0, a);
 }
 
 /* One switch at t (trace clock) on cpu: the span it ends, and the state
@@ -364,6 +379,7 @@ static void sync_locked(pthread_t *join)
 	}
 	enabled = want;
 	if (want && !drainer_up) {
+		pthread_once(&cv_once, cv_init);
 		drainer_run = 1;
 		drainer_up = pthread_create(&drainer, NULL, drainer_main, NULL) == 0;
 	} else if (!want && drainer_up) {
@@ -452,6 +468,7 @@ void kv_thread_open(struct trace_ring *r)
 	}
 	k->ring.fd = -1;
 	r->lane[TRACE_LANE_STATES].mask = lane_size - 1;
+	r->lane[TRACE_LANE_STATES].check = spill_check_mask(lane_size);
 	r->lane[TRACE_LANE_STATES].rec = rec;
 	atomic_store_explicit(&r->kv, k, memory_order_release);
 	r->kv_self = 1;

@@ -57,6 +57,7 @@ enum trace_lane_id {
 struct trace_lane {
 	_Atomic uint64_t w; /* records written; the writer's release store publishes */
 	uint32_t mask;      /* size - 1; 0 with rec NULL: the lane is not in use */
+	uint32_t check;     /* records between the writer's looks at a spill, less one (spill.h) */
 	uint64_t w_open;    /* w when the current capture opened (capture.c) */
 	struct trace_rec *rec;
 };
@@ -65,6 +66,7 @@ struct trace_kview_thread; /* kview.c's per-thread state */
 
 struct trace_ring {
 	struct trace_lane lane[TRACE_LANES];
+	unsigned idx; /* its place in the registry */
 	int tid;
 	_Atomic uintptr_t name; /* a static or leaked name set by trace_thread_name */
 	char pname[TRACE_NAME_MAX]; /* the pthread name at registration */
@@ -72,9 +74,18 @@ struct trace_ring {
 	int kv_self; /* kv is set: for the owner, read without an atomic (set by the owner itself) */
 };
 
-/* Appends a record to lane l of r; only that lane's writer may call it. */
-void trace_lane_put_(struct trace_lane *l, const struct trace_desc *d, uint64_t meta, uint64_t ts,
-		     uint64_t dur, const int64_t a[TRACE_ARGS]);
+/* Appends a record to lane l of ring r; only that lane's writer may call
+ * it. _put_ then copies the lane out to a capture's spill when it is due
+ * (spill.h); _append_ does not (the spill's own record of its cost). */
+void trace_lane_put_(struct trace_ring *r, int l, const struct trace_desc *d, uint64_t meta,
+		     uint64_t ts, uint64_t dur, const int64_t a[TRACE_ARGS]);
+void trace_lane_append_(struct trace_ring *r, int l, const struct trace_desc *d, uint64_t meta,
+			uint64_t ts, uint64_t dur, const int64_t a[TRACE_ARGS]);
+
+/* Copies record i of lane l into out: 1 if the copy is whole, 0 if the
+ * writer may have overwritten it meanwhile (the seqlock rule above). */
+struct chrome_rec;
+int trace_lane_read_(struct trace_lane *l, uint64_t i, struct chrome_rec *out);
 
 /* The tracer's armed count, moved by captures and the flight recorder:
  * the kernel view follows its transitions between 0 and nonzero. */
@@ -85,6 +96,8 @@ unsigned trace_rings_(void);
 struct trace_ring *trace_ring_(unsigned i);
 const char *trace_process_(void);
 uint64_t trace_ring_size_(void);
+const char *trace_spill_dir_(void);
+unsigned trace_spill_mb_(void); /* TRACE_SPILL_OFF: none */
 
 static inline enum trace_kind trace_meta_kind(uint64_t m) { return (enum trace_kind)(m & 3); }
 static inline enum trace_flow trace_meta_flow(uint64_t m) { return (enum trace_flow)((m >> 2) & 3); }

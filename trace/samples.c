@@ -99,12 +99,15 @@ void trace_sample(unsigned ring, uint64_t ts, const uint64_t *ips, unsigned n, u
 	if (!id)
 		return;
 	const int64_t a[TRACE_ARGS] = {id, weight, 0, 0};
-	trace_lane_put_(&r->lane[TRACE_LANE_SAMPLES], &trace_sample_desc_,
+	trace_lane_put_(r, TRACE_LANE_SAMPLES, &trace_sample_desc_,
 			trace_meta_(TRACE_INSTANT, 0, 0), ts, 0, a);
 }
 
 struct trace_frames {
-	unsigned char *used; /* [SAMPLES_NODES] */
+	unsigned char *used;  /* [SAMPLES_NODES] */
+	uint32_t *canon;      /* [SAMPLES_NODES], after the merge: a node's frame */
+	const char **name;    /* [SAMPLES_NODES], after the merge: a used node's function (NULL: unknown) */
+	const char **file;
 	void *sym;
 	char hex[24];
 };
@@ -130,24 +133,92 @@ void samples_frames_use(struct trace_frames *f, uint32_t id)
 		f->used[id] = 1;
 }
 
+uint32_t samples_frames_canon(const struct trace_frames *f, uint32_t id)
+{
+	return f->canon ? f->canon[id] : id;
+}
+
+static uint64_t name_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211u;
+	return h;
+}
+
+int samples_frames_merge(struct trace_frames *f)
+{
+	uint32_t n = atomic_load_explicit(&nnodes, memory_order_acquire); /* every used one is below */
+	f->canon = calloc(n ? n : 1, sizeof *f->canon);
+	f->name = calloc(n ? n : 1, sizeof *f->name);
+	f->file = calloc(n ? n : 1, sizeof *f->file);
+	uint32_t used = 0;
+	for (uint32_t i = 1; i < n; i++)
+		used += f->used[i];
+	size_t cap = 16;
+	while (cap < 2 * (size_t)used)
+		cap *= 2;
+	uint32_t *tab = calloc(cap, sizeof *tab); /* a frame's id, by (parent frame, function) */
+	if (!f->canon || !f->name || !f->file || !tab) {
+		free(tab);
+		free(f->canon);
+		f->canon = NULL;
+		return -ENOMEM;
+	}
+	if (!f->sym && sampler->sym_open)
+		f->sym = sampler->sym_open();
+	/* A parent is interned before its children: its frame is known. */
+	for (uint32_t i = 1; i < n; i++) {
+		if (!f->used[i])
+			continue;
+		uint32_t parent = nodes[i].parent ? f->canon[nodes[i].parent] : 0;
+		f->name[i] = f->sym ? sampler->sym_name(f->sym, nodes[i].pc, &f->file[i]) : NULL;
+		uint64_t h = (f->name[i] ? name_hash(f->name[i]) : nodes[i].pc) * 31 + parent;
+		size_t j = (size_t)(h * 0x9e3779b97f4a7c15u >> 20) & (cap - 1);
+		for (;; j = (j + 1) & (cap - 1)) {
+			uint32_t k = tab[j];
+			if (!k) {
+				tab[j] = i;
+				f->canon[i] = i;
+				break;
+			}
+			uint32_t kp = nodes[k].parent ? f->canon[nodes[k].parent] : 0;
+			int same = kp == parent &&
+				   (f->name[i] && f->name[k] ? strcmp(f->name[i], f->name[k]) == 0
+							  : !f->name[i] && !f->name[k] && nodes[i].pc == nodes[k].pc);
+			if (same) {
+				f->canon[i] = k;
+				break;
+			}
+		}
+	}
+	free(tab);
+	return 0;
+}
+
 uint32_t samples_frames_next(struct trace_frames *f, uint32_t *at, const char **name,
 			     const char **file, uint32_t *parent)
 {
 	uint32_t n = atomic_load_explicit(&nnodes, memory_order_acquire); /* every used one is below */
 	uint32_t i = *at ? *at : 1;
-	while (i < n && !f->used[i])
+	while (i < n && (!f->used[i] || (f->canon && f->canon[i] != i)))
 		i++;
 	if (i >= n)
 		return 0;
-	if (!f->sym && sampler->sym_open)
-		f->sym = sampler->sym_open();
-	*file = NULL;
-	*name = f->sym ? sampler->sym_name(f->sym, nodes[i].pc, file) : NULL;
+	if (f->canon) {
+		*name = f->name[i];
+		*file = f->file[i];
+	} else {
+		if (!f->sym && sampler->sym_open)
+			f->sym = sampler->sym_open();
+		*file = NULL;
+		*name = f->sym ? sampler->sym_name(f->sym, nodes[i].pc, file) : NULL;
+	}
 	if (!*name) {
 		snprintf(f->hex, sizeof f->hex, "0x%llx", (unsigned long long)nodes[i].pc);
 		*name = f->hex;
 	}
-	*parent = nodes[i].parent;
+	*parent = nodes[i].parent && f->canon ? f->canon[nodes[i].parent] : nodes[i].parent;
 	*at = i + 1;
 	return i;
 }
@@ -159,5 +230,8 @@ void samples_frames_free(struct trace_frames *f)
 	if (f->sym)
 		sampler->sym_close(f->sym);
 	free(f->used);
+	free(f->canon);
+	free(f->name);
+	free(f->file);
 	free(f);
 }

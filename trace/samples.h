@@ -38,9 +38,17 @@ struct trace_frames;
 struct trace_frames *samples_frames_new(void); /* NULL: no sampler, or out of memory */
 /* Marks node id and its ancestors as used. */
 void samples_frames_use(struct trace_frames *f, uint32_t id);
-/* The next used node from *at (then past it): its id, with its name,
- * source file (may be NULL) and parent (0: a root), or 0 at the end. The
- * names live until the frames are freed. */
+/* Names the used nodes and merges those that are one function on one call
+ * path (the tree's nodes are return addresses: several in one function,
+ * inlined code included, are one frame): 0, or -ENOMEM (then each node is
+ * a frame of its own). Call once every sample has been marked used. */
+int samples_frames_merge(struct trace_frames *f);
+/* The frame of used node id (itself before the merge). */
+uint32_t samples_frames_canon(const struct trace_frames *f, uint32_t id);
+/* The next frame from *at (then past it): its id, with its function's
+ * name, the file the function is defined in (may be NULL) and its parent
+ * frame (0: a root), or 0 at the end. The names live until the frames are
+ * freed. */
 uint32_t samples_frames_next(struct trace_frames *f, uint32_t *at, const char **name,
 			     const char **file, uint32_t *parent);
 void samples_frames_free(struct trace_frames *f);

@@ -1,11 +1,15 @@
 /*
  * summary.c - the plain-text summary of a window (see summary.h).
  *
- * Costs: a thread's wait spans are kept (sorted once, when its first
- * state arrives) so that each blocked span finds the waits it overlaps by
- * binary search; async slices keep their durations for the percentiles.
- * Everything else is a small table per name, searched linearly: a trace
- * has tens of names, not thousands.
+ * Costs: a thread's states come first (capture.c's summary pass), and only
+ * its runnable and blocked intervals are kept; its spans then stream by:
+ * each is tallied, and finds by binary search the runnable intervals whose
+ * middle it covers (the innermost such span, the latest begun, is where
+ * that runnable time goes) and, for a wait, the blocked intervals it
+ * overlaps. So memory grows with the kernel's switches, not with the
+ * spans (a million-job px trace). Async slices keep their durations for
+ * the percentiles. Everything else is a small table per name, searched
+ * linearly: a trace has tens of names, not thousands.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -28,31 +32,29 @@ struct table {
 	struct tally t[NAMES_MAX + 1];
 };
 
-struct wait {
-	uint64_t t0, t1;
-	const char *name;
+/* A runnable interval, and the innermost span seen so far that covers
+ * its middle. */
+struct runnable {
+	uint64_t t0, t1, mid;
+	const char *in;
+	uint64_t in_start, in_dur;
 };
 
-/* A span, and the one it nests in (NONE: none). */
-#define NONE SIZE_MAX
-struct span {
-	uint64_t t0, t1;
-	const char *name;
-	size_t parent;
+/* A blocked interval, and how much of it waits have claimed. */
+struct blocked {
+	uint64_t t0, t1, claimed;
 };
 
 struct thread {
 	int tid;
 	const char *name;
 	int states;
-	uint64_t running, runnable, blocked, no_wait;
+	uint64_t running, runnable, blocked;
 	struct table spans, reasons, preempted;
-	struct wait *waits;
-	size_t nwaits, capwaits;
-	int sorted;
-	struct span *all; /* every span, for where runnable time was spent */
-	size_t nall, capall;
-	int all_sorted;
+	struct runnable *rq;
+	size_t nrq, caprq;
+	struct blocked *bl;
+	size_t nbl, capbl;
 };
 
 struct async {
@@ -120,87 +122,71 @@ void summary_thread(struct summary *s, int tid, const char *name, int states)
 	s->th[s->nth++] = (struct thread){.tid = tid, .name = name, .states = states};
 }
 
-static int by_start(const void *a, const void *b)
+/* States arrive in time order, one after another, so both lists are
+ * sorted by start (and by middle): binary searches below rely on it. */
+static void add_state(struct summary *s, struct thread *t, const struct chrome_rec *e)
 {
-	const struct wait *x = a, *y = b;
-	return x->t0 < y->t0 ? -1 : x->t0 > y->t0;
-}
-
-static int span_by_start(const void *a, const void *b)
-{
-	const struct span *x = a, *y = b;
-	/* On a tie the longer first: it is the parent. */
-	return x->t0 < y->t0 ? -1 : x->t0 > y->t0 ? 1 : x->t1 > y->t1 ? -1 : x->t1 < y->t1;
-}
-
-/* Sorts a thread's spans by start and links each to the span it nests in
- * (a stack of the open ones: the tests hold every trace to strict
- * nesting). */
-static void link_spans(struct thread *t)
-{
-	if (t->nall) /* qsort's array may not be NULL, even empty */
-		qsort(t->all, t->nall, sizeof *t->all, span_by_start);
-	size_t open = NONE;
-	for (size_t i = 0; i < t->nall; i++) {
-		while (open != NONE && t->all[open].t1 <= t->all[i].t0)
-			open = t->all[open].parent;
-		t->all[i].parent = open;
-		open = i;
+	uint64_t a = e->ts, b = e->ts + e->dur;
+	if (e->d == &trace_kv_running_) {
+		t->running += e->dur;
+	} else if (e->d == &trace_kv_runnable_) {
+		t->runnable += e->dur;
+		if (grow(s, (void **)&t->rq, &t->caprq, t->nrq, sizeof *t->rq) == 0)
+			t->rq[t->nrq++] = (struct runnable){a, b, a + (b - a) / 2, NULL, 0, 0};
+	} else if (e->d == &trace_kv_blocked_) {
+		t->blocked += e->dur;
+		if (grow(s, (void **)&t->bl, &t->capbl, t->nbl, sizeof *t->bl) == 0)
+			t->bl[t->nbl++] = (struct blocked){a, b, 0};
 	}
-	t->all_sorted = 1;
 }
 
-/* Runnable over [a, b) (a preemption, most often short): charged to the
- * innermost span at its middle, or "outside any span". */
-static void runnable(struct thread *t, uint64_t a, uint64_t b)
+/* The span [a, b) named name: the runnable intervals whose middle it
+ * covers take it as theirs if it began later (it nests inside the one
+ * they had; on a tie, the shorter nests in the longer). */
+static void cover_runnable(struct thread *t, uint64_t a, uint64_t b, const char *name)
 {
-	if (!t->all_sorted)
-		link_spans(t);
-	uint64_t m = a + (b - a) / 2;
-	size_t lo = 0, hi = t->nall;
-	while (lo < hi) { /* the first span that starts after m */
-		size_t mid = (lo + hi) / 2;
-		if (t->all[mid].t0 <= m)
-			lo = mid + 1;
+	size_t lo = 0, hi = t->nrq;
+	while (lo < hi) { /* the first whose middle is at or after a */
+		size_t m = (lo + hi) / 2;
+		if (t->rq[m].mid < a)
+			lo = m + 1;
 		else
-			hi = mid;
+			hi = m;
 	}
-	size_t j = lo ? lo - 1 : NONE;
-	while (j != NONE && t->all[j].t1 <= m)
-		j = t->all[j].parent;
-	tally(&t->preempted, j == NONE ? "outside any span" : t->all[j].name, b - a);
+	for (size_t i = lo; i < t->nrq && t->rq[i].mid < b; i++) {
+		struct runnable *r = &t->rq[i];
+		if (!r->in || a > r->in_start || (a == r->in_start && b - a < r->in_dur)) {
+			r->in = name;
+			r->in_start = a;
+			r->in_dur = b - a;
+		}
+	}
 }
 
-/* Blocked over [a, b): each part under a wait span goes to that wait (the
- * earliest begun, where they overlap), the rest to "outside a wait span". */
-static void blocked(struct thread *t, uint64_t a, uint64_t b)
+/* A wait span [a, b): the blocked time it overlaps is blocked in it
+ * (waits do not overlap within a thread's one blocking call; where they
+ * would, a blocked interval is claimed once at most). */
+static void cover_blocked(struct thread *t, uint64_t a, uint64_t b, const char *name)
 {
-	if (!t->sorted && t->nwaits) {
-		qsort(t->waits, t->nwaits, sizeof *t->waits, by_start);
-		t->sorted = 1;
-	}
-	/* Waits do not nest within a thread's one blocking call, so the first
-	 * that may overlap is near the one that starts before a. */
-	size_t lo = 0, hi = t->nwaits;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (t->waits[mid].t0 <= a)
-			lo = mid + 1;
+	size_t lo = 0, hi = t->nbl;
+	while (lo < hi) { /* the first that ends after a */
+		size_t m = (lo + hi) / 2;
+		if (t->bl[m].t1 <= a)
+			lo = m + 1;
 		else
-			hi = mid;
+			hi = m;
 	}
-	size_t i = lo > 8 ? lo - 8 : 0; /* a few before: one of them may cover a */
-	uint64_t pos = a;
-	for (; i < t->nwaits && t->waits[i].t0 < b && pos < b; i++) {
-		const struct wait *w = &t->waits[i];
-		if (w->t1 <= pos)
-			continue;
-		uint64_t s0 = w->t0 > pos ? w->t0 : pos, s1 = w->t1 < b ? w->t1 : b;
-		t->no_wait += s0 - pos;
-		tally(&t->reasons, w->name, s1 - s0);
-		pos = s1;
+	for (size_t i = lo; i < t->nbl && t->bl[i].t0 < b; i++) {
+		struct blocked *x = &t->bl[i];
+		uint64_t s0 = x->t0 > a ? x->t0 : a, s1 = x->t1 < b ? x->t1 : b;
+		uint64_t part = s1 - s0, room = (x->t1 - x->t0) - x->claimed;
+		if (part > room)
+			part = room;
+		if (part) {
+			tally(&t->reasons, name, part);
+			x->claimed += part;
+		}
 	}
-	t->no_wait += b - pos;
 }
 
 void summary_add(struct summary *s, const struct chrome_rec *e, int state)
@@ -209,29 +195,14 @@ void summary_add(struct summary *s, const struct chrome_rec *e, int state)
 		return;
 	struct thread *t = &s->th[s->nth - 1];
 	if (state) {
-		if (e->d == &trace_kv_running_)
-			t->running += e->dur;
-		else if (e->d == &trace_kv_runnable_) {
-			t->runnable += e->dur;
-			runnable(t, e->ts, e->ts + e->dur);
-		}
-		else if (e->d == &trace_kv_blocked_) {
-			t->blocked += e->dur;
-			blocked(t, e->ts, e->ts + e->dur);
-		}
+		add_state(s, t, e);
 		return;
 	}
 	if (e->kind == TRACE_SPAN) {
 		tally(&t->spans, e->d->name, e->dur);
-		if (grow(s, (void **)&t->all, &t->capall, t->nall, sizeof *t->all) == 0) {
-			t->all[t->nall++] = (struct span){e->ts, e->ts + e->dur, e->d->name, NONE};
-			t->all_sorted = 0;
-		}
-		if (strncmp(e->d->name, "wait", 4) == 0 &&
-		    grow(s, (void **)&t->waits, &t->capwaits, t->nwaits, sizeof *t->waits) == 0) {
-			t->waits[t->nwaits++] = (struct wait){e->ts, e->ts + e->dur, e->d->name};
-			t->sorted = 0;
-		}
+		cover_runnable(t, e->ts, e->ts + e->dur, e->d->name);
+		if (strncmp(e->d->name, "wait", 4) == 0)
+			cover_blocked(t, e->ts, e->ts + e->dur, e->d->name);
 	} else if (e->kind == TRACE_ASYNC) {
 		unsigned i;
 		for (i = 0; i < s->nas && strcmp(s->as[i].name, e->d->name) != 0; i++)
@@ -295,8 +266,13 @@ static void thread_text(FILE *f, struct thread *t, uint64_t win)
 {
 	fprintf(f, "\n%s (tid %d)\n", t->name, t->tid);
 	if (t->states) {
-		uint64_t seen = t->running + t->runnable + t->blocked;
+		uint64_t seen = t->running + t->runnable + t->blocked, no_wait = t->blocked;
 		uint64_t unknown = seen < win ? win - seen : 0;
+		for (unsigned i = 0; i <= NAMES_MAX; i++)
+			no_wait -= t->reasons.t[i].ns < no_wait ? t->reasons.t[i].ns : no_wait;
+		for (size_t i = 0; i < t->nrq; i++)
+			tally(&t->preempted, t->rq[i].in ? t->rq[i].in : "outside any span",
+			      t->rq[i].t1 - t->rq[i].t0);
 		fprintf(f, "  running %5.1f%%  runnable %5.1f%%  blocked %5.1f%%  unknown %5.1f%%\n",
 			pct(t->running, win), pct(t->runnable, win), pct(t->blocked, win),
 			pct(unknown, win));
@@ -306,7 +282,7 @@ static void thread_text(FILE *f, struct thread *t, uint64_t win)
 			for (unsigned i = 0; i < t->reasons.n; i++)
 				fprintf(f, " %s %.1f%%,", t->reasons.t[i].name,
 					pct(t->reasons.t[i].ns, win));
-			fprintf(f, " outside a wait span %.1f%%\n", pct(t->no_wait, win));
+			fprintf(f, " outside a wait span %.1f%%\n", pct(no_wait, win));
 		}
 		if (t->runnable) {
 			qsort(t->preempted.t, t->preempted.n, sizeof *t->preempted.t, by_ns_desc);
@@ -369,8 +345,8 @@ char *summary_finish(struct summary *s, const char *kview, const struct trace_fa
 	}
 	if (s) {
 		for (size_t i = 0; i < s->nth; i++) {
-			free(s->th[i].waits);
-			free(s->th[i].all);
+			free(s->th[i].rq);
+			free(s->th[i].bl);
 		}
 		for (unsigned i = 0; i < s->nas; i++)
 			free(s->as[i].dur);

@@ -15,9 +15,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "trace/chrome.h"
 #include "trace/kview.h"
 #include "trace/samples.h"
 #include "trace/ring.h"
+#include "trace/spill.h"
 
 #define CALIBRATE_NS 10000000 /* 10 ms: a 50 ns sampling error is then 5 ppm */
 
@@ -28,6 +30,8 @@ static _Atomic(struct trace_ring *) rings[TRACE_THREADS_MAX];
 static atomic_uint nrings, dropped, flight;
 static unsigned ring_events = TRACE_RING_EVENTS_DEFAULT;
 static const char *process = "process";
+static const char *spill_dir;
+static unsigned spill_mb;
 static _Thread_local struct trace_ring *self;
 static _Thread_local int self_failed;
 
@@ -99,6 +103,8 @@ int trace_init(const struct trace_config *c)
 	ring_events = size;
 	if (c && c->process)
 		process = c->process;
+	spill_dir = c ? c->spill_dir : NULL;
+	spill_mb = c ? c->spill_mb : 0;
 	calibrate(c && c->gettime);
 	kv_init(c ? c->kview : TRACE_KVIEW_AUTO);
 	return 0;
@@ -134,16 +140,20 @@ static struct trace_ring *register_self(void)
 		return NULL; /* slot i stays NULL: the capture skips it */
 	}
 	r->lane[TRACE_LANE_EVENTS].mask = ring_events - 1;
+	r->lane[TRACE_LANE_EVENTS].check = spill_check_mask(ring_events);
 	r->lane[TRACE_LANE_EVENTS].rec = rec;
 	r->lane[TRACE_LANE_COUNTERS].mask = counter_events() - 1;
+	r->lane[TRACE_LANE_COUNTERS].check = spill_check_mask(counter_events());
 	r->lane[TRACE_LANE_COUNTERS].rec = crec;
 	const struct trace_sampler *sm = samples_sampler();
 	unsigned ns = samples_lane_size(ring_events);
 	struct trace_rec *srec = sm ? calloc(ns, sizeof *srec) : NULL;
 	if (srec) { /* without it, the thread's samples are not kept */
 		r->lane[TRACE_LANE_SAMPLES].mask = ns - 1;
+		r->lane[TRACE_LANE_SAMPLES].check = spill_check_mask(ns);
 		r->lane[TRACE_LANE_SAMPLES].rec = srec;
 	}
+	r->idx = i;
 	r->tid = (int)gettid();
 	pthread_getname_np(pthread_self(), r->pname, sizeof r->pname);
 	kv_thread_open(r);
@@ -172,10 +182,32 @@ static inline uint64_t lane_put(struct trace_lane *l, const struct trace_desc *d
 	return w;
 }
 
-void trace_lane_put_(struct trace_lane *l, const struct trace_desc *d, uint64_t meta, uint64_t ts,
-		     uint64_t dur, const int64_t a[TRACE_ARGS])
+void trace_lane_put_(struct trace_ring *r, int l, const struct trace_desc *d, uint64_t meta,
+		     uint64_t ts, uint64_t dur, const int64_t a[TRACE_ARGS])
 {
-	lane_put(l, d, meta, ts, dur, a);
+	uint64_t w = lane_put(&r->lane[l], d, meta, ts, dur, a);
+	spill_maybe(r, l, w);
+}
+
+void trace_lane_append_(struct trace_ring *r, int l, const struct trace_desc *d, uint64_t meta,
+			uint64_t ts, uint64_t dur, const int64_t a[TRACE_ARGS])
+{
+	lane_put(&r->lane[l], d, meta, ts, dur, a);
+}
+
+int trace_lane_read_(struct trace_lane *l, uint64_t i, struct chrome_rec *out)
+{
+	struct trace_rec *s = &l->rec[i & l->mask];
+	out->ts = atomic_load_explicit(&s->ts, memory_order_acquire);
+	out->dur = atomic_load_explicit(&s->dur, memory_order_acquire);
+	uint64_t meta = atomic_load_explicit(&s->meta, memory_order_acquire);
+	out->kind = trace_meta_kind(meta);
+	out->flow = trace_meta_flow(meta);
+	out->id = trace_meta_id(meta);
+	out->d = (const struct trace_desc *)atomic_load_explicit(&s->desc, memory_order_acquire);
+	for (int k = 0; k < TRACE_ARGS; k++)
+		out->a[k] = atomic_load_explicit(&s->a[k], memory_order_acquire);
+	return atomic_load_explicit(&l->w, memory_order_relaxed) - i <= l->mask;
 }
 
 void trace_put_(const struct trace_desc *d, uint64_t meta, uint64_t ts, uint64_t dur,
@@ -191,13 +223,15 @@ void trace_put_(const struct trace_desc *d, uint64_t meta, uint64_t ts, uint64_t
 	 * more (20 -> 32 ns in bench_trace on AMD Zen 5), before it nothing
 	 * measurable. */
 	kv_maybe_drain(r, atomic_load_explicit(&ln->w, memory_order_relaxed));
-	lane_put(ln, d, meta, ts, dur, a);
+	uint64_t w = lane_put(ln, d, meta, ts, dur, a);
+	spill_maybe(r, l, w);
 }
 
 uint64_t trace_flow_id(void)
 {
 	static _Atomic uint64_t next;
-	return TRACE_ID_OWN + atomic_fetch_add_explicit(&next, 1, memory_order_relaxed);
+	/* 2^52 of them: at a million wake-ups a second, 140 years */
+	return TRACE_ID_OWN + (atomic_fetch_add_explicit(&next, 1, memory_order_relaxed) & (TRACE_ID_OWN - 1));
 }
 
 void trace_arm_(int delta)
@@ -259,6 +293,16 @@ const char *trace_process_(void)
 uint64_t trace_ring_size_(void)
 {
 	return ring_events;
+}
+
+const char *trace_spill_dir_(void)
+{
+	return spill_dir;
+}
+
+unsigned trace_spill_mb_(void)
+{
+	return spill_mb;
 }
 
 void trace_usage(struct trace_usage *u)

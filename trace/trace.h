@@ -58,7 +58,13 @@ struct trace_config {
 	const char *process;  /* the process's name in the trace (static) */
 	int gettime;          /* 1: read CLOCK_MONOTONIC, never the CPU's counter */
 	enum trace_kview kview;
+	/* A window's spill (trace/spill.h): the directory of its temporary
+	 * file (NULL: $TMPDIR, else /tmp; static) and its bound in MiB (0:
+	 * 1024; TRACE_SPILL_OFF: no spill, a window is what the rings hold). */
+	const char *spill_dir;
+	unsigned spill_mb;
 };
+#define TRACE_SPILL_OFF (~0u)
 
 /* Calibrates the clock and sets the ring size for threads that register
  * later. Call once at start-up, before other threads exist. 0 or -EINVAL. */
@@ -137,8 +143,10 @@ static inline uint64_t trace_begin(void)
 enum trace_kind { TRACE_SPAN, TRACE_INSTANT, TRACE_COUNTER, TRACE_ASYNC };
 /* A flow binds a span to spans on other threads: start, step, end. */
 enum trace_flow { TRACE_FLOW_NONE, TRACE_FLOW_START, TRACE_FLOW_STEP, TRACE_FLOW_END };
-#define TRACE_ID_MAX ((UINT64_C(1) << 60) - 1)
-#define TRACE_ID_OWN (UINT64_C(1) << 59) /* trace_flow_id's ids start here; a program's stay below */
+/* Ids stay below 2^53, so that a JavaScript viewer parses each into a
+ * distinct double: trace_flow_id's from 2^52 up, a program's below. */
+#define TRACE_ID_MAX ((UINT64_C(1) << 53) - 1)
+#define TRACE_ID_OWN (UINT64_C(1) << 52)
 
 /* A new flow id, unique in the process: for a wake-up's arrow, say. */
 uint64_t trace_flow_id(void);

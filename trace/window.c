@@ -11,23 +11,6 @@ const char *window_ring_name(struct trace_ring *r)
 	return n ? n : r->pname;
 }
 
-/* Copies record i of lane l: 1 if whole, 0 if the writer may have
- * overwritten it meanwhile (ring.h). */
-static int rec_read(struct trace_lane *l, uint64_t i, struct chrome_rec *out)
-{
-	struct trace_rec *s = &l->rec[i & l->mask];
-	out->ts = atomic_load_explicit(&s->ts, memory_order_acquire);
-	out->dur = atomic_load_explicit(&s->dur, memory_order_acquire);
-	uint64_t meta = atomic_load_explicit(&s->meta, memory_order_acquire);
-	out->kind = trace_meta_kind(meta);
-	out->flow = trace_meta_flow(meta);
-	out->id = trace_meta_id(meta);
-	out->d = (const struct trace_desc *)atomic_load_explicit(&s->desc, memory_order_acquire);
-	for (int k = 0; k < TRACE_ARGS; k++)
-		out->a[k] = atomic_load_explicit(&s->a[k], memory_order_acquire);
-	return atomic_load_explicit(&l->w, memory_order_relaxed) - i <= l->mask;
-}
-
 /* Whether e belongs in the window: events and samples when they start
  * and end inside it; a thread's states are clipped to it instead (a state
  * is a fact about every instant it covers). */
@@ -49,14 +32,24 @@ static int in_window(struct trace_capture *c, struct chrome_rec *e, int state)
 }
 
 /* Starts reading lane l of ring r: its range and what it lost. */
-static void lane_begin(struct trace_capture *c, struct cursor *cu, struct ring_stats *st,
+static void lane_begin(struct trace_capture *c, enum pass p, struct ring_stats *st,
 		       struct trace_ring *r, int l)
 {
+	struct cursor *cu = &c->cur[p];
 	struct trace_lane *ln = &r->lane[l];
 	uint64_t lo = cu->ring < c->nrings && !c->last ? ln->w_open : 0;
 
 	cu->hi = atomic_load_explicit(&ln->w, memory_order_acquire);
 	st->written += cu->hi - lo;
+	if (c->spill) { /* what was copied out comes first; the ring holds the rest */
+		struct spill_lane *sl = &c->spill->lane[cu->ring][l];
+		lo = atomic_load_explicit(&sl->to, memory_order_acquire);
+		st->lost += sl->lost;
+		cu->in_spill = 1;
+		struct spill_reader *rd = &c->rd[p];
+		rd->chunk = 0;
+		rd->left = 0;
+	}
 	/* The oldest slot is the one the writer overwrites next: only size - 1
 	 * records can be read safely (ring.h). */
 	if (cu->hi - lo > ln->mask) {
@@ -82,15 +75,16 @@ int window_states_tid(const struct trace_ring *r)
 }
 
 /* The pass's lanes, in order; TRACE_LANES stands for the pending state. */
-static const int pass_lanes[2][5] = {
-	{TRACE_LANE_EVENTS, TRACE_LANE_COUNTERS, TRACE_LANE_STATES, TRACE_LANES, -1},
-	{TRACE_LANE_SAMPLES, -1},
+static const int pass_lanes[PASSES][5] = {
+	[PASS_EVENTS] = {TRACE_LANE_EVENTS, TRACE_LANE_COUNTERS, TRACE_LANE_STATES, TRACE_LANES, -1},
+	[PASS_SAMPLES] = {TRACE_LANE_SAMPLES, -1},
+	[PASS_SUMMARY] = {TRACE_LANE_STATES, TRACE_LANES, TRACE_LANE_EVENTS, TRACE_LANE_COUNTERS, -1},
 };
 
 /* The pass's counts into the facts, once it has read ring i. */
 static void ring_done(struct trace_capture *c, enum pass p, unsigned i)
 {
-	if (p == PASS_EVENTS) {
+	if (p != PASS_SAMPLES) {
 		c->facts.written += c->rs[i].written;
 		c->facts.events += c->rs[i].events;
 		c->facts.lost += c->rs[i].lost;
@@ -110,7 +104,7 @@ int window_next(struct trace_capture *c, enum pass p, struct chrome_rec *e, int 
 			cu->ring++;
 			continue;
 		}
-		struct ring_stats *st = p == PASS_EVENTS ? &c->rs[cu->ring] : &c->ss[cu->ring];
+		struct ring_stats *st = p == PASS_SAMPLES ? &c->ss[cu->ring] : &c->rs[cu->ring];
 		int l = pass_lanes[p][cu->lane];
 		if (l < 0) {
 			ring_done(c, p, cu->ring);
@@ -123,6 +117,7 @@ int window_next(struct trace_capture *c, enum pass p, struct chrome_rec *e, int 
 			if (kv_pending(r, c->end, e) && in_window(c, e, 1)) {
 				*tid = window_states_tid(r);
 				*ring = cu->ring;
+				st->written++; /* a record made now: written, so that events <= written */
 				st->events++;
 				return 1;
 			}
@@ -135,12 +130,32 @@ int window_next(struct trace_capture *c, enum pass p, struct chrome_rec *e, int 
 			continue;
 		}
 		if (!cu->begun) {
-			if (state)
-				kv_drain(r); /* the kernel's records up to now */
-			lane_begin(c, cu, st, r, l);
+			if (state && !c->spill)
+				kv_drain(r); /* the kernel's records up to now (a spill took them at close) */
+			lane_begin(c, p, st, r, l);
+		}
+		while (cu->in_spill) {
+			uint64_t lost = 0;
+			int got = spill_next(c->spill, cu->ring, l, &c->rd[p], e, &lost);
+			st->lost += lost;
+			if (!got) {
+				cu->in_spill = 0;
+				break;
+			}
+			if (cu->check_oldest) {
+				cu->check_oldest = 0;
+				if (e->ts > c->start)
+					c->facts.complete = 0;
+			}
+			if (in_window(c, e, state)) {
+				*tid = state ? window_states_tid(r) : r->tid;
+				*ring = cu->ring;
+				st->events++;
+				return 1;
+			}
 		}
 		while (cu->idx < cu->hi) {
-			if (!rec_read(ln, cu->idx, e)) {
+			if (!trace_lane_read_(ln, cu->idx, e)) {
 				/* The writer lapped us: skip to its oldest live record. */
 				uint64_t w = atomic_load_explicit(&ln->w, memory_order_acquire);
 				uint64_t next = w - ln->mask > cu->idx + 1 ? w - ln->mask : cu->idx + 1;

@@ -3,10 +3,11 @@
  * rings, for capture.c (the session, the document's pieces, staging) and
  * window.c (which records are in the window) only.
  *
- * Two passes read the rings, each with its own cursor: the events pass
+ * Passes read the rings, each with its own cursor: the events pass
  * (each ring's events, counters and kernel states, then its thread's
- * pending state: traceEvents) and the samples pass (each ring's CPU
- * samples: the document's "samples"). Each keeps its own counts.
+ * pending state: traceEvents), the samples pass (each ring's CPU
+ * samples: the document's "samples") and the summary's pass (the events
+ * pass's records, states first). The samples pass keeps its own counts.
  *
  * Thread-safety: a capture is used by one thread at a time; the rings'
  * writers go on meanwhile (the seqlock rule of ring.h).
@@ -17,10 +18,19 @@
 #include "trace/capture.h"
 #include "trace/chrome.h"
 #include "trace/ring.h"
+#include "trace/spill.h"
 
 #define STAGE_BYTES (64 * 1024)
 
-enum phase { PH_HEAD, PH_THREADS, PH_EVENTS, PH_SAMPLES, PH_FRAMES, PH_TAIL, PH_TEXT, PH_DONE };
+enum phase { PH_HEAD, PH_THREADS, PH_EVENTS, PH_FLOWS, PH_SAMPLES, PH_FRAMES, PH_TAIL, PH_TEXT, PH_DONE };
+
+/* A flow point, held until the slices are written (chrome_flow). */
+struct flow_point {
+	uint64_t ts, id;
+	int tid;
+	enum trace_flow f;
+};
+#define FLOW_POINTS_MAX (1u << 20) /* 24 MiB; past it, points are written with their slices */
 
 struct ring_stats {
 	uint64_t written, events, lost;
@@ -31,10 +41,13 @@ struct ring_stats {
 struct cursor {
 	unsigned ring;
 	int lane, begun, check_oldest;
+	int in_spill; /* reading the lane's spilled records, before its ring's */
 	uint64_t idx, hi;
 };
 
-enum pass { PASS_EVENTS, PASS_SAMPLES };
+/* PASS_SUMMARY: the events pass's records, each thread's states first
+ * (the summary attributes its spans to them as they stream by). */
+enum pass { PASS_EVENTS, PASS_SAMPLES, PASS_SUMMARY, PASSES };
 
 struct trace_capture {
 	uint64_t start, end;
@@ -42,11 +55,14 @@ struct trace_capture {
 	int last;   /* a flight-recorder window: where each ring stood at the start is unknown */
 	int pid;
 	int samples; /* write the CPU samples (trace_capture_samples) */
+	struct trace_spill *spill; /* what the rings passed on while the window was open; NULL: none */
+	char spill_why[96];        /* why there is none */
+	char note[128];            /* trace_capture_note's */
 	enum trace_format format;
 	enum phase phase;
 	unsigned nrings;       /* rings registered at open */
 	unsigned ring;         /* PH_THREADS: the ring being named */
-	struct cursor cur[2];  /* by pass */
+	struct cursor cur[PASSES];
 	int held, held_tid;    /* a record read but not yet staged (the stage was full) */
 	struct chrome_rec held_rec;
 	struct trace_facts facts;
@@ -54,8 +70,12 @@ struct trace_capture {
 	struct ring_stats ss[TRACE_THREADS_MAX]; /* the samples lanes' */
 	struct trace_frames *frames; /* PH_SAMPLES, PH_FRAMES: the frames the samples use */
 	uint64_t sampled;      /* PH_SAMPLES: samples written */
+	int merged;            /* PH_SAMPLES: the frames are merged (samples_frames_merge) */
 	uint32_t frame;        /* PH_FRAMES: where the next frame is looked for */
 	struct chrome_thread_facts threads[TRACE_THREADS_MAX]; /* otherData's list, at the end */
+	struct spill_reader rd[PASSES];
+	struct flow_point *flows;      /* PH_EVENTS collects them, PH_FLOWS writes them */
+	size_t nflows, capflows, flow_at;
 	char *text;      /* the summary, when that is the format */
 	size_t text_len, text_off;
 	size_t off, len; /* staged bytes not yet read */
