@@ -86,7 +86,7 @@ ISA_avx512 := -mavx512f -mavx512dq
 # ABI is crossed.
 ISA_generic := -Wno-psabi
 
-TRACE_SRC := trace/trace.c trace/spill.c trace/json.c trace/chrome.c trace/capture.c trace/window.c trace/samples.c trace/perf.c trace/kview.c trace/summary.c
+TRACE_SRC := trace/trace.c trace/spill.c trace/pb.c trace/json.c trace/chrome.c trace/perfetto.c trace/capture.c trace/window.c trace/samples.c trace/perf.c trace/kview.c trace/summary.c
 PROF_SRC := prof/sample.c prof/sigprof.c prof/symbols.c prof/pprof.c prof/tsample.c
 RENDER_SRC := $(KERNEL_SRC) render/kernel_dispatch.c render/names.c render/picture.c render/colour.c \
 	render/pool.c render/render.c render/pngenc.c render/flag.c render/version.c

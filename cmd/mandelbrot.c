@@ -220,14 +220,17 @@ static int ends_with(const char *path, const char *suffix)
 	return n >= k && strcmp(path + n - k, suffix) == 0;
 }
 
-/* Writes the capture's document to path (gzipped when the name ends in
- * .gz) and reports it on stderr. */
+/* Writes the capture's document to path (Perfetto's protobuf when the name
+ * ends in .pftrace, else Chrome JSON; gzipped when it ends in .gz) and
+ * reports it on stderr. */
 static int write_trace(const char *path, struct trace_capture *c)
 {
 	static char buf[1 << 16];
 	struct trace_facts f;
 	size_t n;
 	int gz = ends_with(path, ".gz");
+	if (ends_with(path, ".pftrace") || ends_with(path, ".pftrace.gz"))
+		trace_capture_format(c, TRACE_FORMAT_PERFETTO);
 	FILE *out = gz ? NULL : fopen(path, "w");
 	/* Level 1: a trace is repetitive, and big; its speed matters most. */
 	gzFile zout = gz ? gzopen(path, "wb1") : NULL;
@@ -236,19 +239,25 @@ static int write_trace(const char *path, struct trace_capture *c)
 		fprintf(stderr, "mandelbrot: %s: %s\n", path, strerror(errno ? errno : ENOMEM));
 		return -1;
 	}
+	uint64_t bytes = 0; /* the document's, before any gzip */
 	while ((n = trace_capture_read(c, buf, sizeof buf)) > 0) {
 		if (gz ? gzwrite(zout, buf, (unsigned)n) != (int)n : fwrite(buf, 1, n, out) != n)
 			break;
+		bytes += n;
 	}
 	if ((gz ? gzclose(zout) != Z_OK : fclose(out) != 0) || n > 0) {
 		fprintf(stderr, "mandelbrot: %s: write failed\n", path);
 		return -1;
 	}
 	trace_capture_facts(c, &f);
-	fprintf(stderr, "mandelbrot: trace %s: %llu events over %.3f ms, %llu lost%s\n", path,
+	fprintf(stderr, "mandelbrot: trace %s: %llu events over %.3f ms, %llu lost%s; %llu bytes", path,
 		(unsigned long long)f.events, (f.end_ns - f.start_ns) / 1e6,
 		(unsigned long long)f.lost,
-		f.lost ? " (the oldest; raise -trace-ring to keep them)" : "");
+		f.lost ? " (the oldest; raise -trace-ring to keep them)" : "", (unsigned long long)bytes);
+	if (f.track_events)
+		fprintf(stderr, " (%llu TrackEvents, %.1f bytes each)", (unsigned long long)f.track_events,
+			(double)bytes / (double)f.track_events);
+	fprintf(stderr, "\n");
 	/* The same window again, as the summary, after the document. */
 	trace_capture_rewind(c);
 	trace_capture_format(c, TRACE_FORMAT_SUMMARY);

@@ -18,58 +18,13 @@
 #include <zlib.h>
 
 #include "prof/internal.h"
+#include "trace/pb.h"
 
-struct pb {
-	unsigned char *p;
-	size_t n, cap;
-	int oom;
-};
-
-static void pb_put(struct pb *b, const void *d, size_t n)
+/* proto3: a field at its default (0) is not written. */
+static void pb_u(struct pb *b, unsigned field, uint64_t v)
 {
-	if (b->oom || n == 0)
-		return;
-	unsigned char *q = prof_grow(b->p, &b->cap, b->n + n, 1, 256);
-	if (!q) {
-		b->oom = 1;
-		return;
-	}
-	b->p = q;
-	memcpy(b->p + b->n, d, n);
-	b->n += n;
-}
-
-static void pb_varint(struct pb *b, uint64_t v)
-{
-	unsigned char c[10];
-	size_t n = 0;
-	do {
-		c[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-		v >>= 7;
-	} while (v);
-	pb_put(b, c, n);
-}
-
-static void pb_uint(struct pb *b, unsigned field, uint64_t v) /* wire type 0 */
-{
-	if (v == 0)
-		return; /* proto3: the default is not written */
-	pb_varint(b, (uint64_t)field << 3);
-	pb_varint(b, v);
-}
-
-static void pb_bytes(struct pb *b, unsigned field, const void *d, size_t n) /* wire type 2 */
-{
-	pb_varint(b, (uint64_t)field << 3 | 2);
-	pb_varint(b, n);
-	pb_put(b, d, n);
-}
-
-static void pb_msg(struct pb *b, unsigned field, struct pb *m)
-{
-	pb_bytes(b, field, m->p, m->n);
-	b->oom |= m->oom;
-	m->n = 0; /* reused for the next one */
+	if (v)
+		pb_uint(b, field, v);
 }
 
 /* ---- strings ---- */
@@ -211,8 +166,8 @@ static uint64_t location_id(struct syms *s, uint64_t a)
 static void value_type(struct pb *b, unsigned field, struct strings *str, const char *type,
 		       const char *unit, struct pb *scratch)
 {
-	pb_uint(scratch, 1, (uint64_t)str_id(str, type));
-	pb_uint(scratch, 2, (uint64_t)str_id(str, unit));
+	pb_u(scratch, 1, (uint64_t)str_id(str, type));
+	pb_u(scratch, 2, (uint64_t)str_id(str, unit));
 	pb_msg(b, field, scratch);
 }
 
@@ -256,7 +211,7 @@ int prof_pprof(struct prof *p, unsigned char **out, size_t *len)
 	prof_stop(p);
 	struct strings str = {0};
 	struct syms s = {.str = &str, .sym = prof_syms_open()};
-	struct pb b = {0}, m = {0}, sub = {0};
+	struct pb b = {.grows = 1}, m = {.grows = 1}, sub = {.grows = 1};
 	str_id(&str, "");
 	value_type(&b, 1, &str, "samples", "count", &m);
 	value_type(&b, 1, &str, "cpu", "nanoseconds", &m);
@@ -275,11 +230,11 @@ int prof_pprof(struct prof *p, unsigned char **out, size_t *len)
 		pb_varint(&sub, st->count);
 		pb_varint(&sub, st->count * period);
 		pb_msg(&m, 2, &sub);
-		pb_uint(&sub, 1, (uint64_t)str_id(&str, "thread"));
-		pb_uint(&sub, 2, (uint64_t)str_id(&str, thread_name(p, st->tid)));
+		pb_u(&sub, 1, (uint64_t)str_id(&str, "thread"));
+		pb_u(&sub, 2, (uint64_t)str_id(&str, thread_name(p, st->tid)));
 		pb_msg(&m, 3, &sub);
-		pb_uint(&sub, 1, (uint64_t)str_id(&str, "tid"));
-		pb_uint(&sub, 3, (uint64_t)st->tid);
+		pb_u(&sub, 1, (uint64_t)str_id(&str, "tid"));
+		pb_u(&sub, 3, (uint64_t)st->tid);
 		pb_msg(&m, 3, &sub);
 		pb_msg(&b, 2, &m);
 	}
@@ -287,49 +242,49 @@ int prof_pprof(struct prof *p, unsigned char **out, size_t *len)
 	for (unsigned i = 0; i < prof_syms_modules(s.sym); i++) { /* Mapping */
 		uint64_t start, end;
 		const char *file = prof_syms_module(s.sym, i, &start, &end);
-		pb_uint(&m, 1, i + 1);
-		pb_uint(&m, 2, start);
-		pb_uint(&m, 3, end);
-		pb_uint(&m, 5, (uint64_t)str_id(&str, file));
-		pb_uint(&m, 7, 1);
-		pb_uint(&m, 8, 1);
-		pb_uint(&m, 9, 1);
+		pb_u(&m, 1, i + 1);
+		pb_u(&m, 2, start);
+		pb_u(&m, 3, end);
+		pb_u(&m, 5, (uint64_t)str_id(&str, file));
+		pb_u(&m, 7, 1);
+		pb_u(&m, 8, 1);
+		pb_u(&m, 9, 1);
 		pb_msg(&b, 3, &m);
 	}
 	for (size_t i = 0; i < s.cap; i++) { /* Location */
 		const struct loc *l = &s.loc[i];
 		if (!l->addr)
 			continue;
-		pb_uint(&m, 1, l->id);
-		pb_uint(&m, 2, l->mapping);
-		pb_uint(&m, 3, l->addr);
+		pb_u(&m, 1, l->id);
+		pb_u(&m, 2, l->mapping);
+		pb_u(&m, 3, l->addr);
 		if (l->function) {
-			pb_uint(&sub, 1, l->function);
-			pb_uint(&sub, 2, (uint64_t)(l->line > 0 ? l->line : 0));
+			pb_u(&sub, 1, l->function);
+			pb_u(&sub, 2, (uint64_t)(l->line > 0 ? l->line : 0));
 			pb_msg(&m, 4, &sub);
 		}
 		pb_msg(&b, 4, &m);
 	}
 	for (size_t i = 0; i < s.nfn; i++) { /* Function */
-		pb_uint(&m, 1, i + 1);
-		pb_uint(&m, 2, (uint64_t)s.fn[i].name);
-		pb_uint(&m, 3, (uint64_t)s.fn[i].name);
-		pb_uint(&m, 4, (uint64_t)s.fn[i].file);
+		pb_u(&m, 1, i + 1);
+		pb_u(&m, 2, (uint64_t)s.fn[i].name);
+		pb_u(&m, 3, (uint64_t)s.fn[i].name);
+		pb_u(&m, 4, (uint64_t)s.fn[i].file);
 		pb_msg(&b, 5, &m);
 	}
 	/* Profile-level numbers: their strings first, then the table last. */
-	struct pb tail = {0};
-	pb_uint(&tail, 9, p->start_wall_ns);
-	pb_uint(&tail, 10, p->end_ns - p->start_ns);
+	struct pb tail = {.grows = 1};
+	pb_u(&tail, 9, p->start_wall_ns);
+	pb_u(&tail, 10, p->end_ns - p->start_ns);
 	value_type(&tail, 11, &str, "cpu", "nanoseconds", &m);
-	pb_uint(&tail, 12, period);
-	pb_uint(&tail, 13, (uint64_t)str_id(&str, p->how)); /* comment: how it was sampled */
+	pb_u(&tail, 12, period);
+	pb_u(&tail, 13, (uint64_t)str_id(&str, p->how)); /* comment: how it was sampled */
 	if (p->note[0])
-		pb_uint(&tail, 13, (uint64_t)str_id(&str, p->note));
+		pb_u(&tail, 13, (uint64_t)str_id(&str, p->note));
 	for (size_t i = 0; i < str.n; i++)
 		pb_bytes(&b, 6, str.s[i], strlen(str.s[i]));
 	pb_put(&b, tail.p, tail.n);
-	int oom = b.oom || m.oom || sub.oom || tail.oom || s.oom || str.oom || p->oom;
+	int oom = b.full || m.full || sub.full || tail.full || s.oom || str.oom || p->oom;
 	int rc = oom ? -ENOMEM : gzip(&b, out, len);
 	free(tail.p);
 	free(b.p);

@@ -90,7 +90,7 @@ static const struct option options[] = {
 	STR("profile-sampler", "MANDELWEB_PROFILE_SAMPLER", profile_sampler,
 	    "timer (each thread's CPU-clock timer and SIGPROF) or perf (perf_event_open; timer where refused)"),
 	{"trace-slow", "MANDELWEB_TRACE_SLOW", K_SEC, offsetof(struct config, trace_slow), 0, 0,
-	 3600000, "with --flight-recorder: a request slower than this many seconds saves the last seconds of trace to --trace-dir; 0: off"},
+	 3600000, "with --flight-recorder: a request whose answer takes longer than this many seconds from its headers saves the last seconds of trace to --trace-dir; 0: off"},
 	{"trace-slow-every", "MANDELWEB_TRACE_SLOW_EVERY", K_SEC,
 	 offsetof(struct config, trace_slow_every), 0, 0, 86400000,
 	 "seconds between two saved slow traces, at least"},

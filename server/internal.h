@@ -132,7 +132,7 @@ struct mandelbrot_state {
 /* /debug/trace's own (route_trace.c). */
 struct trace_state {
 	struct trace_capture *capture; /* until the response owns it */
-	int summary;                   /* format=summary */
+	enum trace_format format;      /* format= */
 	bool gzip;                     /* sent gzipped (Accept-Encoding) */
 };
 

@@ -16,8 +16,12 @@ static void trace_ready(struct request *rq)
 	srv_add_header(rq, "Vary", "Accept-Encoding");
 	if (rq->tr.gzip)
 		srv_add_header(rq, "Content-Encoding", "gzip");
-	if (rq->tr.summary) {
+	if (rq->tr.format == TRACE_FORMAT_SUMMARY) {
 		rq->type = "text/plain; charset=utf-8";
+	} else if (rq->tr.format == TRACE_FORMAT_PERFETTO) {
+		rq->type = "application/octet-stream";
+		srv_add_header(rq, "Content-Disposition",
+			       "attachment; filename=\"mandelweb-trace.pftrace\"");
 	} else {
 		rq->type = "application/json";
 		srv_add_header(rq, "Content-Disposition",
@@ -72,7 +76,7 @@ const struct trace_desc *srv_trace_page(struct request *rq)
 
 	rq->window = 1;
 	if (tracing_parse(rq->conn, s->cfg.trace_max, s->cfg.flight_recorder, &ns, &last,
-			  &rq->tr.summary, &samples, why, sizeof why) < 0) {
+			  &rq->tr.format, &samples, why, sizeof why) < 0) {
 		srv_bad_query(rq, why);
 		return NULL;
 	}
@@ -95,8 +99,7 @@ const struct trace_desc *srv_trace_page(struct request *rq)
 	rq->respond = trace_respond;
 	rq->tr.gzip = tracing_accepts_gzip(
 		MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING));
-	if (rq->tr.summary)
-		trace_capture_format(rq->tr.capture, TRACE_FORMAT_SUMMARY);
+	trace_capture_format(rq->tr.capture, rq->tr.format);
 	trace_capture_samples(rq->tr.capture, samples);
 	if (last) {
 		trace_ready(rq);

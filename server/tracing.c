@@ -56,12 +56,14 @@ static int seconds_of(const char *v, unsigned max_s, uint64_t *ns)
 }
 
 int tracing_parse(struct MHD_Connection *conn, unsigned max_s, int flight, uint64_t *ns, int *last,
-		  int *summary, int *samples, char *why, size_t len)
+		  enum trace_format *format, int *samples, char *why, size_t len)
 {
 	struct tracing_query p = {0};
 
 	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, each_arg, &p);
-	*summary = p.format && strcmp(p.format, "summary") == 0;
+	*format = !p.format || strcmp(p.format, "json") == 0 ? TRACE_FORMAT_JSON
+		  : strcmp(p.format, "summary") == 0	      ? TRACE_FORMAT_SUMMARY
+							      : TRACE_FORMAT_PERFETTO;
 	*samples = !p.samples || strcmp(p.samples, "off") != 0;
 	return tracing_query_finish(&p, max_s, flight, ns, last, why, len);
 }
@@ -113,8 +115,9 @@ int tracing_query_finish(const struct tracing_query *q, unsigned max_s, int flig
 		snprintf(why, len, "give seconds= (a new window) or last= (the flight recorder), not both");
 		return -EINVAL;
 	}
-	if (p.format && strcmp(p.format, "json") != 0 && strcmp(p.format, "summary") != 0) {
-		snprintf(why, len, "format must be json (the default) or summary");
+	if (p.format && strcmp(p.format, "json") != 0 && strcmp(p.format, "summary") != 0 &&
+	    strcmp(p.format, "perfetto") != 0) {
+		snprintf(why, len, "format must be json (the default), perfetto or summary");
 		return -EINVAL;
 	}
 	if (p.samples && strcmp(p.samples, "on") != 0 && strcmp(p.samples, "off") != 0) {

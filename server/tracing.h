@@ -33,14 +33,14 @@ int tracing_query_finish(const struct tracing_query *q, unsigned max_s, int flig
 			 int *last, char *why, size_t len);
 
 /* Reads seconds= or last=, format= and samples= (nothing else, once
- * each): 0 with *ns the window, *last set for last=, *summary for
- * format=summary and *samples unless samples=off, or -EINVAL with a
- * one-line reason in why. seconds: a decimal number in 0.001..max_s
- * (default 1); last: the same, and only with the flight recorder on;
- * format: json (the default) or summary; samples: on (the default) or off
- * (the JSON without its CPU samples: speedscope then shows the slices). */
+ * each): 0 with *ns the window, *last set for last=, *format and *samples
+ * unless samples=off, or -EINVAL with a one-line reason in why. seconds:
+ * a decimal number in 0.001..max_s (default 1); last: the same, and only
+ * with the flight recorder on; format: json (the default), perfetto
+ * (Perfetto's protobuf) or summary; samples: on (the default) or off (the
+ * document without its CPU samples: speedscope then shows the slices). */
 int tracing_parse(struct MHD_Connection *conn, unsigned max_s, int flight, uint64_t *ns, int *last,
-		  int *summary, int *samples, char *why, size_t len);
+		  enum trace_format *format, int *samples, char *why, size_t len);
 
 /* Reads /debug/pprof/profile's seconds= (nothing else, once): 0 with *ns
  * the window (default 30 s, as Go's), or -EINVAL with a one-line reason in

@@ -124,6 +124,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *cls)
 		{"x-cache: ", offsetof(struct mw_resp, xcache), sizeof r->xcache},
 		{"cache-control: ", offsetof(struct mw_resp, cache_control), sizeof r->cache_control},
 		{"connection: ", offsetof(struct mw_resp, connection), sizeof r->connection},
+		{"content-encoding: ", offsetof(struct mw_resp, encoding), sizeof r->encoding},
+		{"content-disposition: ", offsetof(struct mw_resp, disposition), sizeof r->disposition},
 	};
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
 		size_t nl = strlen(want[i].name);

@@ -24,7 +24,7 @@ struct mw_resp {
 	char *body;
 	size_t len;
 	char type[64], etag[64], retry_after[16], allow[32], xcache[8], cache_control[64],
-		connection[16];
+		connection[16], encoding[16], disposition[96];
 	double seconds;
 };
 

@@ -1051,3 +1051,85 @@ Test(trace_e2e, a_trickling_client_is_not_a_slow_request, .timeout = 60)
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	cr_expect(eq(int, system(cmd), 0));
 }
+
+/* Writes len bytes to path. */
+static void put_file(const char *path, const void *p, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	cr_assert(not(eq(ptr, f, NULL)));
+	cr_assert(eq(sz, fwrite(p, 1, len, f), len));
+	fclose(f);
+}
+
+/* protoc reads path (cat: how to read it, "cat" or "zcat") as a Trace of
+ * trace/perfetto.proto with TrackEvents in it. */
+static void expect_perfetto(const char *path, const char *cat)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof cmd,
+		 "%s %s | protoc --decode=perfetto.protos.Trace -I trace trace/perfetto.proto | grep -q TYPE_SLICE_BEGIN",
+		 cat, path);
+	cr_expect(eq(int, system(cmd), 0), "%s", cmd);
+}
+
+/* The formats by what is asked: format=perfetto, Accept-Encoding: gzip
+ * (and not without it); the CLI's by the file's name. */
+Test(trace_e2e, perfetto_and_gzip_by_request_and_by_name, .timeout = 60)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/tmp/mw-fmt-%d", (int)getpid());
+	start((const char *const[]){"--cache-mb", "0", NULL});
+	struct mw_resp r;
+	const char *const gz[] = {"Accept-Encoding: gzip", NULL};
+	struct mw_fetch f = {.m = &srv, .path = "/mandelbrot?w=256&h=256"};
+	/* a window with a render in it */
+	pthread_t t;
+	for (int k = 0; k < 2; k++) {
+		const char *url = k ? "/debug/trace?seconds=0.5&format=perfetto" : "/debug/trace?seconds=0.5";
+		nap_ms(50);
+		struct mw_resp w;
+		pthread_create(&t, NULL, mw_fetch_main, &f);
+		cr_assert(eq(int, mw_request(&srv, NULL, url, gz, &w), 0));
+		pthread_join(t, NULL);
+		mw_resp_free(&f.r);
+		cr_expect(eq(long, w.status, 200));
+		cr_expect(eq(str, w.encoding, "gzip"));
+		cr_assert(lt(sz, (size_t)2, w.len));
+		cr_expect(eq(int, (unsigned char)w.body[0] << 8 | (unsigned char)w.body[1], 0x1f8b));
+		put_file(path, w.body, w.len);
+		if (k) {
+			cr_expect(not(eq(ptr, strstr(w.disposition, ".pftrace"), NULL)), "%s", w.disposition);
+			expect_perfetto(path, "zcat");
+		} else {
+			char cmd[256];
+			snprintf(cmd, sizeof cmd, "zcat %s | python3 -c 'import json,sys; json.load(sys.stdin)'", path);
+			cr_expect(eq(int, system(cmd), 0), "gunzipped, the JSON parses");
+		}
+		mw_resp_free(&w);
+	}
+	/* not asked for: not gzipped */
+	cr_assert(eq(int, mw_get(&srv, "/debug/trace?seconds=0.1&format=perfetto", &r), 0));
+	cr_expect(eq(str, r.encoding, ""));
+	put_file(path, r.body, r.len);
+	expect_perfetto(path, "cat");
+	mw_resp_free(&r);
+	cr_expect(eq(int, mw_stop(&srv, SIGTERM), 0));
+	remove(path);
+
+	/* The CLI: .pftrace, .pftrace.gz, .json.gz */
+	static const char *const names[] = {".pftrace", ".pftrace.gz", ".json.gz"};
+	for (int i = 0; i < 3; i++) {
+		char file[96], cmd[512];
+		snprintf(file, sizeof file, "%s%s", path, names[i]);
+		snprintf(cmd, sizeof cmd, "%s/mandelbrot -w 64 -h 64 -mode px -o /dev/null -trace %s 2>/dev/null >/dev/null",
+			 MW_BIN, file);
+		cr_assert(eq(int, system(cmd), 0), "%s", cmd);
+		if (i < 2) {
+			expect_perfetto(file, i ? "zcat" : "cat");
+		} else {
+			snprintf(cmd, sizeof cmd, "zcat %s | python3 -c 'import json,sys; json.load(sys.stdin)'", file);
+			cr_expect(eq(int, system(cmd), 0), "%s", cmd);
+		}
+		remove(file);
+	}
+}

@@ -21,6 +21,8 @@
 #include "trace/chrome.h"
 #include "trace/json.h"
 #include "trace/kview.h"
+#include "trace/pb.h"
+#include "trace/perfetto.h"
 #include "trace/ring.h"
 #include "trace/samples.h"
 #include "trace/spill.h"
@@ -138,6 +140,7 @@ void trace_capture_free(struct trace_capture *c)
 		return;
 	trace_capture_close(c);
 	spill_free(c->spill);
+	pf_free(c->pf);
 	free(c->flows);
 	samples_frames_free(c->frames);
 	free(c->text);
@@ -173,6 +176,8 @@ void trace_capture_rewind(struct trace_capture *c)
 	c->frames = NULL;
 	c->nflows = c->flow_at = 0;
 	c->merged = 0;
+	pf_free(c->pf);
+	c->pf = NULL;
 	c->sampled = 0;
 	c->frame = 0;
 	c->held = 0;
@@ -183,11 +188,89 @@ void trace_capture_rewind(struct trace_capture *c)
 void trace_capture_facts(const struct trace_capture *c, struct trace_facts *f)
 {
 	*f = c->facts;
+	f->track_events = pf_track_events(c->pf);
 	f->start_ns = c->start;
 	f->end_ns = c->end;
 }
 
 /* ---- the JSON ---- */
+
+/* Moves Perfetto packets into the stage: fill() leaves room for a record's
+ * (EVENT_MAX * 4) before each, so they always fit; a record whose
+ * packets did not fit in their scratch is dropped, and counted. */
+static void stage_pb(struct trace_capture *c, const struct pb *p)
+{
+	if (p->full || STAGE_BYTES - c->len < p->n) {
+		c->facts.lost++;
+		return;
+	}
+	memcpy(c->stage + c->len, p->p, p->n);
+	c->len += p->n;
+}
+
+/* Perfetto's records: each packet formatted once (the writer's interning
+ * state moves as it writes), so only while the stage has a record's room. */
+static void pf_events(struct trace_capture *c)
+{
+	unsigned char scratch[EVENT_MAX * 4];
+	struct chrome_rec e;
+	int tid;
+	unsigned ring;
+	while (STAGE_BYTES - c->len >= sizeof scratch) {
+		if (!window_next(c, PASS_EVENTS, &e, &tid, &ring)) {
+			c->phase = c->samples && (c->frames = samples_frames_new()) ? PH_FRAMES : PH_TAIL;
+			return;
+		}
+		struct pb o = pb_fixed(scratch, sizeof scratch);
+		pf_event(c->pf, &o, ring, tid != trace_ring_(ring)->tid, &e);
+		stage_pb(c, &o);
+	}
+}
+
+static void merge_frames(struct trace_capture *c);
+
+/* Perfetto's frames come first: the samples' callstacks name them. */
+static void pf_frames(struct trace_capture *c)
+{
+	unsigned char scratch[EVENT_MAX * 4];
+	if (!c->merged)
+		merge_frames(c);
+	while (STAGE_BYTES - c->len >= sizeof scratch) {
+		struct pb o = pb_fixed(scratch, sizeof scratch);
+		const char *name, *file;
+		uint32_t parent;
+		uint32_t id = samples_frames_next(c->frames, &c->frame, &name, &file, &parent);
+		if (!id) {
+			pf_frames_end(c->pf, &o);
+			stage_pb(c, &o);
+			c->phase = PH_SAMPLES;
+			return;
+		}
+		pf_frame(c->pf, &o, id, name, parent);
+		stage_pb(c, &o);
+	}
+}
+
+static void pf_samples(struct trace_capture *c)
+{
+	unsigned char scratch[EVENT_MAX * 4];
+	struct chrome_rec e;
+	int tid;
+	unsigned ring;
+	while (STAGE_BYTES - c->len >= sizeof scratch) {
+		if (!window_next(c, PASS_SAMPLES, &e, &tid, &ring)) {
+			c->phase = PH_TAIL;
+			return;
+		}
+		uint32_t frame = samples_frames_canon(c->frames, (uint32_t)e.a[0]);
+		if (!frame)
+			continue;
+		struct pb o = pb_fixed(scratch, sizeof scratch);
+		pf_sample(c->pf, &o, tid, e.ts, frame, (uint64_t)e.a[1]);
+		stage_pb(c, &o);
+		c->sampled++;
+	}
+}
 
 /* Moves a formatted event into the stage: 1, or 0 when it must wait for
  * room (the event is formatted again next time). */
@@ -312,8 +395,13 @@ static void fill_samples(struct trace_capture *c)
 		}
 		struct json_out o = {scratch, 0, sizeof scratch, 0};
 		const struct chrome_rec *e = &c->held_rec;
-		chrome_sample(&o, c->sampled == 0, c->pid, c->held_tid, e->ts - c->start,
-			      samples_frames_canon(c->frames, (uint32_t)e->a[0]), (uint64_t)e->a[1]);
+		uint32_t frame = samples_frames_canon(c->frames, (uint32_t)e->a[0]);
+		if (!frame) {
+			c->held = 0;
+			continue;
+		}
+		chrome_sample(&o, c->sampled == 0, c->pid, c->held_tid, e->ts - c->start, frame,
+			      (uint64_t)e->a[1]);
 		if (!stage(c, &o))
 			return;
 		c->sampled++;
@@ -348,6 +436,16 @@ static int fill_head(struct trace_capture *c)
 	char scratch[EVENT_MAX];
 	struct json_out o = {scratch, 0, sizeof scratch, 0};
 
+	if (c->format == TRACE_FORMAT_PERFETTO) {
+		if (!c->pf && !(c->pf = pf_new(c->pid, c->start))) {
+			c->phase = PH_DONE; /* out of memory: the document ends empty */
+			return 0;
+		}
+		struct pb p = pb_fixed(scratch, sizeof scratch);
+		pf_head(c->pf, &p, trace_process_());
+		stage_pb(c, &p);
+		return 1;
+	}
 	chrome_head(&o, c->pid, trace_process_());
 	return stage(c, &o);
 }
@@ -357,6 +455,13 @@ static int fill_thread(struct trace_capture *c, struct trace_ring *r)
 	char scratch[EVENT_MAX], name[TRACE_NAME_MAX + 16];
 	struct json_out o = {scratch, 0, sizeof scratch, 0};
 
+	if (c->format == TRACE_FORMAT_PERFETTO) {
+		struct pb p = pb_fixed(scratch, sizeof scratch);
+		pf_thread(c->pf, &p, c->ring, r->tid, window_ring_name(r),
+			  atomic_load_explicit(&r->kv, memory_order_acquire) != NULL);
+		stage_pb(c, &p);
+		return 1;
+	}
 	chrome_thread(&o, c->pid, r->tid, window_ring_name(r), 2 * c->ring);
 	if (atomic_load_explicit(&r->kv, memory_order_acquire)) {
 		snprintf(name, sizeof name, "%s [kernel]", window_ring_name(r));
@@ -423,6 +528,12 @@ static int fill_tail(struct trace_capture *c)
 	f.samples = c->facts.samples;
 	f.samples_lost = c->facts.samples_lost;
 	f.truncated = samples_truncated();
+	if (c->format == TRACE_FORMAT_PERFETTO) {
+		struct pb p = pb_fixed(scratch, sizeof scratch);
+		pf_tail(c->pf, &p, &f);
+		stage_pb(c, &p);
+		return 1;
+	}
 	chrome_tail(&o, &f);
 	return stage(c, &o);
 }
@@ -499,16 +610,25 @@ static void fill(struct trace_capture *c)
 				c->ring++;
 			break;
 		case PH_EVENTS:
-			fill_events(c);
+			if (c->format == TRACE_FORMAT_PERFETTO)
+				pf_events(c);
+			else
+				fill_events(c);
 			break;
 		case PH_FLOWS:
 			fill_flows(c);
 			break;
 		case PH_SAMPLES:
-			fill_samples(c);
+			if (c->format == TRACE_FORMAT_PERFETTO)
+				pf_samples(c);
+			else
+				fill_samples(c);
 			break;
 		case PH_FRAMES:
-			fill_frames(c);
+			if (c->format == TRACE_FORMAT_PERFETTO)
+				pf_frames(c);
+			else
+				fill_frames(c);
 			break;
 		case PH_TAIL:
 			if (fill_tail(c))

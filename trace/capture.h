@@ -34,9 +34,10 @@ int trace_capture_last(struct trace_capture **out, uint64_t ns);
  * Reading closes it if this was not called; calling it twice is harmless. */
 void trace_capture_close(struct trace_capture *c);
 
-/* What reading gives: Chrome JSON (the default), or the plain-text
- * summary of summary.h. Set before the first read. */
-enum trace_format { TRACE_FORMAT_JSON, TRACE_FORMAT_SUMMARY };
+/* What reading gives: Chrome JSON (the default), the plain-text summary
+ * of summary.h, or Perfetto's TracePacket stream (perfetto.h). Set
+ * before the first read. */
+enum trace_format { TRACE_FORMAT_JSON, TRACE_FORMAT_SUMMARY, TRACE_FORMAT_PERFETTO };
 void trace_capture_format(struct trace_capture *c, enum trace_format f);
 
 /* Whether the document holds the window's CPU samples (the default: yes,
@@ -72,7 +73,8 @@ struct trace_facts {
 	unsigned threads;
 	int complete;
 	uint64_t samples;          /* CPU samples in the window, emitted */
-	uint64_t samples_lost;     /* CPU samples overwritten before they were read */              /* 0 when a flight-recorder ring did not reach back to the start */
+	uint64_t samples_lost;     /* CPU samples overwritten before they were read */
+	uint64_t track_events;     /* TRACE_FORMAT_PERFETTO: the TrackEvents written */              /* 0 when a flight-recorder ring did not reach back to the start */
 };
 
 /* The capture's facts: final once trace_capture_read has returned 0. */

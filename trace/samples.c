@@ -105,7 +105,8 @@ void trace_sample(unsigned ring, uint64_t ts, const uint64_t *ips, unsigned n, u
 
 struct trace_frames {
 	unsigned char *used;  /* [SAMPLES_NODES] */
-	uint32_t *canon;      /* [SAMPLES_NODES], after the merge: a node's frame */
+	uint32_t *canon;      /* [n], after the merge: a node's frame */
+	uint32_t n;           /* nodes when merged: a later one was not marked */
 	const char **name;    /* [SAMPLES_NODES], after the merge: a used node's function (NULL: unknown) */
 	const char **file;
 	void *sym;
@@ -135,7 +136,11 @@ void samples_frames_use(struct trace_frames *f, uint32_t id)
 
 uint32_t samples_frames_canon(const struct trace_frames *f, uint32_t id)
 {
-	return f->canon ? f->canon[id] : id;
+	if (id >= SAMPLES_NODES || !f->used[id])
+		return 0;
+	if (!f->canon)
+		return id;
+	return id < f->n ? f->canon[id] : 0;
 }
 
 static uint64_t name_hash(const char *s)
@@ -152,6 +157,7 @@ int samples_frames_merge(struct trace_frames *f)
 	f->canon = calloc(n ? n : 1, sizeof *f->canon);
 	f->name = calloc(n ? n : 1, sizeof *f->name);
 	f->file = calloc(n ? n : 1, sizeof *f->file);
+	f->n = n;
 	uint32_t used = 0;
 	for (uint32_t i = 1; i < n; i++)
 		used += f->used[i];

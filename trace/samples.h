@@ -43,7 +43,9 @@ void samples_frames_use(struct trace_frames *f, uint32_t id);
  * inlined code included, are one frame): 0, or -ENOMEM (then each node is
  * a frame of its own). Call once every sample has been marked used. */
 int samples_frames_merge(struct trace_frames *f);
-/* The frame of used node id (itself before the merge). */
+/* The frame of used node id (itself before the merge), or 0 for a node
+ * not marked used: a sample filed after the marking pass (a flight
+ * recorder's window is read while the sampler goes on), to be skipped. */
 uint32_t samples_frames_canon(const struct trace_frames *f, uint32_t id);
 /* The next frame from *at (then past it): its id, with its function's
  * name, the file the function is defined in (may be NULL) and its parent

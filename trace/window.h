@@ -74,6 +74,7 @@ struct trace_capture {
 	uint32_t frame;        /* PH_FRAMES: where the next frame is looked for */
 	struct chrome_thread_facts threads[TRACE_THREADS_MAX]; /* otherData's list, at the end */
 	struct spill_reader rd[PASSES];
+	struct pf_writer *pf;          /* TRACE_FORMAT_PERFETTO's state, from PH_HEAD on */
 	struct flow_point *flows;      /* PH_EVENTS collects them, PH_FLOWS writes them */
 	size_t nflows, capflows, flow_at;
 	char *text;      /* the summary, when that is the format */

@@ -9,6 +9,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { gzipSync } from "node:zlib";
 import { createServer } from "node:http";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { dirname, extname, resolve } from "node:path";
@@ -62,6 +63,9 @@ before(async () => {
       .then((r) => r.arrayBuffer())));
     traces.set(name, Buffer.from(await window));
   }
+  // A gzipped trace, as `-trace x.json.gz` and /debug/trace with
+  // Accept-Encoding: gzip give one: speedscope opens it as it is.
+  traces.set("cli-row.json.gz", gzipSync(traces.get("cli-row.json")));
   files = await serveFiles();
   filesBase = `http://127.0.0.1:${files.address().port}`;
   browser = await launchBrowser();
@@ -74,7 +78,7 @@ after(async () => {
 });
 
 for (const name of ["cli-row.json", "cli-workers-slices.json", "cli-px-slices.json", "service.json",
-  "service-slices.json"]) {
+  "service-slices.json", "cli-row.json.gz"]) {
   test(`speedscope imports ${name} with no error or warning`, async (t) => {
     const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
     const said = [];
@@ -91,7 +95,7 @@ for (const name of ["cli-row.json", "cli-workers-slices.json", "cli-px-slices.js
     const text = await page.evaluate(() => document.body.innerText);
     assert.doesNotMatch(text, /Something went wrong|Unrecognized format/);
     assert.deepEqual(said, [], `speedscope said: ${said.join("\n")}`);
-    const shot = resolve(artifacts, `speedscope-${name.replace(".json", "")}.png`);
+    const shot = resolve(artifacts, `speedscope-${name.replace(".json", "").replace(".gz", "-gz")}.png`);
     await page.screenshot({ path: shot });
     t.diagnostic(`${await page.title()}; screenshot: ${shot}`);
     await page.close();

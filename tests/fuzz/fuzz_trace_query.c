@@ -1,7 +1,9 @@
 /* fuzz_trace_query.c - /debug/trace's query ('&'-separated name=value
  * pairs) into tracing_query_add and tracing_query_finish, with the flight
- * recorder on and off. Checks: an accepted window is within
- * 0.001..trace-max seconds; last= is refused without the flight recorder. */
+ * recorder on and off; and the whole input as an Accept-Encoding value.
+ * Checks: an accepted window is within 0.001..trace-max seconds; last= is
+ * refused without the flight recorder; a value that names no gzip (nor *)
+ * is not taken as gzip. */
 #include "server/tracing.h"
 #include "tests/fuzz/fuzz.h"
 
@@ -10,6 +12,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fuzz_pieces p;
 	char why[200];
 
+	char *whole = malloc(size + 1);
+	if (!whole)
+		abort();
+	memcpy(whole, data, size);
+	whole[size] = '\0';
+	if (!strcasestr(whole, "gzip") && !strchr(whole, '*'))
+		FUZZ_CHECK(!tracing_accepts_gzip(whole));
+	free(whole);
 	fuzz_split(&p, data, size, '&');
 	for (int flight = 0; flight < 2; flight++) {
 		struct tracing_query q = {0};
