@@ -86,10 +86,10 @@ ISA_avx512 := -mavx512f -mavx512dq
 # ABI is crossed.
 ISA_generic := -Wno-psabi
 
-TRACE_SRC := trace/trace.c trace/spill.c trace/pb.c trace/json.c trace/chrome.c trace/perfetto.c trace/capture.c trace/window.c trace/samples.c trace/perf.c trace/kview.c trace/summary.c
-PROF_SRC := prof/sample.c prof/sigprof.c prof/symbols.c prof/pprof.c prof/tsample.c
+TRACE_SRC := trace/trace.c trace/spill.c trace/pb.c trace/json.c trace/chrome.c trace/perfetto.c trace/capture.c trace/window.c trace/samples.c trace/perf.c trace/kview.c trace/summary.c trace/anatomy.c
+PROF_SRC := prof/sample.c prof/sigprof.c prof/symbols.c prof/pprof.c prof/tsample.c prof/schedstat.c prof/block.c
 RENDER_SRC := $(KERNEL_SRC) render/kernel_dispatch.c render/names.c render/picture.c render/colour.c \
-	render/pool.c render/render.c render/pngenc.c render/flag.c render/version.c
+	render/pool.c render/chan.c render/render.c render/pngenc.c render/flag.c render/version.c
 SERVER_SRC := server/cidr.c server/client.c server/cgroup.c server/blob.c server/cache.c server/query.c server/metrics.c server/config.c \
 	server/accesslog.c server/help.c server/debug.c server/deadline.c server/sleeper.c server/tracing.c server/viewer.c \
 	server/admission.c server/flight.c server/http.c server/suspend.c server/answer.c server/routes.c server/route_mandelbrot.c server/route_trace.c server/route_pprof.c server/slowtrace.c server/conn.c \
@@ -105,7 +105,7 @@ SERVER_OBJ := $(SERVER_SRC:%.c=$(B)/%.o) $(B)/server/viewer_html.o
 TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o)
 CPU_TEST_OBJ := $(CPU_TEST_SRC:%.c=$(B)/%.o)
 
-PROGRAMS := $(BIN)/mandelbrot $(BIN)/mandelweb
+PROGRAMS := $(BIN)/mandelbrot $(BIN)/mandelweb $(BIN)/sieve
 .PHONY: all bin test test-run test-cpus test-cpus-run bench bench-run loadtest loadtest-run run workshop deps \
 	deps-build libs clean install help docker-test fuzz fuzz-run no-criterion-gt
 all: $(PROGRAMS)
@@ -177,7 +177,11 @@ $(BIN)/mandelweb: $(B)/cmd/mandelweb.o $(B)/server.a $(B)/render.a $(B)/prof.a $
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) $^ $(MHD_LIBS) $(PNG_LIBS) $(DW_LIBS) -lm -o $@
 
-$(BIN)/mandelbrot: $(B)/cmd/mandelbrot.o $(B)/render.a $(B)/prof.a $(B)/trace.a
+$(BIN)/mandelbrot: $(B)/cmd/mandelbrot.o $(B)/cmd/output.o $(B)/render.a $(B)/prof.a $(B)/trace.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) $^ $(PNG_LIBS) $(DW_LIBS) -lm -o $@
+
+$(BIN)/sieve: $(B)/cmd/sieve.o $(B)/cmd/output.o $(B)/render.a $(B)/prof.a $(B)/trace.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) $^ $(PNG_LIBS) $(DW_LIBS) -lm -o $@
 
@@ -247,9 +251,9 @@ $(BIN)/bench_trace: $(B)/bench/bench_trace.o $(B)/trace.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) $^ -o $@
 
-$(BIN)/bench_pool: $(B)/bench/bench_pool.o $(B)/render.a $(B)/trace.a
+$(BIN)/bench_pool: $(B)/bench/bench_pool.o $(B)/render.a $(B)/prof.a $(B)/trace.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) $^ -o $@
+	$(CC) $(ALL_LDFLAGS) $^ $(DW_LIBS) -o $@
 
 bench: deps
 	@scripts/install-deps time hey wrk

@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "cmd/output.h"
 #include "render/flag.h"
 #include "render/pngenc.h"
 #include "render/render.h"
@@ -45,7 +46,7 @@ struct options {
 	enum render_mode mode;
 	uint32_t workers, queue;
 	int queue_set;
-	const char *kernel, *out, *trace, *cpuprofile;
+	const char *kernel, *out, *trace, *cpuprofile, *blockprofile;
 	uint32_t trace_ring, trace_hz;
 	int trace_kernel;
 	uint32_t cpuprofile_hz;
@@ -65,7 +66,7 @@ static void usage(FILE *f)
 		"                  [-trace trace.json [-trace-ring 1048576] [-trace-kernel auto|off|refuse]\n"
 		"                   [-trace-hz " PROF_HZ_STR "]]\n"
 		"                  [-cpuprofile cpu.pprof [-profile-hz N] [-profile-sampler timer|perf]]\n"
-		"                  [-version] [-help]\n"
+		"                  [-blockprofile block.pprof] [-version] [-help]\n"
 		"  Flags: -name value, -name=value, --name value or --name=value.\n"
 		"  -mode     seq: this thread alone; px: a job per pixel; row: a job per row;\n"
 		"            workers: per-pixel jobs through a queue of -queue slots (default 0,\n"
@@ -83,6 +84,9 @@ static void usage(FILE *f)
 		"            pprof -http or speedscope; -profile-hz: the rate, 1..10000\n"
 		"            (default " PROF_HZ_STR "); -profile-sampler: timer (SIGPROF at the\n"
 		"            kernel's tick, the default) or perf (perf_event_open, finer)\n"
+		"  -blockprofile  where every thread was off a CPU over the render and the\n"
+		"            encode, and why (reason: no work, queue full, rendezvous, render,\n"
+		"            runnable, blocked), as go tool pprof's block profile\n"
 		"  -version  the version, the kernel it renders with, the libraries\n"
 		"  -kernel   escape-time kernel; 'auto' picks the first this CPU runs of:");
 	char runs[128];
@@ -163,6 +167,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return bad("trace-hz must be an integer in 0..10000");
 		} else if (strcmp(name, "cpuprofile") == 0) {
 			o->cpuprofile = v;
+		} else if (strcmp(name, "blockprofile") == 0) {
+			o->blockprofile = v;
 		} else if (strcmp(name, "profile-sampler") == 0 || strcmp(name, "cpuprofile-sampler") == 0) {
 			/* cpuprofile-*: the names before the service's were shared */
 			if (strcmp(v, "timer") && strcmp(v, "perf"))
@@ -200,72 +206,6 @@ static double now_ms(void)
 	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
-static int write_file(const char *path, const struct pngenc_buf *b)
-{
-	FILE *f = fopen(path, "wb");
-	if (!f)
-		return -errno;
-	size_t n = fwrite(b->data, 1, b->len, f);
-	int rc = n == b->len ? 0 : -EIO;
-	if (fclose(f) != 0 && rc == 0)
-		rc = -errno;
-	return rc;
-}
-
-/* Writes the capture's JSON to path and reports it on stderr. */
-/* Whether path ends with suffix. */
-static int ends_with(const char *path, const char *suffix)
-{
-	size_t n = strlen(path), k = strlen(suffix);
-	return n >= k && strcmp(path + n - k, suffix) == 0;
-}
-
-/* Writes the capture's document to path (Perfetto's protobuf when the name
- * ends in .pftrace, else Chrome JSON; gzipped when it ends in .gz) and
- * reports it on stderr. */
-static int write_trace(const char *path, struct trace_capture *c)
-{
-	static char buf[1 << 16];
-	struct trace_facts f;
-	size_t n;
-	int gz = ends_with(path, ".gz");
-	if (ends_with(path, ".pftrace") || ends_with(path, ".pftrace.gz"))
-		trace_capture_format(c, TRACE_FORMAT_PERFETTO);
-	FILE *out = gz ? NULL : fopen(path, "w");
-	/* Level 1: a trace is repetitive, and big; its speed matters most. */
-	gzFile zout = gz ? gzopen(path, "wb1") : NULL;
-
-	if (!out && !zout) {
-		fprintf(stderr, "mandelbrot: %s: %s\n", path, strerror(errno ? errno : ENOMEM));
-		return -1;
-	}
-	uint64_t bytes = 0; /* the document's, before any gzip */
-	while ((n = trace_capture_read(c, buf, sizeof buf)) > 0) {
-		if (gz ? gzwrite(zout, buf, (unsigned)n) != (int)n : fwrite(buf, 1, n, out) != n)
-			break;
-		bytes += n;
-	}
-	if ((gz ? gzclose(zout) != Z_OK : fclose(out) != 0) || n > 0) {
-		fprintf(stderr, "mandelbrot: %s: write failed\n", path);
-		return -1;
-	}
-	trace_capture_facts(c, &f);
-	fprintf(stderr, "mandelbrot: trace %s: %llu events over %.3f ms, %llu lost%s; %llu bytes", path,
-		(unsigned long long)f.events, (f.end_ns - f.start_ns) / 1e6,
-		(unsigned long long)f.lost,
-		f.lost ? " (the oldest; raise -trace-ring to keep them)" : "", (unsigned long long)bytes);
-	if (f.track_events)
-		fprintf(stderr, " (%llu TrackEvents, %.1f bytes each)", (unsigned long long)f.track_events,
-			(double)bytes / (double)f.track_events);
-	fprintf(stderr, "\n");
-	/* The same window again, as the summary, after the document. */
-	trace_capture_rewind(c);
-	trace_capture_format(c, TRACE_FORMAT_SUMMARY);
-	while ((n = trace_capture_read(c, buf, sizeof buf)) > 0)
-		fwrite(buf, 1, n, stderr);
-	return 0;
-}
-
 /* The CPU time of the whole process so far, in nanoseconds. */
 static uint64_t cpu_ns(void)
 {
@@ -286,7 +226,7 @@ static int write_profile(const char *path, struct prof *p, uint64_t cpu)
 		return -1;
 	}
 	struct pngenc_buf b = {.data = gz, .len = len};
-	int rc = write_file(path, &b);
+	int rc = output_file(path, b.data, b.len);
 	free(gz);
 	if (rc < 0) {
 		fprintf(stderr, "mandelbrot: %s: %s\n", path, strerror(-rc));
@@ -369,6 +309,7 @@ int main(int argc, char **argv)
 	struct image img = {0};
 	struct pool *pool = NULL;
 	struct prof *prof = NULL;
+	struct prof_block *block = NULL;
 	struct pngenc_buf png = {0};
 	struct render_stats st;
 	char err[160], note[128] = "";
@@ -401,6 +342,11 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto out_img;
 	}
+	if (o.blockprofile && (rc = prof_block_start(&block)) < 0) {
+		fprintf(stderr, "mandelbrot: cannot take a block profile: %s\n", strerror(-rc));
+		rc = 1;
+		goto out_img;
+	}
 	t0 = now_ms();
 	rc = render_image_until(pool, &o.pic, k, o.mode, &img, &st, &interrupted);
 	t1 = now_ms();
@@ -426,7 +372,7 @@ int main(int argc, char **argv)
 			rc = 1;
 			goto out_img;
 		}
-		rc = write_file(o.out, &png);
+		rc = output_file(o.out, png.data, png.len);
 		if (rc < 0) {
 			fprintf(stderr, "mandelbrot: %s: %s\n", o.out, strerror(-rc));
 			rc = 1;
@@ -446,11 +392,15 @@ int main(int argc, char **argv)
 		prof_stop(prof);
 		cpu0 = cpu_ns() - cpu0; /* now the window's CPU time */
 	}
+	if (block)
+		prof_block_stop(block);
 	if (tc)
 		trace_capture_close(tc);
 	if (note[0]) {
 		if (prof)
 			prof_note(prof, note);
+		if (block)
+			prof_block_note(block, note);
 		if (tc)
 			trace_capture_note(tc, note);
 	}
@@ -459,7 +409,9 @@ int main(int argc, char **argv)
 	fflush(stdout); /* the render's line before the files', where both go to one place */
 	if (prof && write_profile(o.cpuprofile, prof, cpu0) < 0)
 		rc = 1;
-	if (tc && write_trace(o.trace, tc) < 0)
+	if (block && output_block_profile("mandelbrot", o.blockprofile, block) < 0)
+		rc = 1;
+	if (tc && output_trace("mandelbrot", o.trace, tc) < 0)
 		rc = 1;
 	/* Interrupted, at any point: the shell's convention, 128 + the signal. */
 	if (rc == 0 && atomic_load(&interrupted))
@@ -468,6 +420,7 @@ out_png:
 	pngenc_buf_free(&png);
 out_img:
 	prof_free(prof);
+	prof_block_free(block);
 	trace_capture_free(tc);
 	image_free(&img);
 out_pool:

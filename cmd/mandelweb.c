@@ -14,6 +14,7 @@
 
 #include "server/config.h"
 #include "server/server.h"
+#include "trace/trace.h"
 
 int main(int argc, char **argv)
 {
@@ -41,7 +42,12 @@ int main(int argc, char **argv)
 	       cfg.addr, server_port(s));
 	fflush(stdout);
 
+	/* A wait site for the block profile: the main thread is named there. */
+	static const struct trace_desc TD_SIGNAL = {"wait: signal", "server", {0}, 0};
+	uint64_t t0 = trace_wait_begin(&TD_SIGNAL);
+	trace_wait_sleep(&TD_SIGNAL);
 	sigwait(&stop, &sig);
+	trace_wait_end(&TD_SIGNAL, t0, trace_now());
 	fprintf(stderr, "mandelweb: %s: draining\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	server_drain(s);
 	server_stop(s);

@@ -20,10 +20,14 @@
 
 #include "prof/prof.h"
 #include "trace/perf.h"
+#include "trace/trace.h"
+
+#define PROF_FRAMES_MAX 128 /* the kernel's default perf_event_max_stack is 127 */
 
 struct prof_stack {
 	uint64_t hash;  /* 0: the slot is free */
 	int tid;
+	struct trace_labels labels;
 	uint32_t depth;
 	size_t at;      /* its frames: ips[at .. at + depth) */
 	uint64_t count;
@@ -74,7 +78,8 @@ static inline void *prof_grow(void *a, size_t *cap, size_t need, size_t size, si
 
 /* Counts weight samples of thread tid with frames ips[0..n) (leaf first).
  * Under mu. */
-void prof_add_sample_(struct prof *p, int tid, const uint64_t *ips, uint32_t n, uint32_t weight);
+void prof_add_sample_(struct prof *p, int tid, const uint64_t *ips, uint32_t n, uint32_t weight,
+		      struct trace_labels labels);
 
 /* symbols.c: this process's addresses to functions, files and lines
  * (libdw); one session is used by one thread at a time. */
@@ -96,6 +101,35 @@ unsigned prof_syms_modules(const struct prof_syms *s);
 const char *prof_syms_module(struct prof_syms *s, unsigned i, uint64_t *start, uint64_t *end);
 void prof_syms_close(struct prof_syms *s);
 
+/* schedstat.c's readers, for block.c. */
+uint64_t prof_parse_u64(const char **p); /* skips blanks, then digits */
+/* An open /proc/.../schedstat: on-CPU and runnable ns; 0 or -1. */
+int prof_schedstat_fd(int fd, uint64_t *oncpu, uint64_t *runnable);
+int prof_read_file(const char *path, char *buf, size_t len); /* NUL-ended; 0 or -1 */
+
+/* pprof.c's encoder, for the CPU profile and the block profile (block.c):
+ * sample types first, then each sample, then the profile's numbers. */
+struct pprof_enc;
+/* types[i] = {type, unit}, as "samples", "count": NULL when out of memory. */
+struct pprof_enc *pprof_enc_new(const char *const types[][2], unsigned ntypes);
+/* A sample: frames ips[0..n) (leaf first, callers' as return addresses),
+ * below them (as the leaf) a frame that is no code named pseudo where it
+ * is not NULL (then every frame of ips is a caller's); one value per type; labels as key, value pairs ending in
+ * NULL (static strings, or strings that outlive the encoder); tid, where
+ * nonzero, as a numeric label. */
+void pprof_enc_sample(struct pprof_enc *e, const char *pseudo, const uint64_t *ips, uint32_t n,
+		      const int64_t *values, const char *const *labels, int tid);
+struct pprof_meta {
+	uint64_t start_wall_ns, duration_ns;
+	const char *period_type, *period_unit;
+	uint64_t period;
+	const char *comment[2]; /* NULL or "": none */
+};
+/* Writes the profile, gzipped: 0 with *out malloc'd, or -ENOMEM. Frees e. */
+int pprof_enc_finish(struct pprof_enc *e, const struct pprof_meta *meta, unsigned char **out,
+		     size_t *len);
+void pprof_enc_free(struct pprof_enc *e);
+
 /* sigprof.c: the timer sampler, in sets of slots: the profile's and the
  * trace's. A set is armed, collected, disarmed and released by its owner
  * only (sample.c, tsample.c), under that owner's lock. */
@@ -107,6 +141,7 @@ enum { SIG_PROFILE, SIG_TRACE, SIG_SETS };
 struct sig_sample {
 	uint64_t ts; /* trace_now() at the signal */
 	uint32_t depth, weight;
+	struct trace_labels labels; /* the thread's at the signal */
 	uint64_t ips[SIG_FRAMES]; /* leaf first; callers' are return addresses */
 };
 

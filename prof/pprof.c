@@ -161,7 +161,24 @@ static uint64_t location_id(struct syms *s, uint64_t a)
 	return l.id;
 }
 
-/* ---- the profile ---- */
+/* ---- the encoder ---- */
+
+/* A frame that is no code: a location of its own (its id from the same
+ * count as the addresses'), whose function is the name. */
+struct pseudo {
+	const char *name;
+	uint64_t id, function;
+};
+
+struct pprof_enc {
+	struct strings str;
+	struct syms s;
+	struct pb b, m, sub;
+	struct pseudo *ps;
+	size_t nps, capps;
+	unsigned ntypes;
+	int oom;
+};
 
 static void value_type(struct pb *b, unsigned field, struct strings *str, const char *type,
 		       const char *unit, struct pb *scratch)
@@ -171,12 +188,62 @@ static void value_type(struct pb *b, unsigned field, struct strings *str, const 
 	pb_msg(b, field, scratch);
 }
 
-static const char *thread_name(const struct prof *p, int tid)
+struct pprof_enc *pprof_enc_new(const char *const types[][2], unsigned ntypes)
 {
-	for (unsigned i = 0; i < p->nth; i++)
-		if (p->th[i].tid == tid && p->th[i].name[0])
-			return p->th[i].name;
-	return "?";
+	struct pprof_enc *e = calloc(1, sizeof *e);
+	if (!e)
+		return NULL;
+	e->s = (struct syms){.str = &e->str, .sym = prof_syms_open()};
+	e->b.grows = e->m.grows = e->sub.grows = 1;
+	e->ntypes = ntypes;
+	str_id(&e->str, "");
+	for (unsigned i = 0; i < ntypes; i++)
+		value_type(&e->b, 1, &e->str, types[i][0], types[i][1], &e->m);
+	return e;
+}
+
+static uint64_t pseudo_id(struct pprof_enc *e, const char *name)
+{
+	for (size_t i = 0; i < e->nps; i++)
+		if (strcmp(e->ps[i].name, name) == 0)
+			return e->ps[i].id;
+	struct pseudo *q = prof_grow(e->ps, &e->capps, e->nps + 1, sizeof *e->ps, 16);
+	if (!q) {
+		e->oom = 1;
+		return 0;
+	}
+	e->ps = q;
+	e->ps[e->nps] = (struct pseudo){name, ++e->s.nloc, function_id(&e->s, name, NULL)};
+	return e->ps[e->nps++].id;
+}
+
+void pprof_enc_sample(struct pprof_enc *e, const char *pseudo, const uint64_t *ips, uint32_t n,
+		      const int64_t *values, const char *const *labels, int tid)
+{
+	uint64_t ids[PROF_FRAMES_MAX + 1];
+	uint32_t k = 0;
+	if (pseudo)
+		ids[k++] = pseudo_id(e, pseudo);
+	for (uint32_t i = 0; i < n && k < PROF_FRAMES_MAX + 1; i++)
+		ids[k++] = location_id(&e->s, i || pseudo ? ips[i] - 1 : ips[i]);
+	/* Sample{location_id (packed), value (packed), label} */
+	for (uint32_t i = 0; i < k; i++)
+		pb_varint(&e->sub, ids[i]);
+	pb_msg(&e->m, 1, &e->sub);
+	for (unsigned i = 0; i < e->ntypes; i++)
+		pb_varint(&e->sub, (uint64_t)values[i]);
+	pb_msg(&e->m, 2, &e->sub);
+	for (; labels && labels[0]; labels += 2) {
+		pb_u(&e->sub, 1, (uint64_t)str_id(&e->str, labels[0]));
+		pb_u(&e->sub, 2, (uint64_t)str_id(&e->str, labels[1]));
+		pb_msg(&e->m, 3, &e->sub);
+	}
+	if (tid) {
+		pb_u(&e->sub, 1, (uint64_t)str_id(&e->str, "tid"));
+		pb_u(&e->sub, 3, (uint64_t)tid);
+		pb_msg(&e->m, 3, &e->sub);
+	}
+	pb_msg(&e->b, 2, &e->m);
 }
 
 static int gzip(const struct pb *in, unsigned char **out, size_t *len)
@@ -206,94 +273,119 @@ static int gzip(const struct pb *in, unsigned char **out, size_t *len)
 	return 0;
 }
 
-int prof_pprof(struct prof *p, unsigned char **out, size_t *len)
+int pprof_enc_finish(struct pprof_enc *e, const struct pprof_meta *meta, unsigned char **out,
+		     size_t *len)
 {
-	prof_stop(p);
-	struct strings str = {0};
-	struct syms s = {.str = &str, .sym = prof_syms_open()};
-	struct pb b = {.grows = 1}, m = {.grows = 1}, sub = {.grows = 1};
-	str_id(&str, "");
-	value_type(&b, 1, &str, "samples", "count", &m);
-	value_type(&b, 1, &str, "cpu", "nanoseconds", &m);
-	uint64_t period = 1000000000u / p->hz;
-	uint64_t *ids = malloc(128 * sizeof *ids);
-	for (size_t i = 0; ids && i < p->cap; i++) {
-		const struct prof_stack *st = &p->tab[i];
-		if (!st->hash)
-			continue;
-		/* Sample{location_id (packed), value (packed), label} */
-		for (uint32_t k = 0; k < st->depth && k < 128; k++)
-			ids[k] = location_id(&s, k ? p->ips[st->at + k] - 1 : p->ips[st->at + k]);
-		for (uint32_t k = 0; k < st->depth && k < 128; k++)
-			pb_varint(&sub, ids[k]);
-		pb_msg(&m, 1, &sub);
-		pb_varint(&sub, st->count);
-		pb_varint(&sub, st->count * period);
-		pb_msg(&m, 2, &sub);
-		pb_u(&sub, 1, (uint64_t)str_id(&str, "thread"));
-		pb_u(&sub, 2, (uint64_t)str_id(&str, thread_name(p, st->tid)));
-		pb_msg(&m, 3, &sub);
-		pb_u(&sub, 1, (uint64_t)str_id(&str, "tid"));
-		pb_u(&sub, 3, (uint64_t)st->tid);
-		pb_msg(&m, 3, &sub);
-		pb_msg(&b, 2, &m);
-	}
-	free(ids);
-	for (unsigned i = 0; i < prof_syms_modules(s.sym); i++) { /* Mapping */
+	struct pb *b = &e->b, *m = &e->m, *sub = &e->sub;
+	for (unsigned i = 0; i < prof_syms_modules(e->s.sym); i++) { /* Mapping */
 		uint64_t start, end;
-		const char *file = prof_syms_module(s.sym, i, &start, &end);
-		pb_u(&m, 1, i + 1);
-		pb_u(&m, 2, start);
-		pb_u(&m, 3, end);
-		pb_u(&m, 5, (uint64_t)str_id(&str, file));
-		pb_u(&m, 7, 1);
-		pb_u(&m, 8, 1);
-		pb_u(&m, 9, 1);
-		pb_msg(&b, 3, &m);
+		const char *file = prof_syms_module(e->s.sym, i, &start, &end);
+		pb_u(m, 1, i + 1);
+		pb_u(m, 2, start);
+		pb_u(m, 3, end);
+		pb_u(m, 5, (uint64_t)str_id(&e->str, file));
+		pb_u(m, 7, 1);
+		pb_u(m, 8, 1);
+		pb_u(m, 9, 1);
+		pb_msg(b, 3, m);
 	}
-	for (size_t i = 0; i < s.cap; i++) { /* Location */
-		const struct loc *l = &s.loc[i];
+	for (size_t i = 0; i < e->s.cap; i++) { /* Location */
+		const struct loc *l = &e->s.loc[i];
 		if (!l->addr)
 			continue;
-		pb_u(&m, 1, l->id);
-		pb_u(&m, 2, l->mapping);
-		pb_u(&m, 3, l->addr);
+		pb_u(m, 1, l->id);
+		pb_u(m, 2, l->mapping);
+		pb_u(m, 3, l->addr);
 		if (l->function) {
-			pb_u(&sub, 1, l->function);
-			pb_u(&sub, 2, (uint64_t)(l->line > 0 ? l->line : 0));
-			pb_msg(&m, 4, &sub);
+			pb_u(sub, 1, l->function);
+			pb_u(sub, 2, (uint64_t)(l->line > 0 ? l->line : 0));
+			pb_msg(m, 4, sub);
 		}
-		pb_msg(&b, 4, &m);
+		pb_msg(b, 4, m);
 	}
-	for (size_t i = 0; i < s.nfn; i++) { /* Function */
-		pb_u(&m, 1, i + 1);
-		pb_u(&m, 2, (uint64_t)s.fn[i].name);
-		pb_u(&m, 3, (uint64_t)s.fn[i].name);
-		pb_u(&m, 4, (uint64_t)s.fn[i].file);
-		pb_msg(&b, 5, &m);
+	for (size_t i = 0; i < e->nps; i++) { /* a pseudo frame: no mapping, no address */
+		pb_u(m, 1, e->ps[i].id);
+		pb_u(sub, 1, e->ps[i].function);
+		pb_msg(m, 4, sub);
+		pb_msg(b, 4, m);
+	}
+	for (size_t i = 0; i < e->s.nfn; i++) { /* Function */
+		pb_u(m, 1, i + 1);
+		pb_u(m, 2, (uint64_t)e->s.fn[i].name);
+		pb_u(m, 3, (uint64_t)e->s.fn[i].name);
+		pb_u(m, 4, (uint64_t)e->s.fn[i].file);
+		pb_msg(b, 5, m);
 	}
 	/* Profile-level numbers: their strings first, then the table last. */
 	struct pb tail = {.grows = 1};
-	pb_u(&tail, 9, p->start_wall_ns);
-	pb_u(&tail, 10, p->end_ns - p->start_ns);
-	value_type(&tail, 11, &str, "cpu", "nanoseconds", &m);
-	pb_u(&tail, 12, period);
-	pb_u(&tail, 13, (uint64_t)str_id(&str, p->how)); /* comment: how it was sampled */
-	if (p->note[0])
-		pb_u(&tail, 13, (uint64_t)str_id(&str, p->note));
-	for (size_t i = 0; i < str.n; i++)
-		pb_bytes(&b, 6, str.s[i], strlen(str.s[i]));
-	pb_put(&b, tail.p, tail.n);
-	int oom = b.full || m.full || sub.full || tail.full || s.oom || str.oom || p->oom;
-	int rc = oom ? -ENOMEM : gzip(&b, out, len);
+	pb_u(&tail, 9, meta->start_wall_ns);
+	pb_u(&tail, 10, meta->duration_ns);
+	value_type(&tail, 11, &e->str, meta->period_type, meta->period_unit, m);
+	pb_u(&tail, 12, meta->period);
+	for (unsigned i = 0; i < 2; i++)
+		if (meta->comment[i] && meta->comment[i][0])
+			pb_u(&tail, 13, (uint64_t)str_id(&e->str, meta->comment[i]));
+	for (size_t i = 0; i < e->str.n; i++)
+		pb_bytes(b, 6, e->str.s[i], strlen(e->str.s[i]));
+	pb_put(b, tail.p, tail.n);
+	int oom = b->full || m->full || sub->full || tail.full || e->s.oom || e->str.oom || e->oom;
+	int rc = oom ? -ENOMEM : gzip(b, out, len);
 	free(tail.p);
-	free(b.p);
-	free(m.p);
-	free(sub.p);
-	free(s.loc);
-	free(s.fn);
-	free(str.s);
-	free(str.slot);
-	prof_syms_close(s.sym); /* after the strings it owned are written */
+	pprof_enc_free(e);
 	return rc;
+}
+
+void pprof_enc_free(struct pprof_enc *e)
+{
+	if (!e)
+		return;
+	free(e->b.p);
+	free(e->m.p);
+	free(e->sub.p);
+	free(e->s.loc);
+	free(e->s.fn);
+	free(e->ps);
+	free(e->str.s);
+	free(e->str.slot);
+	prof_syms_close(e->s.sym); /* after the strings it owned are written */
+	free(e);
+}
+
+/* ---- the CPU profile ---- */
+
+static const char *thread_name(const struct prof *p, int tid)
+{
+	for (unsigned i = 0; i < p->nth; i++)
+		if (p->th[i].tid == tid && p->th[i].name[0])
+			return p->th[i].name;
+	return "?";
+}
+
+int prof_pprof(struct prof *p, unsigned char **out, size_t *len)
+{
+	prof_stop(p);
+	static const char *const types[][2] = {{"samples", "count"}, {"cpu", "nanoseconds"}};
+	struct pprof_enc *e = pprof_enc_new(types, 2);
+	if (!e)
+		return -ENOMEM;
+	uint64_t period = 1000000000u / p->hz;
+	for (size_t i = 0; i < p->cap; i++) {
+		const struct prof_stack *st = &p->tab[i];
+		if (!st->hash)
+			continue;
+		const int64_t v[2] = {(int64_t)st->count, (int64_t)(st->count * period)};
+		const char *labels[7] = {"thread", thread_name(p, st->tid)};
+		int nl = 2;
+		if (st->labels.route)
+			labels[nl++] = "route", labels[nl++] = st->labels.route;
+		if (st->labels.mode)
+			labels[nl++] = "mode", labels[nl++] = st->labels.mode;
+		labels[nl] = NULL;
+		pprof_enc_sample(e, NULL, &p->ips[st->at], st->depth, v, labels, st->tid);
+	}
+	if (p->oom)
+		e->oom = 1;
+	const struct pprof_meta meta = {p->start_wall_ns, p->end_ns - p->start_ns, "cpu",
+					"nanoseconds", period, {p->how, p->note}};
+	return pprof_enc_finish(e, &meta, out, len);
 }

@@ -85,6 +85,55 @@ int prof_trace_samples(unsigned hz);
 /* 1 while a profile exists. */
 int prof_active(void);
 
+/* ---- the off-CPU (block) profile (block.c) ----
+ *
+ * Where every thread was off a CPU over a window, and why: pprof's
+ * contentions/count and delay/nanoseconds (as Go's block profile), one
+ * sample per (thread, call chain, reason), labelled reason and thread.
+ * Reasons: each wait site's ("no work", "queue full", "rendezvous",
+ * "render", "network"; the stack is where the thread waited, and the
+ * delay lasts until it ran again), "runnable" (wanted a CPU outside a
+ * wait: preempted) and "blocked" (off a CPU outside any wait site), from
+ * the kernel's per-thread schedstat; a thread's samples sum to its time
+ * off a CPU. While a block profile runs, each wait that sleeps costs a
+ * stack walk and two reads of /proc/thread-self/schedstat; while none
+ * runs, a relaxed load (trace.h's waits).
+ * One session at a time, as the CPU profile (each has its own). */
+struct prof_block;
+int prof_block_start(struct prof_block **out); /* 0, -EBUSY or -ENOMEM */
+void prof_block_stop(struct prof_block *b);    /* ends the window; twice is harmless */
+void prof_block_note(struct prof_block *b, const char *note); /* a second comment */
+struct prof_block_facts {
+	unsigned threads;
+	uint64_t samples;
+	uint64_t off_cpu_ns;  /* the threads' time in the window, less their CPU time */
+	uint64_t runnable_ns; /* of which runnable (the kernel's run_delay) */
+	uint64_t wait_ns;     /* in wait sites, until the thread ran again */
+	uint64_t delay_ns;    /* the profile's total delay */
+};
+/* The profile (stopped first), gzipped: 0 with *out malloc'd, or -ENOMEM;
+ * f (may be NULL) gets its facts. */
+int prof_block_pprof(struct prof_block *b, unsigned char **out, size_t *len,
+		     struct prof_block_facts *f);
+int prof_block_active(void);
+void prof_block_free(struct prof_block *b); /* ends the session; NULL is a no-op */
+
+/* ---- threads' scheduling, as the kernel counts it (schedstat.c) ---- */
+struct prof_sched {
+	uint64_t oncpu, runnable; /* ns on a CPU; runnable and waiting for one (run_delay) */
+	uint64_t vol, invol;      /* context switches: voluntary (waits), involuntary (preempted) */
+	unsigned threads;         /* prof_sched_classes: threads summed */
+};
+/* Thread tid's (0: the caller's), from /proc: 0, or -1 (it ended). */
+int prof_sched_read(int tid, struct prof_sched *s);
+/* Thread tid's name (comm), or its number. */
+void prof_thread_name(int tid, char *name, size_t len);
+/* The process's threads' on-CPU and runnable time, summed by class: the
+ * class of the first of prefix[0..n) a thread's name starts with, else
+ * class n; sum[0..n]. Threads that ended are not counted. (switch counts
+ * are not read.) About 20 us a thread. */
+void prof_sched_classes(const char *const *prefix, unsigned n, struct prof_sched *sum);
+
 /* The version of libdw, which names the functions, files and lines:
  * "0.188". For --version. */
 const char *prof_libdw_version(void);

@@ -25,7 +25,6 @@
 #define PROF_PAGES 32          /* 128 KiB of ring a thread */
 #define PROF_THREADS_MAX 256
 #define PROF_POLL_MS 100
-#define PROF_FRAMES_MAX 128    /* the kernel's default perf_event_max_stack is 127 */
 #define PROF_ADDR_MIN 4096     /* no code lives in the first page */
 
 static atomic_int session;
@@ -54,9 +53,11 @@ static uint64_t clock_ns(clockid_t id)
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-static uint64_t hash_stack(int tid, const uint64_t *ips, uint32_t n)
+static uint64_t hash_stack(int tid, const uint64_t *ips, uint32_t n, struct trace_labels l)
 {
 	uint64_t h = 1469598103934665603u ^ (uint64_t)(unsigned)tid; /* FNV-1a over the words */
+	h = (h ^ (uint64_t)(uintptr_t)l.route) * 1099511628211u;
+	h = (h ^ (uint64_t)(uintptr_t)l.mode) * 1099511628211u;
 	for (uint32_t i = 0; i < n; i++)
 		h = (h ^ ips[i]) * 1099511628211u;
 	return h ? h : 1; /* 0 marks a free slot */
@@ -82,17 +83,19 @@ static int grow_table(struct prof *p)
 	return 0;
 }
 
-void prof_add_sample_(struct prof *p, int tid, const uint64_t *ips, uint32_t n, uint32_t weight)
+void prof_add_sample_(struct prof *p, int tid, const uint64_t *ips, uint32_t n, uint32_t weight,
+		      struct trace_labels labels)
 {
 	if ((p->n + 1) * 2 > p->cap && grow_table(p) < 0) {
 		p->oom = 1;
 		return;
 	}
-	uint64_t h = hash_stack(tid, ips, n);
+	uint64_t h = hash_stack(tid, ips, n, labels);
 	size_t j = h & (p->cap - 1);
 	for (; p->tab[j].hash; j = (j + 1) & (p->cap - 1)) {
 		struct prof_stack *s = &p->tab[j];
-		if (s->hash == h && s->tid == tid && s->depth == n &&
+		if (s->hash == h && s->tid == tid && s->depth == n && s->labels.route == labels.route &&
+		    s->labels.mode == labels.mode &&
 		    memcmp(p->ips + s->at, ips, n * sizeof *ips) == 0) {
 			s->count += weight;
 			p->samples += weight;
@@ -106,7 +109,7 @@ void prof_add_sample_(struct prof *p, int tid, const uint64_t *ips, uint32_t n, 
 	}
 	p->ips = q;
 	memcpy(p->ips + p->nips, ips, n * sizeof *ips);
-	p->tab[j] = (struct prof_stack){h, tid, n, p->nips, weight};
+	p->tab[j] = (struct prof_stack){h, tid, labels, n, p->nips, weight};
 	p->nips += n;
 	p->n++;
 	p->samples += weight;
@@ -148,13 +151,13 @@ static void on_record(void *ctx, const struct perf_event_header *h, size_t n)
 		ips[k++] = ip; /* no chain (the kernel could not walk one): the sampled address */
 	if (k == 0)
 		return;
-	prof_add_sample_(p, (int)tid, ips, k, 1);
+	prof_add_sample_(p, (int)tid, ips, k, 1, (struct trace_labels){0}); /* perf: no labels */
 }
 
 static void on_sig(void *ctx, int slot, int tid, const struct sig_sample *x)
 {
 	(void)slot;
-	prof_add_sample_(ctx, tid, x->ips, x->depth, x->weight);
+	prof_add_sample_(ctx, tid, x->ips, x->depth, x->weight, x->labels);
 }
 
 static void collect_locked(struct prof *p)

@@ -92,6 +92,7 @@ static void on_sigprof(int sig, siginfo_t *si, void *ucv)
 	struct sig_sample *x = &ring[w % SIG_RING];
 	x->ts = trace_now();
 	x->weight = 1 + (si->si_overrun > 0 ? (uint32_t)si->si_overrun : 0);
+	x->labels = trace_labels_; /* this thread's: the signal is its own */
 	x->ips[0] = pc;
 	uint32_t n = 1;
 	pid_t pid = getpid();

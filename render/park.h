@@ -6,7 +6,7 @@
  * park_wait(w, v) sleeps while *w == v (it may return spuriously: callers
  * re-check in a loop); park_wake(w, n) wakes at most n sleepers on w and
  * returns how many it woke.
- * Used by the pool only. Thread-safe.
+ * Used by the pool and the channel (chan.c). Thread-safe.
  */
 #ifndef MW_PARK_H
 #define MW_PARK_H

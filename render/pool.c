@@ -120,13 +120,17 @@ struct waited {
 	uint64_t flow;    /* the wake-up's flow id, claimed; 0: none */
 };
 
-/* The spans of a wait that began at t0 (trace_begin): d until the sleep
- * ended, then 'woken' with the waker's arrow, until now. */
+/* The spans of a wait that began at t0 (trace_wait_begin): d until the
+ * sleep ended, then 'woken' with the waker's arrow, until now; and the
+ * wait, until the thread ran again, to an armed block profile. */
 static void trace_waited(const struct trace_desc *d, uint64_t t0, const struct waited *w,
 			 int64_t a0)
 {
-	if (!t0 || !w->waited)
+	if (!t0 || !w->waited) {
+		trace_wait_none();
 		return;
+	}
+	trace_wait_end(d, t0, w->woke_at ? w->woke_at : trace_now());
 	if (!w->woke_at) {
 		trace_span(d, t0, a0, 0);
 		return;
@@ -191,7 +195,8 @@ static void sem_post(struct sem *s)
 
 /* Takes a token: 0; or -ESHUTDOWN when stop is set first (stop NULL:
  * never). *w says how the wait went. */
-static int sem_wait(struct sem *s, atomic_int *stop, int spins, struct waited *w)
+static int sem_wait(struct sem *s, atomic_int *stop, int spins, struct waited *w,
+		    const struct trace_desc *d)
 {
 	*w = (struct waited){0};
 	if (sem_try(s))
@@ -212,10 +217,11 @@ static int sem_wait(struct sem *s, atomic_int *stop, int spins, struct waited *w
 				park_relax();
 		}
 		atomic_fetch_add(&s->sleepers, 1);
+		trace_wait_sleep(d);
 		int v;
 		while ((v = atomic_load(&s->val)) <= 0 && !(stop && atomic_load(stop))) {
 			park_wait(&s->val, v);
-			w->woke_at = trace_begin();
+			w->woke_at = trace_on() || trace_waits_on() ? trace_now() : 0;
 		}
 		atomic_fetch_sub(&s->sleepers, 1);
 		if (sem_try(s)) {
@@ -273,8 +279,8 @@ static void *worker_main(void *argp)
 	for (;;) {
 		struct waited wt;
 		atomic_fetch_add_explicit(&p->idle, 1, memory_order_relaxed);
-		uint64_t t0 = trace_begin();
-		sem_wait(&p->items, NULL, SPIN_WORKER, &wt);
+		uint64_t t0 = trace_wait_begin(&TD_NOWORK);
+		sem_wait(&p->items, NULL, SPIN_WORKER, &wt, &TD_NOWORK);
 		trace_waited(&TD_NOWORK, t0, &wt, 0);
 		atomic_fetch_sub_explicit(&p->idle, 1, memory_order_relaxed);
 		struct job j = take(p);
@@ -375,9 +381,11 @@ static int submit(struct pool *p, pool_fn *fn, void *arg, uintptr_t i, bool wait
 			goto out;
 		}
 	} else if (!sem_try(&p->room)) {
-		uint64_t t0 = trace_begin();
-		if ((rc = sem_wait(&p->room, &p->stopping, SPIN_PRODUCER, &wt)) < 0)
+		uint64_t t0 = trace_wait_begin(&TD_FULL);
+		if ((rc = sem_wait(&p->room, &p->stopping, SPIN_PRODUCER, &wt, &TD_FULL)) < 0) {
+			trace_wait_none();
 			goto out;
+		}
 		if (p->cap)
 			trace_waited(&TD_FULL, t0, &wt, p->cap);
 	}
@@ -387,7 +395,7 @@ static int submit(struct pool *p, pool_fn *fn, void *arg, uintptr_t i, bool wait
 		rc = -ESHUTDOWN;
 		goto out;
 	}
-	j.queued = trace_begin();
+	j.queued = wait && p->cap == 0 ? trace_wait_begin(&TD_RENDEZVOUS) : trace_begin();
 	if (wait && p->cap == 0) {
 		j.taken = &taken;
 		j.wake = j.queued ? trace_flow_id() : 0;
@@ -403,9 +411,10 @@ static int submit(struct pool *p, pool_fn *fn, void *arg, uintptr_t i, bool wait
 		wt = (struct waited){.waited = 1};
 		if (atomic_load(&taken) != 1 && atomic_compare_exchange_strong(&taken, &zero, 2)) {
 			/* Asleep: the taker sees the 2 and wakes us with flow j.wake. */
+			trace_wait_sleep(&TD_RENDEZVOUS);
 			while (atomic_load(&taken) != 1)
 				park_wait(&taken, 2);
-			wt.woke_at = trace_begin();
+			wt.woke_at = trace_on() || trace_waits_on() ? trace_now() : 0;
 			wt.flow = j.wake;
 		}
 		trace_waited(&TD_RENDEZVOUS, j.queued, &wt, 0);

@@ -122,6 +122,7 @@ uint64_t render_rows(const struct picture *pic, const struct kernel_args *a,
 struct task {
 	const struct picture *pic;
 	struct picture pic_copy; /* render_start: the caller's may go away */
+	struct trace_labels labels; /* its jobs' CPU samples': the creator's route, the mode */
 	const struct kernel *k;
 	struct kernel_args args;
 	struct image img;
@@ -320,9 +321,11 @@ static void task_units_done(struct task *t, uint32_t units, uint64_t iters)
 static void job_unit(void *arg, uintptr_t u)
 {
 	struct task *t = arg;
+	struct trace_labels was = trace_labels_swap(t->labels);
 	if (task_cancelled(t)) {
 		atomic_fetch_add_explicit(&t->skipped, 1, memory_order_relaxed);
 		task_job_done(t, 0);
+		trace_labels_swap(was);
 		return;
 	}
 	uint64_t t0 = trace_begin();
@@ -331,6 +334,7 @@ static void job_unit(void *arg, uintptr_t u)
 	trace_span_flow(&TD_UNIT, t0, TRACE_FLOW_NONE, 0, (int64_t)u, (int64_t)iters,
 			(int64_t)pool_job_waited(), 0);
 	task_job_done(t, iters);
+	trace_labels_swap(was);
 }
 
 /* Claims units from the shared counter until none are left. The first job
@@ -340,6 +344,7 @@ static void job_unit(void *arg, uintptr_t u)
 static void job_claim(void *arg, uintptr_t first)
 {
 	struct task *t = arg;
+	struct trace_labels was = trace_labels_swap(t->labels);
 	uint64_t iters = 0, t0 = trace_begin();
 	uint32_t units = 0;
 
@@ -373,9 +378,10 @@ static void job_claim(void *arg, uintptr_t first)
 	trace_span_flow(&TD_CLAIM, t0, t->tag ? TRACE_FLOW_STEP : TRACE_FLOW_NONE, t->tag,
 			(int64_t)units, (int64_t)iters, (int64_t)pool_job_waited(), (int64_t)t->tag);
 	if (t->done)
-		task_units_done(t, units, iters);
+		task_units_done(t, units, iters); /* may free t: its labels were copied */
 	else
 		task_job_done(t, iters);
+	trace_labels_swap(was);
 }
 
 static void finish_wake(struct task *t)
@@ -408,12 +414,14 @@ static int run_on_pool(struct pool *pool, struct task *t, struct render_stats *s
 	    atomic_fetch_sub_explicit(&t->remaining, jobs - sent, memory_order_acq_rel) ==
 		    jobs - sent)
 		t->finished = 1;
-	uint64_t w0 = trace_begin();
+	uint64_t w0 = trace_wait_begin(&TD_WAIT_RENDER);
 	pthread_mutex_lock(&t->mu);
+	if (!t->finished)
+		trace_wait_sleep(&TD_WAIT_RENDER);
 	while (!t->finished)
 		pthread_cond_wait(&t->cond, &t->mu);
 	pthread_mutex_unlock(&t->mu);
-	trace_span(&TD_WAIT_RENDER, w0, 0, 0);
+	trace_wait_span(&TD_WAIT_RENDER, w0);
 	pthread_cond_destroy(&t->cond);
 	pthread_mutex_destroy(&t->mu);
 	st->iterations = atomic_load_explicit(&t->iters, memory_order_relaxed);
@@ -447,9 +455,11 @@ int render_image_until(struct pool *pool, const struct picture *pic, const struc
 	uint64_t t0 = trace_begin();
 	if (pool == NULL)
 		t.mode = MODE_SEQ;
+	t.labels = (struct trace_labels){trace_labels_.route, render_mode_name(t.mode)};
 	rc = task_init(&t);
 	if (rc < 0)
 		return rc;
+	struct trace_labels was = trace_labels_swap(t.labels);
 	if (t.mode == MODE_SEQ) {
 		for (uint32_t u = 0; u < t.units && !task_cancelled(&t); u++) {
 			uint64_t r0 = trace_begin(), n = task_unit(&t, u);
@@ -461,6 +471,7 @@ int render_image_until(struct pool *pool, const struct picture *pic, const struc
 		rc = run_on_pool(pool, &t, &st);
 	}
 	st.cancelled = task_cancelled(&t);
+	trace_labels_swap(was);
 	task_fini(&t);
 	trace_span(&TD_RENDER, t0, TRACE_STR(render_mode_name(t.mode)), (int64_t)st.jobs);
 	if (stats)
@@ -502,6 +513,7 @@ int render_start(struct pool *pool, const struct render_req *r)
 		.cancel = r->cancel, .cancel_all = r->cancel_all,
 	};
 	t->span = check_span(r->pic);
+	t->labels = (struct trace_labels){trace_labels_.route, render_mode_name(t->mode)};
 	t->pic_copy = *r->pic;
 	if (image_alloc(&t->img, r->pic->w, r->pic->h, picture_channels(r->pic)) < 0)
 		goto err_task;

@@ -32,11 +32,10 @@ static void *timer_main(void *arg)
 	pthread_mutex_lock(&t->th.mu);
 	while (!t->th.stop) {
 		if (!t->ctx) {
-			pthread_cond_wait(&t->th.cond, &t->th.mu);
+			sleeper_wait(&t->th, NULL);
 			continue;
 		}
-		if (!t->hurry &&
-		    pthread_cond_timedwait(&t->th.cond, &t->th.mu, &t->deadline) != ETIMEDOUT)
+		if (!t->hurry && sleeper_wait(&t->th, &t->deadline) != ETIMEDOUT)
 			continue; /* woken early: look again */
 		void *ctx = t->ctx;
 		t->ctx = NULL;

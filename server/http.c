@@ -244,9 +244,11 @@ static void *loop(void *arg)
 		hurry = hurry ? hurry - 1 : 0;
 		if (h->idle)
 			h->idle(h->cls, t, 0);
-		uint64_t w0 = timeout ? trace_begin() : 0;
+		uint64_t w0 = timeout ? trace_wait_begin(&TD_POLL) : 0;
+		if (timeout)
+			trace_wait_sleep(&TD_POLL);
 		int ready = poll(p, 4, timeout);
-		trace_span(&TD_POLL, w0, 0, 0);
+		trace_wait_span(&TD_POLL, w0);
 		if (ready > 0) {
 			if (p[1].revents & POLLIN) {
 				uint64_t n;

@@ -15,7 +15,8 @@
  *   route_mandelbrot.c  /mandelbrot: cache, single flight, admission, render,
  *                       encode
  *   route_trace.c       /debug/trace
- *   route_pprof.c       /debug/pprof/profile
+ *   route_pprof.c       /debug/pprof/profile, /debug/pprof/block, the index
+ *                       /debug/pprof/
  * The core files call a route only through the callbacks it sets on its
  * request (gone, respond, done); routes.c calls each route's entry.
  *
@@ -89,6 +90,7 @@ struct server {
 	_Atomic(struct MHD_Response *) refusal[ADMIT_VERDICTS][SRV_RETRY_MAX + 1];
 	struct deadline *tracing;   /* the end of /debug/trace's window */
 	struct deadline *profiling; /* the end of /debug/pprof/profile's window */
+	struct deadline *blocking;  /* the end of /debug/pprof/block's */
 	struct slowtrace *slow;    /* --trace-slow; NULL when off */
 	struct viewer viewer;
 	struct conn *conn_list[HTTP_THREADS_MAX]; /* each HTTP thread's connections */
@@ -136,9 +138,12 @@ struct trace_state {
 	bool gzip;                     /* sent gzipped (Accept-Encoding) */
 };
 
-/* /debug/pprof/profile's own (route_pprof.c). */
+/* /debug/pprof/profile's and /debug/pprof/block's own (route_pprof.c). */
+enum pprof_kind { PPROF_CPU, PPROF_BLOCK };
 struct pprof_state {
+	enum pprof_kind kind;
 	struct prof *prof;             /* until its window ends */
+	struct prof_block *block;
 };
 
 /* A refusal held before it is answered (conn.c's srv_hold). */
@@ -295,10 +300,12 @@ int srv_has_body(const struct request *rq);
 const struct trace_desc *srv_dispatch(struct request *rq, const char *url, const char *method);
 const struct trace_desc *srv_mandelbrot(struct request *rq);
 const struct trace_desc *srv_trace_page(struct request *rq);
-const struct trace_desc *srv_pprof_page(struct request *rq);
+const struct trace_desc *srv_pprof_page(struct request *rq, enum pprof_kind kind);
+void srv_pprof_index(struct request *rq);
 /* The windows' ends (deadline.h's fire), set up by server.c. */
 void srv_trace_fired(void *ctx);
 void srv_pprof_fired(void *ctx);
+void srv_block_fired(void *ctx);
 int srv_debug_ok(const struct request *rq); /* may this client use /debug/? */
 /* Who rq comes from (rq->client): its peer, or behind a trusted proxy the
  * address the proxy forwarded (client.h). */

@@ -7,10 +7,13 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "prof/prof.h"
 #include "render/kernel.h"
 #include "server/metrics.h"
 #include "render/version.h"
+#include "trace/trace.h"
 
 static const unsigned statuses[] = {200, 304, 400, 403, 404, 405, 408, 409, 413, 414,
 				    429, 431, 444, 499, 500, 503, 505};
@@ -153,6 +156,68 @@ static void counter(FILE *f, const char *name, const char *help, uint64_t v)
 		(unsigned long long)v);
 }
 
+/* Scheduler latency, always on: what the kernel counts for each thread
+ * (/proc/self/task/N/schedstat), read now and summed by class. */
+static void sched_write(FILE *f)
+{
+	static const char *const prefix[] = {"worker-", "http-"};
+	static const char *const cls[] = {"workers", "http", "other"};
+	struct prof_sched sum[3];
+	prof_sched_classes(prefix, 2, sum);
+	fputs("# HELP mandelweb_sched_runnable_seconds_total Time threads were runnable but not running "
+	      "(waiting for a CPU: the kernel's run_delay), by class of thread.\n"
+	      "# TYPE mandelweb_sched_runnable_seconds_total counter\n", f);
+	for (int c = 0; c < 3; c++)
+		fprintf(f, "mandelweb_sched_runnable_seconds_total{class=\"%s\"} %.9f\n", cls[c],
+			sum[c].runnable / 1e9);
+	fputs("# HELP mandelweb_sched_running_seconds_total Time threads ran on a CPU, by class of thread.\n"
+	      "# TYPE mandelweb_sched_running_seconds_total counter\n", f);
+	for (int c = 0; c < 3; c++)
+		fprintf(f, "mandelweb_sched_running_seconds_total{class=\"%s\"} %.9f\n", cls[c],
+			sum[c].oncpu / 1e9);
+	fputs("# HELP mandelweb_sched_threads Threads of each class now.\n"
+	      "# TYPE mandelweb_sched_threads gauge\n", f);
+	for (int c = 0; c < 3; c++)
+		fprintf(f, "mandelweb_sched_threads{class=\"%s\"} %u\n", cls[c], sum[c].threads);
+	/* While the tracer was armed: each preempted thread's wait for a CPU,
+	 * from the kernel's view of the traced threads. */
+	uint64_t h[3][TRACE_DELAY_BUCKETS] = {{0}}, hs[3] = {0};
+	for (unsigned i = 0; i < trace_ring_count(); i++) {
+		uint64_t b[TRACE_DELAY_BUCKETS], s;
+		char name[16];
+		int tid = trace_ring_tid(i);
+		if (!tid || trace_kview_delays(i, b, &s) < 0)
+			continue;
+		prof_thread_name(tid, name, sizeof name);
+		int c = strncmp(name, prefix[0], strlen(prefix[0])) == 0   ? 0
+			: strncmp(name, prefix[1], strlen(prefix[1])) == 0 ? 1
+									    : 2;
+		for (int k = 0; k < TRACE_DELAY_BUCKETS; k++)
+			h[c][k] += b[k];
+		hs[c] += s;
+	}
+	fputs("# HELP mandelweb_sched_runnable_delay_seconds While the tracer was armed: how long a "
+	      "preempted thread waited for a CPU, from the kernel's view, by class of thread.\n"
+	      "# TYPE mandelweb_sched_runnable_delay_seconds histogram\n", f);
+	for (int c = 0; c < 3; c++) {
+		uint64_t cum = 0;
+		double bound = 1e-6;
+		for (int k = 0; k < TRACE_DELAY_BUCKETS; k++, bound *= 4) {
+			cum += h[c][k];
+			if (k < TRACE_DELAY_BUCKETS - 1)
+				fprintf(f, "mandelweb_sched_runnable_delay_seconds_bucket{class=\"%s\",le=\"%g\"} %llu\n",
+					cls[c], bound, (unsigned long long)cum);
+			else
+				fprintf(f, "mandelweb_sched_runnable_delay_seconds_bucket{class=\"%s\",le=\"+Inf\"} %llu\n",
+					cls[c], (unsigned long long)cum);
+		}
+		fprintf(f, "mandelweb_sched_runnable_delay_seconds_sum{class=\"%s\"} %.9f\n", cls[c],
+			hs[c] / 1e9);
+		fprintf(f, "mandelweb_sched_runnable_delay_seconds_count{class=\"%s\"} %llu\n", cls[c],
+			(unsigned long long)cum);
+	}
+}
+
 void metrics_write(struct metrics *m, const struct metrics_gauges *g, FILE *f)
 {
 	char labels[64];
@@ -282,4 +347,5 @@ void metrics_write(struct metrics *m, const struct metrics_gauges *g, FILE *f)
 	      (double)g->sending);
 	gauge(f, "mandelweb_sending_bytes_max", "Bound of mandelweb_sending_bytes (--max-send-mb): past it, new renders are 503.",
 	      (double)g->sending_max);
+	sched_write(f);
 }

@@ -178,7 +178,10 @@ static void start_next(struct server *s)
 			.done = rendered, .ctx = rq, .tag = rq->id,
 			.cancel = &rq->mb.cancel, .cancel_all = &s->abort,
 		};
+		/* Its jobs' CPU samples carry the route (and the mode). */
+		struct trace_labels was = trace_labels_swap((struct trace_labels){route_name(rq->route), NULL});
 		int rc = render_start(s->pool, &r);
+		trace_labels_swap(was);
 		if (rc == 0)
 			continue;
 		release(s, rq, 0, 0);

@@ -104,7 +104,9 @@ static void metrics_page(struct request *rq)
 static const char *const paths[ROUTE_COUNT] = {
 	[ROUTE_VIEWER] = "/", [ROUTE_HELP] = "/help", [ROUTE_MANDELBROT] = "/mandelbrot",
 	[ROUTE_HEALTHZ] = "/healthz", [ROUTE_READYZ] = "/readyz", [ROUTE_METRICS] = "/metrics",
-	[ROUTE_TRACE] = "/debug/trace", [ROUTE_PPROF] = "/debug/pprof/profile", [ROUTE_OTHER] = "other",
+	[ROUTE_TRACE] = "/debug/trace", [ROUTE_PPROF] = "/debug/pprof/profile",
+	[ROUTE_PPROF_BLOCK] = "/debug/pprof/block", [ROUTE_PPROF_INDEX] = "/debug/pprof/",
+	[ROUTE_OTHER] = "other",
 };
 
 enum route route_of(const char *path)
@@ -225,7 +227,9 @@ const struct trace_desc *srv_dispatch(struct request *rq, const char *url, const
 		srv_answer_text(rq, 404, "not found: see GET /help for what this service answers\n");
 		return NULL;
 	}
-	int get = strcmp(method, "GET") == 0, debug = rq->route == ROUTE_TRACE || rq->route == ROUTE_PPROF;
+	int get = strcmp(method, "GET") == 0,
+	    debug = rq->route == ROUTE_TRACE || rq->route == ROUTE_PPROF ||
+		    rq->route == ROUTE_PPROF_BLOCK || rq->route == ROUTE_PPROF_INDEX;
 	if (debug && !get) {
 		srv_answer_text(rq, 405, "method not allowed: use GET\n");
 		srv_add_header(rq, "Allow", "GET");
@@ -273,7 +277,12 @@ const struct trace_desc *srv_dispatch(struct request *rq, const char *url, const
 	case ROUTE_TRACE:
 		return srv_trace_page(rq);
 	case ROUTE_PPROF:
-		return srv_pprof_page(rq);
+		return srv_pprof_page(rq, PPROF_CPU);
+	case ROUTE_PPROF_BLOCK:
+		return srv_pprof_page(rq, PPROF_BLOCK);
+	case ROUTE_PPROF_INDEX:
+		srv_pprof_index(rq);
+		break;
 	case ROUTE_OTHER: /* answered above */
 	case ROUTE_COUNT:
 		break;

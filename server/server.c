@@ -308,7 +308,8 @@ int server_start(struct server **out, const struct config *c, FILE *err)
 	if ((rc = metrics_create(&s->metrics)) < 0 ||
 	    (rc = cache_create(&s->cache, (size_t)c->cache_mb << 20)) < 0 ||
 	    (rc = deadline_create(&s->tracing, "trace-timer", srv_trace_fired)) < 0 ||
-	    (rc = deadline_create(&s->profiling, "pprof-timer", srv_pprof_fired)) < 0)
+	    (rc = deadline_create(&s->profiling, "pprof-timer", srv_pprof_fired)) < 0 ||
+	    (rc = deadline_create(&s->blocking, "block-timer", srv_block_fired)) < 0)
 		goto err_parts;
 	if ((rc = admission_create(&s->admission, &(struct admission_cfg){
 		     .max_wait = c->max_wait, .rate0 = calibrate(s->kernel, &s->px_factor) * c->workers,
@@ -359,6 +360,7 @@ err_parts:
 	slowtrace_destroy(s->slow);
 	flights_destroy(s->flights);
 	admission_destroy(s->admission);
+	deadline_destroy(s->blocking);
 	deadline_destroy(s->profiling);
 	deadline_destroy(s->tracing);
 	cache_destroy(s->cache);
@@ -385,6 +387,7 @@ void server_drain(struct server *s)
 	atomic_store(&s->draining, 1);
 	deadline_hurry(s->tracing); /* a trace window ends now; its body still streams */
 	deadline_hurry(s->profiling); /* and a profile's: it is answered now */
+	deadline_hurry(s->blocking);
 	http_quiesce(s->http);
 	/* Renders in flight finish, until the deadline: then they are
 	 * cancelled (within about 100 ms, render.h) and their clients get a
@@ -406,6 +409,7 @@ void server_stop(struct server *s)
 		return;
 	http_stop(s->http);
 	slowtrace_destroy(s->slow); /* before the tracer it reads goes quiet */
+	deadline_destroy(s->blocking);
 	deadline_destroy(s->profiling);
 	deadline_destroy(s->tracing);
 	pool_destroy(s->pool);

@@ -2,6 +2,20 @@
 #include <time.h>
 
 #include "server/sleeper.h"
+#include "trace/trace.h"
+
+/* Not recorded as a span: a timer's sleep says nothing a trace needs. */
+static const struct trace_desc TD_TIMER = {"wait: timer", "server", {0}, 0};
+
+int sleeper_wait(struct sleeper *s, const struct timespec *until)
+{
+	uint64_t t0 = trace_wait_begin(&TD_TIMER);
+	trace_wait_sleep(&TD_TIMER);
+	int rc = until ? pthread_cond_timedwait(&s->cond, &s->mu, until)
+		       : pthread_cond_wait(&s->cond, &s->mu);
+	trace_wait_end(&TD_TIMER, t0, trace_now());
+	return rc;
+}
 
 int sleeper_start(struct sleeper *s, void *(*main)(void *), void *arg)
 {

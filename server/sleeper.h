@@ -29,4 +29,10 @@ int sleeper_start(struct sleeper *s, void *(*main)(void *), void *arg);
 /* Sets stop, wakes the thread, joins it and frees what start made. */
 void sleeper_stop(struct sleeper *s);
 
+/* From the thread, under mu: waits on cond until woken, or until 'until'
+ * (CLOCK_MONOTONIC; NULL: no end): 0, or ETIMEDOUT. The wait is a wait
+ * site for the block profile ('wait: timer'), so an idle sleeper is
+ * named there, not 'blocked outside a wait span'. */
+int sleeper_wait(struct sleeper *s, const struct timespec *until);
+
 #endif

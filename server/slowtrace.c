@@ -57,6 +57,8 @@ static void prune(struct slowtrace *t)
 			char path[512];
 			snprintf(path, sizeof path, "%s/%s", t->dir, list[i]->d_name);
 			unlink(path);
+			strcpy(path + strlen(path) - 5, ".txt"); /* its summary */
+			unlink(path);
 		}
 		free(list[i]);
 	}
@@ -90,6 +92,18 @@ static int save(struct slowtrace *t, uint64_t id, double seconds)
 	while ((n = trace_capture_read(c, buf, sizeof buf)) > 0)
 		if (f && fwrite(buf, 1, n, f) != n)
 			rc = -1;
+	/* Beside it, the same window's summary (the slowest requests' anatomy
+	 * among it), read again from the rings: best effort. */
+	char txt[512];
+	snprintf(txt, sizeof txt, "%.*s.txt", (int)strlen(path) - 5, path);
+	FILE *s = rc == 0 ? fopen(txt, "w") : NULL;
+	if (s) {
+		trace_capture_rewind(c);
+		trace_capture_format(c, TRACE_FORMAT_SUMMARY);
+		while ((n = trace_capture_read(c, buf, sizeof buf)) > 0)
+			fwrite(buf, 1, n, s);
+		fclose(s);
+	}
 	trace_capture_free(c);
 	if (f && fclose(f) != 0)
 		rc = -1;
@@ -109,7 +123,7 @@ static void *saver_main(void *arg)
 	pthread_mutex_lock(&t->th.mu);
 	while (!t->th.stop) {
 		if (!t->pending) {
-			pthread_cond_wait(&t->th.cond, &t->th.mu);
+			sleeper_wait(&t->th, NULL);
 			continue;
 		}
 		uint64_t id = t->id;

@@ -68,8 +68,8 @@ int tracing_parse(struct MHD_Connection *conn, unsigned max_s, int flight, uint6
 	return tracing_query_finish(&p, max_s, flight, ns, last, why, len);
 }
 
-int tracing_parse_profile(struct MHD_Connection *conn, unsigned max_s, uint64_t *ns, char *why,
-			  size_t len)
+int tracing_parse_profile(struct MHD_Connection *conn, const char *route, unsigned max_s,
+			  uint64_t *ns, char *why, size_t len)
 {
 	struct tracing_query p = {0};
 
@@ -79,8 +79,8 @@ int tracing_parse_profile(struct MHD_Connection *conn, unsigned max_s, uint64_t 
 		return -EINVAL;
 	}
 	if (p.bad == 1 || p.last || p.format || p.samples) {
-		snprintf(why, len, "unknown parameter '%s': /debug/pprof/profile takes seconds=",
-			 p.bad == 1 ? p.key : p.last ? "last" : p.format ? "format" : "samples");
+		snprintf(why, len, "unknown parameter '%s': %s takes seconds=",
+			 p.bad == 1 ? p.key : p.last ? "last" : p.format ? "format" : "samples", route);
 		return -EINVAL;
 	}
 	if (p.bad == 2) {

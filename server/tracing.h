@@ -42,11 +42,11 @@ int tracing_query_finish(const struct tracing_query *q, unsigned max_s, int flig
 int tracing_parse(struct MHD_Connection *conn, unsigned max_s, int flight, uint64_t *ns, int *last,
 		  enum trace_format *format, int *samples, char *why, size_t len);
 
-/* Reads /debug/pprof/profile's seconds= (nothing else, once): 0 with *ns
- * the window (default 30 s, as Go's), or -EINVAL with a one-line reason in
- * why. seconds: a decimal number in 1..max_s. */
-int tracing_parse_profile(struct MHD_Connection *conn, unsigned max_s, uint64_t *ns, char *why,
-			  size_t len);
+/* Reads a profile route's seconds= (nothing else, once; route names it in
+ * the reason): 0 with *ns the window (default 30 s, as Go's), or -EINVAL
+ * with a one-line reason in why. seconds: a decimal number in 1..max_s. */
+int tracing_parse_profile(struct MHD_Connection *conn, const char *route, unsigned max_s,
+			  uint64_t *ns, char *why, size_t len);
 
 /* Whether an Accept-Encoding value (NULL: none) takes gzip. */
 bool tracing_accepts_gzip(const char *accept_encoding);

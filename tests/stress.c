@@ -418,6 +418,49 @@ static void traced_case(void)
 	check(docs > 0, what);
 }
 
+/* Block profiles started, read and freed over and over while the pool's
+ * threads wait and wake (rendezvous, queue full, no work) and threads are
+ * born and end: under TSan this checks the waits' hook, the in-flight
+ * count and the records' hand-over to the reader. */
+static atomic_int profiling;
+
+static void *block_loop(void *arg)
+{
+	long *profiles = arg;
+	while (atomic_load(&profiling)) {
+		struct prof_block *b;
+		if (prof_block_start(&b) < 0) {
+			*profiles = -1000000;
+			return NULL;
+		}
+		unsigned char *gz;
+		size_t len;
+		struct prof_block_facts f;
+		if (prof_block_pprof(b, &gz, &len, &f) == 0) {
+			free(gz);
+			(*profiles)++;
+		}
+		prof_block_free(b);
+	}
+	return NULL;
+}
+
+static void block_case(void)
+{
+	pthread_t t;
+	long profiles = 0;
+	char what[96];
+	atomic_store(&profiling, 1);
+	pthread_create(&t, NULL, block_loop, &profiles);
+	pool_case(3, 0, 4, 0);
+	pool_case(2, 1, 2, 0);
+	start_case(2, 3);
+	atomic_store(&profiling, 0);
+	pthread_join(t, NULL);
+	snprintf(what, sizeof what, "block profiles taken while pools hand off (%ld read)", profiles);
+	check(profiles > 0, what);
+}
+
 int main(void)
 {
 	static const unsigned caps[] = {0, 1, 3, 64, 1024};
@@ -440,6 +483,7 @@ int main(void)
 	for (int round = 0; round < 300; round++)
 		flight_case(round);
 	traced_case();
+	block_case();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed != 0;
 }

@@ -578,6 +578,17 @@ Test(trace_e2e, a_slow_request_saves_the_last_seconds_and_fast_ones_do_not, .tim
 	json_t *doc = json_load_file(path, 0, &err);
 	cr_assert(not(eq(ptr, doc, NULL)), "%s: %s", path, err.text);
 	check_well_formed(doc);
+	/* Beside it, its summary, with the slowest requests taken apart. */
+	char txt[520];
+	snprintf(txt, sizeof txt, "%.*s.txt", (int)strlen(path) - 5, path);
+	FILE *tf = fopen(txt, "r");
+	cr_expect(not(eq(ptr, tf, NULL)), "no summary beside %s", path);
+	if (tf) {
+		static char sum[1 << 16];
+		sum[fread(sum, 1, sizeof sum - 1, tf)] = 0;
+		fclose(tf);
+		cr_expect(not(eq(ptr, strstr(sum, "slowest requests"), NULL)), "%s", sum);
+	}
 	bool recorded = json_is_true(json_object_get(json_object_get(doc, "otherData"), "flight_recorder"));
 	cr_expect(recorded, "a flight-recorder window");
 	/* The file names the request, and holds its slice. */
@@ -1132,4 +1143,76 @@ Test(trace_e2e, perfetto_and_gzip_by_request_and_by_name, .timeout = 60)
 		}
 		remove(file);
 	}
+}
+
+/* Parses "request N GET /mandelbrot 200: T = queued Q + render R + ..." from
+ * a summary: the request's total and its queued and render parts, in ms. */
+static int anatomy_line(const char *line, double *total, double *queued, double *render)
+{
+	const char *p = strchr(line, ':');
+	if (!p)
+		return -1;
+	char unit[4];
+	double v;
+	*queued = *render = 0;
+	if (sscanf(p + 1, " %lf %3s", &v, unit) != 2)
+		return -1;
+	*total = v * (unit[0] == 'u' ? 1e-3 : unit[0] == 's' ? 1e3 : unit[0] == 'n' ? 1e-6 : 1);
+	const char *q = strstr(line, "queued "), *r = strstr(line, "render ");
+	if (q && sscanf(q + 7, "%lf %3s", &v, unit) == 2)
+		*queued = v * (unit[0] == 'u' ? 1e-3 : unit[0] == 's' ? 1e3 : unit[0] == 'n' ? 1e-6 : 1);
+	if (r && sscanf(r + 7, "%lf %3s", &v, unit) == 2)
+		*render = v * (unit[0] == 'u' ? 1e-3 : unit[0] == 's' ? 1e3 : unit[0] == 'n' ? 1e-6 : 1);
+	return 0;
+}
+
+Test(trace_e2e, the_anatomy_of_a_request_queued_behind_another, .timeout = 60)
+{
+	const char *const args[] = {"--workers", "1", "--cache-mb", "0", "--max-wait", "60", NULL};
+	struct mw_fetch tr = {.m = &srv, .path = "/debug/trace?seconds=2&format=summary"};
+	struct mw_fetch pic[2];
+	pthread_t tt, pt[2];
+	start(args);
+	pthread_create(&tt, NULL, mw_fetch_main, &tr);
+	nap_ms(200);
+	for (int i = 0; i < 2; i++) { /* one worker: the second waits for the first */
+		pic[i] = (struct mw_fetch){.m = &srv};
+		snprintf(pic[i].path, sizeof pic[i].path,
+			 "/mandelbrot?w=512&h=512&iter=4000&cx=-0.7435&cy=0.131%d&zoom=200", i);
+		pthread_create(&pt[i], NULL, mw_fetch_main, &pic[i]);
+	}
+	for (int i = 0; i < 2; i++) {
+		pthread_join(pt[i], NULL);
+		cr_expect(eq(long, pic[i].r.status, 200));
+		mw_resp_free(&pic[i].r);
+	}
+	pthread_join(tt, NULL);
+	cr_assert(eq(long, tr.r.status, 200));
+	const char *sec = strstr(tr.r.body, "slowest requests");
+	cr_assert(not(eq(ptr, (void *)sec, NULL)), "%s", tr.r.body);
+	double render_max = 0, queued_max = 0;
+	int lines = 0;
+	for (const char *l = strstr(sec, "\n  request "); l; l = strstr(l + 1, "\n  request ")) {
+		double total, queued, render;
+		if (anatomy_line(l + 3, &total, &queued, &render) < 0 || !strstr(l, "/mandelbrot"))
+			continue;
+		lines++;
+		render_max = render > render_max ? render : render_max;
+		queued_max = queued > queued_max ? queued : queued_max;
+		cr_expect(le(dbl, queued + render, total * 1.001), "%.40s", l);
+	}
+	cr_expect(eq(int, lines, 2), "two pictures taken apart:\n%s", sec);
+	cr_expect(lt(dbl, render_max * 0.5, queued_max),
+		  "one waited for the other's render: queued %.1f ms, render %.1f ms\n%s", queued_max,
+		  render_max, sec);
+	cr_expect(not(eq(ptr, strstr(sec, "critical path: worker-0 ran its last job"), NULL)), "%s", sec);
+	mw_resp_free(&tr.r);
+	/* The window fed the scheduler-delay histogram: its buckets add up. */
+	struct mw_resp m;
+	cr_assert(eq(int, mw_get(&srv, "/metrics", &m), 0));
+	double n = mw_metric(m.body, "mandelweb_sched_runnable_delay_seconds_count{class=\"workers\"}");
+	double inf = mw_metric(m.body, "mandelweb_sched_runnable_delay_seconds_bucket{class=\"workers\",le=\"+Inf\"}");
+	cr_expect(all(le(dbl, 0, n), eq(dbl, n, inf)), "count %g, +Inf bucket %g", n, inf);
+	mw_resp_free(&m);
+	cr_expect(eq(int, mw_stop(&srv, SIGTERM), 0));
 }

@@ -212,8 +212,9 @@ Test(hostile, a_half_close_is_a_hang_up_with_no_answer, .timeout = 60)
 Test(hostile, a_debug_window_half_closed_gets_nothing_and_is_logged_499, .timeout = 60)
 {
 	start(NULL);
-	static const char *const paths[] = {"/debug/trace?seconds=3", "/debug/pprof/profile?seconds=3"};
-	for (int i = 0; i < 2; i++) {
+	static const char *const paths[] = {"/debug/trace?seconds=3", "/debug/pprof/profile?seconds=3",
+					    "/debug/pprof/block?seconds=3"};
+	for (int i = 0; i < 3; i++) {
 		int fd = mw_connect(&srv, 0);
 		cr_assert(ge(int, fd, 0));
 		char req[128], out[1024];
@@ -239,18 +240,20 @@ Test(hostile, a_debug_window_half_closed_gets_nothing_and_is_logged_499, .timeou
 	char *log = stop_log();
 	cr_expect(not(eq(ptr, strstr(log, "GET /debug/trace?seconds=3 499 0 "), NULL)), "%s", log);
 	cr_expect(not(eq(ptr, strstr(log, "GET /debug/pprof/profile?seconds=3 499 0 "), NULL)), "%s", log);
+	cr_expect(not(eq(ptr, strstr(log, "GET /debug/pprof/block?seconds=3 499 0 "), NULL)), "%s", log);
 	free(log);
 }
 
 /* A profile whose client hung up frees the profiler at once: the next one
  * is served, not told to come back when the abandoned window would have
  * ended. */
-Test(hostile, an_abandoned_profile_frees_the_profiler_at_once, .timeout = 60)
+static void abandoned(const char *route)
 {
-	start(NULL);
 	int fd = mw_connect(&srv, 0);
 	cr_assert(ge(int, fd, 0));
-	const char *req = "GET /debug/pprof/profile?seconds=20 HTTP/1.1\r\nHost: t\r\n\r\n";
+	char req[128], again[64];
+	snprintf(req, sizeof req, "GET %s?seconds=20 HTTP/1.1\r\nHost: t\r\n\r\n", route);
+	snprintf(again, sizeof again, "%s?seconds=1", route);
 	cr_assert(eq(long, (long)write(fd, req, strlen(req)), (long)strlen(req)));
 	usleep(300 * 1000);
 	close(fd);
@@ -258,7 +261,7 @@ Test(hostile, an_abandoned_profile_frees_the_profiler_at_once, .timeout = 60)
 	struct mw_resp r;
 	long status = 0;
 	while (mw_now() - t0 < 3) {
-		cr_assert(eq(int, mw_get(&srv, "/debug/pprof/profile?seconds=1", &r), 0));
+		cr_assert(eq(int, mw_get(&srv, again, &r), 0));
 		status = r.status;
 		if (status == 409) /* the moment between the hang-up and its end */
 			cr_expect(eq(str, r.retry_after, "1"), "Retry-After %s", r.retry_after);
@@ -267,7 +270,14 @@ Test(hostile, an_abandoned_profile_frees_the_profiler_at_once, .timeout = 60)
 			break;
 		usleep(20 * 1000);
 	}
-	cr_expect(eq(long, status, 200));
-	cr_expect(lt(dbl, mw_now() - t0, 2.5), "served within its own second");
+	cr_expect(eq(long, status, 200), "%s", route);
+	cr_expect(lt(dbl, mw_now() - t0, 2.5), "%s: served within its own second", route);
+}
+
+Test(hostile, an_abandoned_profile_frees_the_profiler_at_once, .timeout = 60)
+{
+	start(NULL);
+	abandoned("/debug/pprof/profile");
+	abandoned("/debug/pprof/block");
 	free(stop_log());
 }

@@ -4,7 +4,10 @@
  * message and field walked, every string, location, function and mapping
  * index checked), and by `go tool pprof -raw` where Go is installed; the
  * refusal and one-at-a-time paths; and end to end, /debug/pprof/profile
- * under load (the kernel first), 409, 403, 400 and the refusal's 503. */
+ * under load (the kernel first), 409, 403, 400 and the refusal's 503.
+ * Block (off-CPU) profiles: a thread that naps at a wait site, spins and
+ * sleeps outside one, in known proportions; the pool's rendezvous; and
+ * /debug/pprof/block and the /debug/pprof/ index end to end. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <errno.h>
@@ -71,6 +74,8 @@ static int field(const unsigned char **p, const unsigned char *end, unsigned *f,
 struct sample {
 	uint64_t leaf, count, ns;
 	size_t nloc;
+	uint64_t lkey[4], lval[4]; /* string labels: string indexes */
+	int nl;
 };
 
 static struct sample samples[MAXN];
@@ -126,6 +131,10 @@ static void decode_sample(const unsigned char *p, const unsigned char *end)
 				cr_assert(eq(int, field(&q, b + v, &lf, &lv, &lb), 0));
 				if (lf == 1 || lf == 2)
 					ref_str(lv);
+				if (lf == 1 && s.nl < 4)
+					s.lkey[s.nl] = lv;
+				if (lf == 2 && s.nl < 4)
+					s.lval[s.nl++] = lv;
 			}
 		}
 	}
@@ -255,6 +264,15 @@ static const char *top(const struct decoded *d, double *share)
 			best = d->flat[i], id = i;
 	*share = d->samples ? (double)best / (double)d->samples : 0;
 	return id ? d->str[d->fn_name[id]] : "(none)";
+}
+
+/* A sample's string label value for key, or NULL. */
+static const char *label(const struct decoded *d, const struct sample *s, const char *key)
+{
+	for (int i = 0; i < s->nl; i++)
+		if (strcmp(d->str[s->lkey[i]], key) == 0)
+			return d->str[s->lval[i]];
+	return NULL;
 }
 
 static void skip_unless_profiles(void)
@@ -466,6 +484,16 @@ Test(prof_e2e, the_service_under_load_profiles_the_kernel_first, .timeout = 120)
 	cr_expect(eq(int, strncmp(name, "kv_", 3) == 0 || strncmp(name, "kernel_", 7) == 0, 1),
 		  "top function %s", name);
 	cr_expect(lt(dbl, 0.5, share), "%s has %.0f%% of the samples", name, share * 100);
+	/* The render's samples carry their request's route and mode (pprof.Do's labels). */
+	uint64_t labelled = 0;
+	for (size_t i = 0; i < nsamples; i++) {
+		const char *route = label(d, &samples[i], "route"), *mode = label(d, &samples[i], "mode");
+		if (route && mode && strcmp(route, "/mandelbrot") == 0 && strcmp(mode, "auto") == 0)
+			labelled += samples[i].count;
+	}
+	cr_expect(lt(dbl, 0.5, (double)labelled / (double)d->samples),
+		  "%llu of %llu samples labelled route=/mandelbrot mode=auto",
+		  (unsigned long long)labelled, (unsigned long long)d->samples);
 	free(d);
 	/* go tool pprof reads it too, where Go is installed. */
 	if (system("command -v go >/dev/null 2>&1") == 0) {
@@ -526,4 +554,243 @@ Test(prof_e2e, forbidden_peers_and_the_sigprof_fallback, .timeout = 60)
 	free(d);
 	mw_resp_free(&pr.r);
 	cr_expect(eq(int, mw_stop(&srv, SIGTERM), 0));
+}
+
+/* ---- block (off-CPU) profiles ---- */
+
+#include "render/pool.h"
+#include "trace/trace.h"
+
+
+/* Delay and contentions of the samples with this reason (and thread, unless NULL). */
+static double block_ms(const struct decoded *d, const char *reason, const char *thread,
+		       uint64_t *count)
+{
+	uint64_t ns = 0, n = 0;
+	for (size_t i = 0; i < nsamples; i++) {
+		const char *r = label(d, &samples[i], "reason"), *t = label(d, &samples[i], "thread");
+		if ((!reason || (r && strcmp(r, reason) == 0)) && (!thread || (t && strcmp(t, thread) == 0))) {
+			ns += samples[i].ns;
+			n += samples[i].count;
+		}
+	}
+	if (count)
+		*count = n;
+	return ns / 1e6;
+}
+
+static const struct trace_desc TD_NAP = {"wait: nap", "test", {0}, 0};
+
+static void nap_ms(long ms)
+{
+	struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+	while (nanosleep(&t, &t) < 0)
+		;
+}
+
+/* 4 naps of 50 ms at a wait site, 100 ms of spinning, 100 ms asleep
+ * outside any wait site; then it ends (inside the window). */
+static void *known_main(void *arg)
+{
+	(void)arg;
+	pthread_setname_np(pthread_self(), "known");
+	for (int i = 0; i < 4; i++) {
+		uint64_t t0 = trace_wait_begin(&TD_NAP);
+		trace_wait_sleep(&TD_NAP);
+		nap_ms(50);
+		trace_wait_end(&TD_NAP, t0, trace_now());
+	}
+	spin_here(0.1);
+	nap_ms(100);
+	return NULL;
+}
+
+static struct decoded *block_profile(struct prof_block *b, struct prof_block_facts *f)
+{
+	unsigned char *gz;
+	size_t len;
+	cr_assert(eq(int, prof_block_pprof(b, &gz, &len, f), 0));
+	struct decoded *d = malloc(sizeof *d);
+	decode(gz, len, d);
+	free(gz);
+	return d;
+}
+
+Test(block, a_threads_naps_spins_and_sleeps_add_up_by_reason, .timeout = 30)
+{
+	struct prof_block *b;
+	struct prof_block_facts f;
+	pthread_t th;
+	cr_assert(eq(int, prof_block_start(&b), 0));
+	cr_expect(eq(int, trace_waits_on(), 1));
+	pthread_create(&th, NULL, known_main, NULL);
+	pthread_join(th, NULL);
+	struct decoded *d = block_profile(b, &f);
+	uint64_t n;
+	double nap = block_ms(d, "nap", "known", &n);
+	cr_expect(eq(u64, n, 4), "4 naps, not %llu", (unsigned long long)n);
+	cr_expect(all(ge(dbl, nap, 195), le(dbl, nap, 260)), "napped %.1f ms, not about 200", nap);
+	double blocked = block_ms(d, "blocked", "known", NULL);
+	cr_expect(all(ge(dbl, blocked, 90), le(dbl, blocked, 160)), "blocked %.1f ms outside, not about 100",
+		  blocked);
+	double runnable = block_ms(d, "runnable", "known", NULL);
+	double whole = block_ms(d, NULL, "known", NULL);
+	cr_expect(all(ge(dbl, whole, nap + blocked - 0.001), le(dbl, whole, nap + blocked + runnable + 0.001)),
+		  "the thread's samples: %.1f ms", whole);
+	/* The main thread waited in pthread_join: blocked, outside a wait site. */
+	cr_expect(lt(dbl, 300, block_ms(d, "blocked", NULL, NULL)));
+	/* The nap's stack names the function that napped, under its wait. */
+	bool found = false;
+	for (size_t i = 0; i < nsamples; i++) {
+		const char *r = label(d, &samples[i], "reason");
+		if (r && strcmp(r, "nap") == 0)
+			found = strcmp(d->str[d->fn_name[d->loc_fn[samples[i].leaf]]], "wait: nap") == 0;
+	}
+	cr_expect(found, "the nap's leaf frame is its wait");
+	cr_expect(all(le(u64, (uint64_t)(f.off_cpu_ns * 0.99), f.delay_ns),
+		      le(u64, f.delay_ns, (uint64_t)(f.off_cpu_ns * 1.01) + 1000000)),
+		  "delay %llu ns against off-CPU %llu ns", (unsigned long long)f.delay_ns,
+		  (unsigned long long)f.off_cpu_ns);
+	free(d);
+	prof_block_free(b);
+	cr_expect(eq(int, trace_waits_on(), 0), "disarmed once freed");
+}
+
+static void nap_job(void *arg, uintptr_t i)
+{
+	(void)arg;
+	(void)i;
+	nap_ms(1);
+}
+
+Test(block, the_pools_rendezvous_is_the_producers_reason, .timeout = 30)
+{
+	struct pool *p;
+	struct prof_block *b;
+	cr_assert(eq(int, pool_create(&p, 2, 0, "blk", NULL), 0));
+	cr_assert(eq(int, prof_block_start(&b), 0));
+	/* Jobs of a millisecond: the producer outlasts its spin and sleeps
+	 * until a worker takes each; then the workers wait for work. */
+	for (int i = 0; i < 200; i++)
+		cr_assert(eq(int, pool_submit(p, nap_job, NULL, 0), 0));
+	nap_ms(50);
+	prof_block_stop(b);
+	struct decoded *d = block_profile(b, NULL);
+	uint64_t n;
+	block_ms(d, "rendezvous", NULL, &n);
+	cr_expect(lt(u64, 0, n), "no rendezvous");
+	block_ms(d, "no work", NULL, &n);
+	cr_expect(lt(u64, 0, n), "no worker waited for work");
+	free(d);
+	prof_block_free(b);
+	pool_destroy(p);
+}
+
+Test(block, one_at_a_time_and_nothing_armed_between)
+{
+	struct prof_block *a, *b;
+	cr_expect(eq(int, trace_waits_on(), 0));
+	cr_assert(eq(int, prof_block_start(&a), 0));
+	cr_expect(eq(int, prof_block_start(&b), -EBUSY));
+	cr_expect(eq(int, prof_block_active(), 1));
+	prof_block_free(a);
+	cr_expect(eq(int, prof_block_active(), 0));
+	cr_expect(eq(int, trace_waits_on(), 0));
+	cr_assert(eq(int, prof_block_start(&b), 0));
+	prof_block_free(b);
+}
+
+Test(prof_e2e, block_profile_and_the_index, .timeout = 60)
+{
+	const char *const args[] = {"--workers", "2", "--cache-mb", "0", "--access-log", "off", NULL};
+	struct mw_fetch pr = {.m = &srv, .path = "/debug/pprof/block?seconds=1"};
+	pthread_t th;
+	struct mw_resp r;
+
+	start(args);
+	cr_assert(eq(int, mw_get(&srv, "/debug/pprof/", &r), 0));
+	cr_expect(eq(long, r.status, 200));
+	cr_expect(eq(str, r.type, "text/html; charset=utf-8"));
+	cr_expect(not(eq(ptr, strstr(r.body, "href=\"block?seconds=30\""), NULL)));
+	cr_expect(not(eq(ptr, strstr(r.body, "href=\"profile?seconds=30\""), NULL)));
+	mw_resp_free(&r);
+	pthread_create(&th, NULL, mw_fetch_main, &pr);
+	nap_ms(200);
+	cr_assert(eq(int, mw_get(&srv, "/debug/pprof/block?seconds=1", &r), 0));
+	cr_expect(eq(long, r.status, 409), "a second block profile at once");
+	cr_expect(lt(int, 0, atoi(r.retry_after)), "409 without Retry-After");
+	mw_resp_free(&r);
+	for (int i = 0; i < 3; i++) {
+		char url[96];
+		snprintf(url, sizeof url, "/mandelbrot?w=256&h=256&cy=0.1%d", i);
+		cr_assert(eq(int, mw_get(&srv, url, &r), 0));
+		mw_resp_free(&r);
+	}
+	pthread_join(th, NULL);
+	cr_assert(eq(long, pr.r.status, 200), "%s", pr.r.body);
+	cr_expect(not(eq(ptr, strstr(pr.r.disposition, "mandelweb-block.pprof"), NULL)));
+	struct decoded *d = malloc(sizeof *d);
+	decode((const unsigned char *)pr.r.body, pr.r.len, d);
+	uint64_t n;
+	block_ms(d, "network", "http-0", &n);
+	cr_expect(lt(u64, 0, n), "the HTTP thread's poll is its wait");
+	block_ms(d, "no work", NULL, &n);
+	cr_expect(lt(u64, 0, n), "the workers waited for work");
+	free(d);
+	if (system("command -v go >/dev/null 2>&1") == 0) {
+		char path[64], cmd[200];
+		snprintf(path, sizeof path, "/tmp/mw-block-%d.pprof", (int)getpid());
+		FILE *f = fopen(path, "wb");
+		fwrite(pr.r.body, 1, pr.r.len, f);
+		fclose(f);
+		snprintf(cmd, sizeof cmd,
+			 "go tool pprof -top -tagfocus reason=network %s 2>&1 | grep -q 'wait: network'", path);
+		cr_expect(eq(int, system(cmd), 0), "go tool pprof -tagfocus does not read it");
+		remove(path);
+	}
+	mw_resp_free(&pr.r);
+	cr_assert(eq(int, mw_get(&srv, "/debug/pprof/block?seconds=x", &r), 0));
+	cr_expect(eq(long, r.status, 400));
+	mw_resp_free(&r);
+	cr_assert(eq(int, mw_get(&srv, "/debug/pprof/block?hz=1", &r), 0));
+	cr_expect(eq(long, r.status, 400));
+	cr_expect(not(eq(ptr, strstr(r.body, "/debug/pprof/block takes seconds="), NULL)), "%s", r.body);
+	mw_resp_free(&r);
+	cr_expect(eq(int, mw_stop(&srv, SIGTERM), 0));
+}
+
+Test(block, the_sieves_filters_wait_on_their_neighbours, .timeout = 60)
+{
+	char path[64], cmd[200];
+	snprintf(path, sizeof path, "/tmp/mw-sieve-%d.pprof", (int)getpid());
+	snprintf(cmd, sizeof cmd, "%s/sieve -n 50 -blockprofile %s >/dev/null 2>&1", MW_BIN, path);
+	cr_assert(eq(int, system(cmd), 0));
+	FILE *f = fopen(path, "rb");
+	cr_assert(not(eq(ptr, f, NULL)));
+	static unsigned char gz[1 << 20];
+	size_t len = fread(gz, 1, sizeof gz, f);
+	fclose(f);
+	struct decoded *d = malloc(sizeof *d);
+	decode(gz, len, d);
+	/* Every filter thread waited to receive from its neighbour; most to
+	 * send to the next as well. */
+	unsigned filters = 0;
+	for (int p = 2; p < 230; p++) {
+		char name[16];
+		int prime = 1;
+		for (int q = 2; q * q <= p; q++)
+			prime &= p % q != 0;
+		if (!prime)
+			continue;
+		snprintf(name, sizeof name, "filter-%d", p);
+		uint64_t n;
+		block_ms(d, "receive", name, &n);
+		filters += n > 0;
+	}
+	cr_expect(eq(u32, filters, 49), "%u of 49 filters waited to receive", filters);
+	uint64_t sends;
+	block_ms(d, "send", NULL, &sends);
+	cr_expect(lt(u64, 0, sends), "no filter waited to send");
+	free(d);
+	remove(path);
 }

@@ -237,6 +237,13 @@ Test(e2e, metrics_parse, .timeout = 60)
 		lines++;
 	}
 	cr_expect(lt(int, 50, lines));
+	/* promtool, where it is installed, lints names, types and help. */
+	if (system("command -v promtool >/dev/null 2>&1") == 0) {
+		cr_assert(eq(int, mw_get(&srv, "/metrics", &r), 0));
+		FILE *p = popen("promtool check metrics >/dev/null 2>&1", "w");
+		fwrite(r.body, 1, r.len, p);
+		cr_expect(eq(int, pclose(p), 0), "promtool check metrics is not clean");
+	}
 	mw_resp_free(&r);
 	cr_assert(eq(int, mw_get(&srv, "/metrics", &r), 0));
 	cr_expect(eq(dbl, mw_metric(r.body, "mandelweb_http_requests_total{route=\"/mandelbrot\",status=\"200\"}"), 3));
@@ -248,6 +255,12 @@ Test(e2e, metrics_parse, .timeout = 60)
 	cr_expect(eq(dbl, mw_metric(r.body, "mandelweb_workers"), 2));
 	cr_expect(eq(dbl, mw_metric(r.body, "mandelweb_requests_in_flight"), 0));
 	cr_expect(ge(dbl, mw_metric(r.body, "mandelweb_connections"), 1));
+	/* Scheduler latency, by class of thread, from each thread's schedstat. */
+	cr_expect(eq(dbl, mw_metric(r.body, "mandelweb_sched_threads{class=\"workers\"}"), 2));
+	cr_expect(le(dbl, 1, mw_metric(r.body, "mandelweb_sched_threads{class=\"http\"}")));
+	cr_expect(le(dbl, 0, mw_metric(r.body, "mandelweb_sched_runnable_seconds_total{class=\"workers\"}")));
+	cr_expect(lt(dbl, 0, mw_metric(r.body, "mandelweb_sched_running_seconds_total{class=\"workers\"}")));
+	cr_expect(not(eq(ptr, strstr(r.body, "# TYPE mandelweb_sched_runnable_seconds_total counter\n"), NULL)));
 	/* Which kernel serves, on which architecture. */
 	char info[160];
 	snprintf(info, sizeof info, "mandelweb_build_info{version=\"%s\",arch=\"%s\",kernel=\"%s\"}",

@@ -99,6 +99,19 @@ void kv_init(enum trace_kview m)
 	pthread_mutex_unlock(&mu);
 }
 
+int trace_kview_delays(unsigned i, uint64_t count[TRACE_DELAY_BUCKETS], uint64_t *sum_ns)
+{
+	struct trace_ring *r = trace_ring_(i);
+	struct trace_kview_thread *k = r ? atomic_load(&r->kv) : NULL;
+	if (!k)
+		return -1;
+	pthread_mutex_lock(&mu);
+	memcpy(count, k->delay, sizeof k->delay);
+	*sum_ns = k->delay_sum_ns;
+	pthread_mutex_unlock(&mu);
+	return 0;
+}
+
 void trace_kview_usage(struct trace_kview_usage *u)
 {
 	pthread_mutex_lock(&mu);
@@ -179,6 +192,14 @@ static void on_switch(struct trace_ring *r, struct trace_kview_thread *k, uint64
 		enum kstate was = k->state == KS_PROC_R ? KS_RUNNABLE : k->state;
 		if (was == KS_RUNNABLE || was == KS_BLOCKED)
 			put_state(r, was, k->cpu, k->since, t);
+		if (k->state == KS_RUNNABLE) { /* preempted, now back: a scheduler delay */
+			uint64_t d = t - k->since, bound = 1000;
+			unsigned b = 0;
+			while (b + 1 < TRACE_DELAY_BUCKETS && d > bound)
+				b++, bound *= 4;
+			k->delay[b]++;
+			k->delay_sum_ns += d;
+		}
 		k->state = KS_RUNNING;
 	}
 	k->cpu = cpu;

@@ -40,6 +40,8 @@ struct trace_kview_thread {
 	enum kstate state;   /* since 'since' (trace clock), on 'cpu' */
 	int cpu;
 	uint64_t since;
+	/* Runnable-to-running delays seen (trace.h's trace_kview_delays). */
+	uint64_t delay[TRACE_DELAY_BUCKETS], delay_sum_ns;
 };
 
 /* Drains the caller's kernel ring, and one other thread's in turn, unless

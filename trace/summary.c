@@ -16,11 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "trace/anatomy.h"
 #include "trace/kview.h"
 #include "trace/summary.h"
 
 #define NAMES_MAX 48 /* per table; further names are added up as "(other names)" */
 #define SPANS_SHOWN 8
+#define SLOWEST_SHOWN 5
 
 struct tally {
 	const char *name;
@@ -69,6 +71,7 @@ struct summary {
 	size_t nth, capth;
 	struct async as[NAMES_MAX];
 	unsigned nas;
+	struct anatomy *an; /* the slowest requests */
 	int oom;
 };
 
@@ -78,6 +81,7 @@ struct summary *summary_new(uint64_t start, uint64_t end)
 	if (s) {
 		s->start = start;
 		s->end = end;
+		s->an = anatomy_new();
 	}
 	return s;
 }
@@ -189,6 +193,40 @@ static void cover_blocked(struct thread *t, uint64_t a, uint64_t b, const char *
 	}
 }
 
+/* How much of [a, b) the thread was runnable, and blocked (the intervals
+ * are sorted and do not overlap). */
+static uint64_t overlap_rq(const struct thread *t, uint64_t a, uint64_t b)
+{
+	size_t lo = 0, hi = t->nrq;
+	uint64_t sum = 0;
+	while (lo < hi) { /* the first that ends after a */
+		size_t m = (lo + hi) / 2;
+		if (t->rq[m].t1 <= a)
+			lo = m + 1;
+		else
+			hi = m;
+	}
+	for (size_t i = lo; i < t->nrq && t->rq[i].t0 < b; i++)
+		sum += (t->rq[i].t1 < b ? t->rq[i].t1 : b) - (t->rq[i].t0 > a ? t->rq[i].t0 : a);
+	return sum;
+}
+
+static uint64_t overlap_bl(const struct thread *t, uint64_t a, uint64_t b)
+{
+	size_t lo = 0, hi = t->nbl;
+	uint64_t sum = 0;
+	while (lo < hi) {
+		size_t m = (lo + hi) / 2;
+		if (t->bl[m].t1 <= a)
+			lo = m + 1;
+		else
+			hi = m;
+	}
+	for (size_t i = lo; i < t->nbl && t->bl[i].t0 < b; i++)
+		sum += (t->bl[i].t1 < b ? t->bl[i].t1 : b) - (t->bl[i].t0 > a ? t->bl[i].t0 : a);
+	return sum;
+}
+
 void summary_add(struct summary *s, const struct chrome_rec *e, int state)
 {
 	if (s->nth == 0)
@@ -203,7 +241,15 @@ void summary_add(struct summary *s, const struct chrome_rec *e, int state)
 		cover_runnable(t, e->ts, e->ts + e->dur, e->d->name);
 		if (strncmp(e->d->name, "wait", 4) == 0)
 			cover_blocked(t, e->ts, e->ts + e->dur, e->d->name);
+		if (strcmp(e->d->name, "resume follower") == 0)
+			anatomy_follower(s->an, (uint64_t)e->a[0]);
+		if (e->d->arg[3] && e->a[3] > 0 && strcmp(e->d->arg[3], "request") == 0) {
+			uint64_t a = e->ts, b = e->ts + e->dur;
+			anatomy_job(s->an, (uint64_t)e->a[3], t->name, a, b, overlap_rq(t, a, b),
+				    overlap_bl(t, a, b), t->states);
+		}
 	} else if (e->kind == TRACE_ASYNC) {
+		anatomy_async(s->an, e);
 		unsigned i;
 		for (i = 0; i < s->nas && strcmp(s->as[i].name, e->d->name) != 0; i++)
 			;
@@ -338,12 +384,15 @@ char *summary_finish(struct summary *s, const char *kview, const struct trace_fa
 			}
 			fprintf(o, "\n");
 		}
+		anatomy_text(s->an, o, SLOWEST_SHOWN);
+		s->an = NULL;
 		if (fclose(o) != 0) {
 			free(text);
 			text = NULL;
 		}
 	}
 	if (s) {
+		anatomy_text(s->an, NULL, 0);
 		for (size_t i = 0; i < s->nth; i++) {
 			free(s->th[i].rq);
 			free(s->th[i].bl);

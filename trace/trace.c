@@ -322,3 +322,106 @@ void trace_usage(struct trace_usage *u)
 	}
 	u->bytes = bytes;
 }
+
+_Thread_local struct trace_labels trace_labels_;
+
+/* ---- waits ---- */
+
+/* The walk's frames are where it expects them only when neither it nor
+ * its caller is inlined. */
+#if defined(__GNUC__) || defined(__clang__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+
+atomic_uint trace_waits_armed_;
+static const struct trace_waiter *_Atomic waiter;
+
+void trace_waiter_attach(const struct trace_waiter *w)
+{
+	atomic_store(&waiter, w);
+}
+
+void trace_waits_arm(int on)
+{
+	atomic_store(&trace_waits_armed_, atomic_load(&waiter) && on ? 1u : 0u);
+}
+
+
+/* The calling thread's stack, for the walk's bounds: read once. */
+static _Thread_local uintptr_t stack_lo, stack_hi;
+static _Thread_local int stack_known;
+
+static void stack_bounds(void)
+{
+	stack_known = 1;
+#ifdef __GLIBC__
+	pthread_attr_t a;
+	void *lo;
+	size_t len;
+	if (pthread_getattr_np(pthread_self(), &a) == 0) {
+		if (pthread_attr_getstack(&a, &lo, &len) == 0) {
+			stack_lo = (uintptr_t)lo;
+			stack_hi = (uintptr_t)lo + len;
+		}
+		pthread_attr_destroy(&a);
+	}
+#endif
+}
+
+/* The callers' return addresses, from the frame pointers (the project is
+ * built with them; a chain through a library without them ends there):
+ * how many. Where the compiler has no frame address builtin, none. */
+static unsigned NOINLINE walk(uint64_t *ips, unsigned max)
+{
+	unsigned n = 0;
+#if defined(__GNUC__) || defined(__clang__)
+	if (!stack_known)
+		stack_bounds();
+	uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+	int skip = 1; /* the return into trace_wait_sleep_ */
+	while (n < max && fp >= stack_lo && fp + 2 * sizeof(uintptr_t) <= stack_hi &&
+	       fp % sizeof(uintptr_t) == 0) {
+		const uintptr_t *f = (const uintptr_t *)fp;
+		uintptr_t next = f[0], ret = f[1];
+		if (!ret)
+			break;
+		if (skip)
+			skip--;
+		else
+			ips[n++] = ret;
+		if (next <= fp)
+			break;
+		fp = next;
+	}
+#else
+	(void)ips;
+	(void)max;
+#endif
+	return n;
+}
+
+void NOINLINE trace_wait_sleep_(const struct trace_desc *d)
+{
+	uint64_t ips[TRACE_WAIT_FRAMES];
+	const struct trace_waiter *w = atomic_load_explicit(&waiter, memory_order_acquire);
+	if (!w)
+		return;
+	unsigned n = walk(ips, TRACE_WAIT_FRAMES);
+	w->sleep(d, trace_now(), ips, n);
+}
+
+void trace_wait_end_(const struct trace_desc *d, uint64_t t0, uint64_t t1)
+{
+	const struct trace_waiter *w = atomic_load_explicit(&waiter, memory_order_acquire);
+	if (w)
+		w->end(d, t0, t1);
+}
+
+void trace_wait_none_(void)
+{
+	const struct trace_waiter *w = atomic_load_explicit(&waiter, memory_order_acquire);
+	if (w)
+		w->none();
+}

@@ -215,6 +215,103 @@ static inline void trace_async(const struct trace_desc *d, uint64_t id, uint64_t
 	}
 }
 
+/* ---- labels, for CPU samples ----
+ *
+ * What a thread works for now: the route of the request and the render's
+ * mode (static strings, or NULL), as Go's pprof.Do sets goroutine labels.
+ * The CPU profiler's signal handler copies them into each sample of the
+ * thread (prof/sigprof.c), so a profile can be cut by them (go tool pprof
+ * -tagfocus mode=px). Set and restored by the thread itself. */
+struct trace_labels {
+	const char *route, *mode;
+};
+extern _Thread_local struct trace_labels trace_labels_;
+
+/* Sets the calling thread's labels; returns the ones they replace. */
+static inline struct trace_labels trace_labels_swap(struct trace_labels l)
+{
+	struct trace_labels old = trace_labels_;
+	trace_labels_ = l;
+	return old;
+}
+
+/* ---- waits, for an off-CPU (block) profiler ----
+ *
+ * A wait site brackets a wait: t0 = trace_wait_begin(desc) before it
+ * (desc names why, "wait: ..."); trace_wait_sleep(desc) right before the
+ * thread goes to sleep in it (a futex, a condition variable, poll: again
+ * at each sleep of the same wait is harmless); trace_wait_end(desc, t0,
+ * t1) once it runs again (t1: when it did), or trace_wait_none() when it
+ * did not wait after all. A wait that only spun never slept: it was on a
+ * CPU. A profiler (prof/block.c) attaches; while it is armed, each sleep
+ * reaches it with the call chain of the site (frame pointers, walked in
+ * the sleeping thread), each end with its time. The tracer's own span
+ * stays the site's business. With nothing armed each costs one relaxed
+ * load (begin: what trace_begin costs). */
+struct trace_waiter {
+	/* On the waiting thread, before its first sleep in the wait;
+	 * ips[0..n): the site's frames, every one a return address. */
+	void (*sleep)(const struct trace_desc *d, uint64_t t, const uint64_t *ips, unsigned n);
+	void (*end)(const struct trace_desc *d, uint64_t t0, uint64_t t1);
+	void (*none)(void); /* the wait begun did not happen */
+};
+#define TRACE_WAIT_FRAMES 64
+
+extern atomic_uint trace_waits_armed_;
+
+/* Any time (the first arming needs it); NULL detaches. */
+void trace_waiter_attach(const struct trace_waiter *w);
+/* The attached waiter's session: 1 from its start, 0 at its end. */
+void trace_waits_arm(int on);
+
+static inline int trace_waits_on(void)
+{
+	return atomic_load_explicit(&trace_waits_armed_, memory_order_relaxed) != 0;
+}
+
+void trace_wait_sleep_(const struct trace_desc *d);
+void trace_wait_end_(const struct trace_desc *d, uint64_t t0, uint64_t t1);
+void trace_wait_none_(void);
+
+/* A wait's start: the time when the tracer or a waiter is armed, else 0. */
+static inline uint64_t trace_wait_begin(const struct trace_desc *d)
+{
+	(void)d;
+	return trace_on() || trace_waits_on() ? trace_now() : 0;
+}
+
+/* The thread is about to sleep in the wait d. */
+static inline void trace_wait_sleep(const struct trace_desc *d)
+{
+	if (trace_waits_on())
+		trace_wait_sleep_(d);
+}
+
+/* The wait begun did not happen (the token was there). */
+static inline void trace_wait_none(void)
+{
+	if (trace_waits_on())
+		trace_wait_none_();
+}
+
+/* A wait that began at t0 ended at t1, to the waiter (not the tracer). */
+static inline void trace_wait_end(const struct trace_desc *d, uint64_t t0, uint64_t t1)
+{
+	if (t0 && t1 >= t0 && trace_waits_on())
+		trace_wait_end_(d, t0, t1);
+}
+
+/* The common case: a wait from t0 to now, as the tracer's span d (no
+ * arguments) and to the waiter. */
+static inline void trace_wait_span(const struct trace_desc *d, uint64_t t0)
+{
+	if (!t0)
+		return;
+	uint64_t t1 = trace_now();
+	trace_span_to(d, t0, t1, TRACE_FLOW_NONE, 0, 0, 0);
+	trace_wait_end(d, t0, t1);
+}
+
 /* Names the calling thread in traces (else its pthread name is used). */
 void trace_thread_name(const char *name);
 
@@ -275,5 +372,12 @@ struct trace_kview_usage {
 	uint64_t lost;       /* switch records the kernel's rings lost */
 };
 void trace_kview_usage(struct trace_kview_usage *u);
+
+/* Ring i's thread's delays from runnable to running, as the kernel's view
+ * saw them while the tracer was armed (since start-up): counts by bucket,
+ * bucket b holding delays up to 1 us x 4^b (the last: the rest), and
+ * their sum. 0, or -1 (no such ring, or no kernel view of it). */
+#define TRACE_DELAY_BUCKETS 12
+int trace_kview_delays(unsigned i, uint64_t count[TRACE_DELAY_BUCKETS], uint64_t *sum_ns);
 
 #endif
