@@ -18,6 +18,8 @@ static void trace_ready(struct request *rq)
 		srv_add_header(rq, "Content-Encoding", "gzip");
 	if (rq->tr.format == TRACE_FORMAT_SUMMARY) {
 		rq->type = "text/plain; charset=utf-8";
+	} else if (rq->tr.format == TRACE_FORMAT_SUMMARY_JSON) {
+		rq->type = "application/json";
 	} else if (rq->tr.format == TRACE_FORMAT_PERFETTO) {
 		rq->type = "application/octet-stream";
 		srv_add_header(rq, "Content-Disposition",

@@ -63,6 +63,7 @@ int tracing_parse(struct MHD_Connection *conn, unsigned max_s, int flight, uint6
 	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, each_arg, &p);
 	*format = !p.format || strcmp(p.format, "json") == 0 ? TRACE_FORMAT_JSON
 		  : strcmp(p.format, "summary") == 0	      ? TRACE_FORMAT_SUMMARY
+		  : strcmp(p.format, "summary-json") == 0     ? TRACE_FORMAT_SUMMARY_JSON
 							      : TRACE_FORMAT_PERFETTO;
 	*samples = !p.samples || strcmp(p.samples, "off") != 0;
 	return tracing_query_finish(&p, max_s, flight, ns, last, why, len);
@@ -116,8 +117,8 @@ int tracing_query_finish(const struct tracing_query *q, unsigned max_s, int flig
 		return -EINVAL;
 	}
 	if (p.format && strcmp(p.format, "json") != 0 && strcmp(p.format, "summary") != 0 &&
-	    strcmp(p.format, "perfetto") != 0) {
-		snprintf(why, len, "format must be json (the default), perfetto or summary");
+	    strcmp(p.format, "summary-json") != 0 && strcmp(p.format, "perfetto") != 0) {
+		snprintf(why, len, "format must be json (the default), perfetto, summary or summary-json");
 		return -EINVAL;
 	}
 	if (p.samples && strcmp(p.samples, "on") != 0 && strcmp(p.samples, "off") != 0) {

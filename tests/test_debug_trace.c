@@ -1216,3 +1216,58 @@ Test(trace_e2e, the_anatomy_of_a_request_queued_behind_another, .timeout = 60)
 	mw_resp_free(&m);
 	cr_expect(eq(int, mw_stop(&srv, SIGTERM), 0));
 }
+
+Test(trace_e2e, the_slowest_requests_as_json_for_tools, .timeout = 60)
+{
+	const char *const args[] = {"--workers", "1", "--cache-mb", "0", "--max-wait", "60", NULL};
+	struct mw_fetch tr = {.m = &srv, .path = "/debug/trace?seconds=1.5&format=summary-json"};
+	struct mw_fetch pic[2];
+	pthread_t tt, pt[2];
+	start(args);
+	pthread_create(&tt, NULL, mw_fetch_main, &tr);
+	nap_ms(200);
+	for (int i = 0; i < 2; i++) {
+		pic[i] = (struct mw_fetch){.m = &srv};
+		snprintf(pic[i].path, sizeof pic[i].path,
+			 "/mandelbrot?w=512&h=512&iter=3000&cx=-0.7435&cy=0.131%d&zoom=200", i);
+		pthread_create(&pt[i], NULL, mw_fetch_main, &pic[i]);
+	}
+	for (int i = 0; i < 2; i++) {
+		pthread_join(pt[i], NULL);
+		mw_resp_free(&pic[i].r);
+	}
+	pthread_join(tt, NULL);
+	cr_assert(eq(long, tr.r.status, 200));
+	cr_expect(eq(str, tr.r.type, "application/json"));
+	json_error_t err;
+	json_t *doc = json_loadb(tr.r.body, tr.r.len, 0, &err);
+	cr_assert(not(eq(ptr, doc, NULL)), "%s", err.text);
+	json_t *reqs = json_object_get(doc, "slowest_requests"), *q;
+	size_t i, pictures = 0;
+	json_int_t queued_max = 0, render_max = 0;
+	json_array_foreach(reqs, i, q) {
+		const char *route = json_string_value(json_object_get(q, "route"));
+		if (!route || strcmp(route, "/mandelbrot") != 0)
+			continue;
+		pictures++;
+		json_int_t total = json_integer_value(json_object_get(q, "total_ns")), sum = 0;
+		static const char *const parts[] = {"queued_ns", "render_ns", "encode_ns", "send_ns",
+						    "held_ns", "other_ns"};
+		for (int k = 0; k < 6; k++)
+			sum += json_integer_value(json_object_get(q, parts[k]));
+		cr_expect(eq(i64, (int64_t)sum, (int64_t)total), "the parts add up to the whole");
+		json_int_t qd = json_integer_value(json_object_get(q, "queued_ns"));
+		json_int_t rd = json_integer_value(json_object_get(q, "render_ns"));
+		queued_max = qd > queued_max ? qd : queued_max;
+		render_max = rd > render_max ? rd : render_max;
+		cr_expect(eq(str, (char *)json_string_value(json_object_get(q, "critical_thread")),
+			     "worker-0"));
+		cr_expect(eq(str, (char *)json_string_value(json_object_get(q, "resumed_by")), "worker-0"));
+	}
+	cr_expect(eq(sz, pictures, (size_t)2));
+	cr_expect(lt(i64, (int64_t)(render_max / 2), (int64_t)queued_max), "one queued behind the other");
+	cr_expect(lt(sz, (size_t)0, json_array_size(json_object_get(doc, "threads"))));
+	json_decref(doc);
+	mw_resp_free(&tr.r);
+	cr_expect(eq(int, mw_stop(&srv, SIGTERM), 0));
+}

@@ -239,6 +239,7 @@ Test(e2e, metrics_parse, .timeout = 60)
 	cr_expect(lt(int, 50, lines));
 	/* promtool, where it is installed, lints names, types and help. */
 	if (system("command -v promtool >/dev/null 2>&1") == 0) {
+		mw_resp_free(&r);
 		cr_assert(eq(int, mw_get(&srv, "/metrics", &r), 0));
 		FILE *p = popen("promtool check metrics >/dev/null 2>&1", "w");
 		fwrite(r.body, 1, r.len, p);

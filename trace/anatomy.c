@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "trace/anatomy.h"
+#include "trace/json.h"
 #include "trace/summary.h"
 
 enum phase { PH_QUEUED, PH_RENDER, PH_ENCODE, PH_SEND, PH_HELD, PH_N };
@@ -16,6 +17,7 @@ struct req {
 	uint64_t phase[PH_N];
 	unsigned jobs, threads_seen;
 	int known, followed;
+	const char *resumer; /* the thread that resumed it */
 	uint64_t job_ns, runnable, blocked;
 	uint64_t last_end;
 	unsigned last;          /* the thread whose job ended last: threads[last] */
@@ -89,11 +91,20 @@ void anatomy_async(struct anatomy *a, const struct chrome_rec *e)
 	}
 }
 
-void anatomy_follower(struct anatomy *a, uint64_t id)
+void anatomy_follower(struct anatomy *a, uint64_t id, const char *thread)
+{
+	struct req *r;
+	if (a && id && (r = find(a, id))) {
+		r->followed = 1;
+		r->resumer = thread;
+	}
+}
+
+void anatomy_resumer(struct anatomy *a, uint64_t id, const char *thread)
 {
 	struct req *r;
 	if (a && id && (r = find(a, id)))
-		r->followed = 1;
+		r->resumer = thread;
 }
 
 void anatomy_job(struct anatomy *a, uint64_t id, const char *thread, uint64_t t0, uint64_t t1,
@@ -123,10 +134,84 @@ void anatomy_job(struct anatomy *a, uint64_t id, const char *thread, uint64_t t0
 	}
 }
 
+/* s as a JSON string (escaped), or null. */
+static void jstr(FILE *f, const char *s)
+{
+	char b[256];
+	struct json_out o = {b, 0, sizeof b, 0};
+	json_str(&o, s);
+	fwrite(b, 1, o.len, f);
+}
+
 static int by_total_desc(const void *x, const void *y)
 {
 	const struct req *a = *(const struct req *const *)x, *b = *(const struct req *const *)y;
 	return a->total > b->total ? -1 : a->total < b->total;
+}
+
+/* The requests that ended in the window, slowest first: an array to
+ * free, *m of them (NULL when out of memory). */
+static struct req **slowest(struct anatomy *a, size_t *m)
+{
+	struct req **v = malloc((a->n ? a->n : 1) * sizeof *v);
+	*m = 0;
+	for (size_t i = 0; v && i < a->cap; i++)
+		if (a->r[i].id && a->r[i].total)
+			v[(*m)++] = &a->r[i];
+	if (v)
+		qsort(v, *m, sizeof *v, by_total_desc);
+	return v;
+}
+
+void anatomy_json(struct anatomy *a, FILE *f, unsigned n)
+{
+	if (!a)
+		return;
+	size_t m;
+	struct req **v = slowest(a, &m);
+	fputc('[', f);
+	for (size_t i = 0; v && i < m && i < n; i++) {
+		const struct req *r = v[i];
+		uint64_t parts = 0;
+		fprintf(f, "%s{\"id\":%llu,\"method\":", i ? "," : "", (unsigned long long)r->id);
+		jstr(f, r->method);
+		fputs(",\"route\":", f);
+		jstr(f, r->route);
+		fprintf(f, ",\"status\":%lld,\"total_ns\":%llu", (long long)r->status,
+			(unsigned long long)r->total);
+		static const char *const keys[PH_N] = {"queued_ns", "render_ns", "encode_ns", "send_ns",
+						       "held_ns"};
+		for (int p = 0; p < PH_N; p++) {
+			fprintf(f, ",\"%s\":%llu", keys[p], (unsigned long long)r->phase[p]);
+			parts += r->phase[p];
+		}
+		fprintf(f, ",\"other_ns\":%llu,\"followed\":%s,\"resumed_by\":",
+			(unsigned long long)(r->total > parts ? r->total - parts : 0),
+			r->followed ? "true" : "false");
+		jstr(f, r->resumer);
+		fprintf(f, ",\"jobs\":%u,\"job_ns\":%llu,\"threads\":[", r->jobs,
+			(unsigned long long)r->job_ns);
+		for (unsigned k = 0; k < r->threads_seen; k++) {
+			if (k)
+				fputc(',', f);
+			jstr(f, r->threads[k]);
+		}
+		fputc(']', f);
+		if (r->jobs && r->known)
+			fprintf(f, ",\"running_ns\":%llu,\"runnable_ns\":%llu,\"blocked_ns\":%llu",
+				(unsigned long long)(r->job_ns - r->runnable - r->blocked),
+				(unsigned long long)r->runnable, (unsigned long long)r->blocked);
+		if (r->jobs) {
+			fputs(",\"critical_thread\":", f);
+			jstr(f, r->threads[r->last]);
+			fprintf(f, ",\"critical_ns\":%llu", (unsigned long long)r->th_ns[r->last]);
+		}
+		fputc('}', f);
+	}
+	fputc(']', f);
+	free(v);
+	free(a->r);
+	free(a);
 }
 
 void anatomy_text(struct anatomy *a, FILE *f, unsigned n)
@@ -134,12 +219,8 @@ void anatomy_text(struct anatomy *a, FILE *f, unsigned n)
 	if (!a)
 		return;
 	size_t m = 0;
-	struct req **v = malloc((a->n ? a->n : 1) * sizeof *v);
-	for (size_t i = 0; v && i < a->cap; i++)
-		if (a->r[i].id && a->r[i].total)
-			v[m++] = &a->r[i];
+	struct req **v = slowest(a, &m);
 	if (f && v && m) {
-		qsort(v, m, sizeof *v, by_total_desc);
 		fprintf(f, "\nslowest requests (%u of the %zu that ended in the window)%s\n",
 			m < n ? (unsigned)m : n, m, a->oom ? " (out of memory: partial)" : "");
 		for (size_t i = 0; i < m && i < n; i++) {
@@ -158,6 +239,9 @@ void anatomy_text(struct anatomy *a, FILE *f, unsigned n)
 			fprintf(f, " %s %s\n",
 				r->followed ? "following another request's render (single flight)" : "other",
 				summary_duration(d, (double)(r->total > parts ? r->total - parts : 0)));
+			if (r->resumer)
+				fprintf(f, "    resumed by %s%s\n", r->resumer,
+					r->followed ? " (the render it followed was done)" : " (it encoded the PNG)");
 			if (!r->jobs)
 				continue;
 			fprintf(f, "    its %u job%s ran %s on %u thread%s (", r->jobs, r->jobs == 1 ? "" : "s",

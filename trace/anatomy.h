@@ -32,9 +32,19 @@ void anatomy_async(struct anatomy *a, const struct chrome_rec *e);
  * ns by the kernel's view (known: whether the thread has one). */
 void anatomy_job(struct anatomy *a, uint64_t id, const char *thread, uint64_t t0, uint64_t t1,
 		 uint64_t runnable, uint64_t blocked, int known);
-/* Request id followed another's render (single flight: 'resume follower'). */
-void anatomy_follower(struct anatomy *a, uint64_t id);
+/* Request id followed another's render (single flight: 'resume follower'),
+ * and thread resumed it. */
+void anatomy_follower(struct anatomy *a, uint64_t id, const char *thread);
+/* Request id was resumed by thread (the worker that encoded its PNG). */
+void anatomy_resumer(struct anatomy *a, uint64_t id, const char *thread);
 /* The n slowest requests, as text on f (NULL: none); then frees a. */
 void anatomy_text(struct anatomy *a, FILE *f, unsigned n);
+/* The same as a JSON array of objects, one a request, slowest first
+ * (durations in ns): {"id", "method", "route", "status", "total_ns",
+ * "queued_ns", "render_ns", "encode_ns", "send_ns", "held_ns", "other_ns",
+ * "followed", "resumed_by", "jobs", "job_ns", "threads": [..], "running_ns",
+ * "runnable_ns", "blocked_ns" (absent without a kernel view),
+ * "critical_thread", "critical_ns"}; then frees a. */
+void anatomy_json(struct anatomy *a, FILE *f, unsigned n);
 
 #endif

@@ -557,7 +557,9 @@ static void summarize(struct trace_capture *c)
 	trace_kview_usage(&k);
 	snprintf(line, sizeof line, "%s%s%s", k.state, k.why[0] ? ": " : "", k.why);
 	c->facts.complete = c->facts.complete && c->facts.lost == 0;
-	c->text = summary_finish(s, line, &c->facts, &c->text_len);
+	c->text = c->format == TRACE_FORMAT_SUMMARY_JSON
+			  ? summary_finish_json(s, line, &c->facts, &c->text_len)
+			  : summary_finish(s, line, &c->facts, &c->text_len);
 	c->text_off = 0;
 }
 
@@ -595,7 +597,7 @@ static void fill(struct trace_capture *c)
 			 * older than the end of the window. */
 			c->facts.threads = trace_rings_();
 			c->ring = 0;
-			if (c->format == TRACE_FORMAT_SUMMARY)
+			if (c->format == TRACE_FORMAT_SUMMARY || c->format == TRACE_FORMAT_SUMMARY_JSON)
 				c->phase = PH_TEXT;
 			else if (fill_head(c))
 				c->phase = PH_THREADS;

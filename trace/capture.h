@@ -35,9 +35,10 @@ int trace_capture_last(struct trace_capture **out, uint64_t ns);
 void trace_capture_close(struct trace_capture *c);
 
 /* What reading gives: Chrome JSON (the default), the plain-text summary
- * of summary.h, or Perfetto's TracePacket stream (perfetto.h). Set
- * before the first read. */
-enum trace_format { TRACE_FORMAT_JSON, TRACE_FORMAT_SUMMARY, TRACE_FORMAT_PERFETTO };
+ * of summary.h (or the same as JSON for tools), or Perfetto's
+ * TracePacket stream (perfetto.h). Set before the first read. */
+enum trace_format { TRACE_FORMAT_JSON, TRACE_FORMAT_SUMMARY, TRACE_FORMAT_PERFETTO,
+		    TRACE_FORMAT_SUMMARY_JSON };
 void trace_capture_format(struct trace_capture *c, enum trace_format f);
 
 /* Whether the document holds the window's CPU samples (the default: yes,

@@ -17,12 +17,14 @@
 #include <string.h>
 
 #include "trace/anatomy.h"
+#include "trace/json.h"
 #include "trace/kview.h"
 #include "trace/summary.h"
 
 #define NAMES_MAX 48 /* per table; further names are added up as "(other names)" */
 #define SPANS_SHOWN 8
 #define SLOWEST_SHOWN 5
+#define SLOWEST_JSON 20
 
 struct tally {
 	const char *name;
@@ -242,7 +244,10 @@ void summary_add(struct summary *s, const struct chrome_rec *e, int state)
 		if (strncmp(e->d->name, "wait", 4) == 0)
 			cover_blocked(t, e->ts, e->ts + e->dur, e->d->name);
 		if (strcmp(e->d->name, "resume follower") == 0)
-			anatomy_follower(s->an, (uint64_t)e->a[0]);
+			anatomy_follower(s->an, (uint64_t)e->a[0], t->name);
+		if (e->d->arg[1] && e->a[1] > 0 && strcmp(e->d->name, "encode png") == 0 &&
+		    strcmp(e->d->arg[1], "request") == 0)
+			anatomy_resumer(s->an, (uint64_t)e->a[1], t->name);
 		if (e->d->arg[3] && e->a[3] > 0 && strcmp(e->d->arg[3], "request") == 0) {
 			uint64_t a = e->ts, b = e->ts + e->dur;
 			anatomy_job(s->an, (uint64_t)e->a[3], t->name, a, b, overlap_rq(t, a, b),
@@ -354,6 +359,21 @@ static void thread_text(FILE *f, struct thread *t, uint64_t win)
 		fprintf(f, "  (%u more span names)\n", n - SPANS_SHOWN);
 }
 
+static void summary_free(struct summary *s)
+{
+	if (!s)
+		return;
+	anatomy_text(s->an, NULL, 0);
+	for (size_t i = 0; i < s->nth; i++) {
+		free(s->th[i].rq);
+		free(s->th[i].bl);
+	}
+	for (unsigned i = 0; i < s->nas; i++)
+		free(s->as[i].dur);
+	free(s->th);
+	free(s);
+}
+
 char *summary_finish(struct summary *s, const char *kview, const struct trace_facts *f,
 		     size_t *len)
 {
@@ -391,16 +411,42 @@ char *summary_finish(struct summary *s, const char *kview, const struct trace_fa
 			text = NULL;
 		}
 	}
-	if (s) {
-		anatomy_text(s->an, NULL, 0);
+	summary_free(s);
+	return text;
+}
+
+char *summary_finish_json(struct summary *s, const char *kview, const struct trace_facts *f,
+			  size_t *len)
+{
+	char *text = NULL;
+	FILE *o = s ? open_memstream(&text, len) : NULL;
+	if (o) {
+		char b[256];
+		struct json_out k = {b, 0, sizeof b, 0};
+		json_str(&k, kview);
+		fprintf(o, "{\"window_ns\":%llu,\"events\":%llu,\"lost\":%llu,\"partial\":%s,"
+			   "\"kernel_view\":%.*s,\"threads\":[",
+			(unsigned long long)(s->end > s->start ? s->end - s->start : 0),
+			(unsigned long long)f->events, (unsigned long long)f->lost,
+			s->oom ? "true" : "false", (int)k.len, b);
 		for (size_t i = 0; i < s->nth; i++) {
-			free(s->th[i].rq);
-			free(s->th[i].bl);
+			const struct thread *t = &s->th[i];
+			struct json_out n = {b, 0, sizeof b, 0};
+			json_str(&n, t->name);
+			fprintf(o, "%s{\"name\":%.*s,\"tid\":%d,\"running_ns\":%llu,\"runnable_ns\":%llu,"
+				   "\"blocked_ns\":%llu}",
+				i ? "," : "", (int)n.len, b, t->tid, (unsigned long long)t->running,
+				(unsigned long long)t->runnable, (unsigned long long)t->blocked);
 		}
-		for (unsigned i = 0; i < s->nas; i++)
-			free(s->as[i].dur);
-		free(s->th);
-		free(s);
+		fputs("],\"slowest_requests\":", o);
+		anatomy_json(s->an, o, SLOWEST_JSON);
+		s->an = NULL;
+		fputs("}\n", o);
+		if (fclose(o) != 0) {
+			free(text);
+			text = NULL;
+		}
 	}
+	summary_free(s);
 	return text;
 }

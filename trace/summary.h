@@ -48,4 +48,11 @@ void summary_add(struct summary *s, const struct chrome_rec *e, int state);
 char *summary_finish(struct summary *s, const char *kview, const struct trace_facts *f,
 		     size_t *len);
 
+/* The same as JSON, for tools: {"window_ns", "events", "lost", "kernel_view",
+ * "threads": [{"name", "tid", "running_ns", "runnable_ns", "blocked_ns"}]
+ * (the states: 0 without a kernel view), "slowest_requests": anatomy.h's,
+ * the 20 slowest}; frees s. */
+char *summary_finish_json(struct summary *s, const char *kview, const struct trace_facts *f,
+			  size_t *len);
+
 #endif
