@@ -29,6 +29,31 @@ static char *stop_log(void)
 	return mw_log(&srv);
 }
 
+/* Reads what fd gives until the server closes it (*closed, where not
+ * NULL, says it did) or limit seconds pass, NUL-ended in out: how many
+ * bytes. */
+static long read_until_closed(int fd, char *out, size_t cap, double limit, int *closed)
+{
+	long got = 0;
+	double t0 = mw_now();
+	if (closed)
+		*closed = 0;
+	while (mw_now() - t0 < limit) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, 20) <= 0)
+			continue;
+		ssize_t n = read(fd, out + got, cap - 1 - (size_t)got);
+		if (n <= 0) {
+			if (closed)
+				*closed = 1;
+			break;
+		}
+		got += n;
+	}
+	out[got] = '\0';
+	return got;
+}
+
 /* Sends req on a new connection; reads what comes until the server
  * closes or limit seconds pass: the bytes in out, *closed, *seconds. */
 static long exchange(const char *req, size_t len, char *out, size_t cap, double limit, int *closed,
@@ -38,20 +63,7 @@ static long exchange(const char *req, size_t len, char *out, size_t cap, double 
 	cr_assert(ge(int, fd, 0));
 	double t0 = mw_now();
 	cr_assert(eq(long, (long)write(fd, req, len), (long)len));
-	long got = 0;
-	*closed = 0;
-	while (mw_now() - t0 < limit) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		if (poll(&p, 1, 20) <= 0)
-			continue;
-		ssize_t n = read(fd, out + got, cap - 1 - (size_t)got);
-		if (n <= 0) {
-			*closed = 1;
-			break;
-		}
-		got += n;
-	}
-	out[got] = '\0';
+	long got = read_until_closed(fd, out, cap, limit, closed);
 	*seconds = mw_now() - t0;
 	close(fd);
 	return got;
@@ -185,18 +197,8 @@ Test(hostile, a_half_close_is_a_hang_up_with_no_answer, .timeout = 60)
 	usleep(300 * 1000);
 	shutdown(fd, SHUT_WR);
 	char out[1024];
-	long got = 0;
 	double t0 = mw_now();
-	while (mw_now() - t0 < 10) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		if (poll(&p, 1, 50) <= 0)
-			continue;
-		ssize_t n = read(fd, out + got, sizeof out - 1 - (size_t)got);
-		if (n <= 0)
-			break;
-		got += n;
-	}
-	out[got] = '\0';
+	long got = read_until_closed(fd, out, sizeof out, 10, NULL);
 	cr_expect(eq(long, got, 0), "no answer: '%s'", out);
 	cr_expect(lt(dbl, mw_now() - t0, 5), "closed at once");
 	close(fd);
@@ -221,18 +223,8 @@ Test(hostile, a_debug_window_half_closed_gets_nothing_and_is_logged_499, .timeou
 		snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", paths[i]);
 		cr_assert(eq(long, (long)write(fd, req, strlen(req)), (long)strlen(req)));
 		shutdown(fd, SHUT_WR);
-		long got = 0;
 		double t0 = mw_now();
-		while (mw_now() - t0 < 10) {
-			struct pollfd p = {.fd = fd, .events = POLLIN};
-			if (poll(&p, 1, 50) <= 0)
-				continue;
-			ssize_t n = read(fd, out + got, sizeof out - 1 - (size_t)got);
-			if (n <= 0)
-				break;
-			got += n;
-		}
-		out[got] = '\0';
+		long got = read_until_closed(fd, out, sizeof out, 10, NULL);
 		close(fd);
 		cr_expect(eq(long, got, 0), "%s: no answer: '%s'", paths[i], out);
 		cr_expect(lt(dbl, mw_now() - t0, 2), "%s: closed at once", paths[i]);

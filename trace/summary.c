@@ -11,6 +11,7 @@
  * the percentiles. Everything else is a small table per name, searched
  * linearly: a trace has tens of names, not thousands.
  */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,20 +170,55 @@ static void cover_runnable(struct thread *t, uint64_t a, uint64_t b, const char 
 	}
 }
 
+/* A thread's runnable or blocked intervals: n elements of size bytes,
+ * sorted and apart, each with uint64_t t0 and t1 at offsets o0 and o1. */
+struct ivals {
+	const unsigned char *p;
+	size_t n, size, o0, o1;
+};
+#define IVALS(arr, count, type) \
+	((struct ivals){(const unsigned char *)(arr), (count), sizeof(type), offsetof(type, t0), \
+			offsetof(type, t1)})
+
+static uint64_t iv_at(const struct ivals *v, size_t i, size_t off)
+{
+	uint64_t x;
+	memcpy(&x, v->p + i * v->size + off, sizeof x);
+	return x;
+}
+
+/* The first interval that ends after a. */
+static size_t iv_first_after(const struct ivals *v, uint64_t a)
+{
+	size_t lo = 0, hi = v->n;
+	while (lo < hi) {
+		size_t m = (lo + hi) / 2;
+		if (iv_at(v, m, v->o1) <= a)
+			lo = m + 1;
+		else
+			hi = m;
+	}
+	return lo;
+}
+
+/* How much of [a, b) the intervals cover. */
+static uint64_t iv_overlap(const struct ivals *v, uint64_t a, uint64_t b)
+{
+	uint64_t sum = 0;
+	for (size_t i = iv_first_after(v, a); i < v->n && iv_at(v, i, v->o0) < b; i++) {
+		uint64_t t0 = iv_at(v, i, v->o0), t1 = iv_at(v, i, v->o1);
+		sum += (t1 < b ? t1 : b) - (t0 > a ? t0 : a);
+	}
+	return sum;
+}
+
 /* A wait span [a, b): the blocked time it overlaps is blocked in it
  * (waits do not overlap within a thread's one blocking call; where they
  * would, a blocked interval is claimed once at most). */
 static void cover_blocked(struct thread *t, uint64_t a, uint64_t b, const char *name)
 {
-	size_t lo = 0, hi = t->nbl;
-	while (lo < hi) { /* the first that ends after a */
-		size_t m = (lo + hi) / 2;
-		if (t->bl[m].t1 <= a)
-			lo = m + 1;
-		else
-			hi = m;
-	}
-	for (size_t i = lo; i < t->nbl && t->bl[i].t0 < b; i++) {
+	struct ivals v = IVALS(t->bl, t->nbl, struct blocked);
+	for (size_t i = iv_first_after(&v, a); i < t->nbl && t->bl[i].t0 < b; i++) {
 		struct blocked *x = &t->bl[i];
 		uint64_t s0 = x->t0 > a ? x->t0 : a, s1 = x->t1 < b ? x->t1 : b;
 		uint64_t part = s1 - s0, room = (x->t1 - x->t0) - x->claimed;
@@ -193,40 +229,6 @@ static void cover_blocked(struct thread *t, uint64_t a, uint64_t b, const char *
 			x->claimed += part;
 		}
 	}
-}
-
-/* How much of [a, b) the thread was runnable, and blocked (the intervals
- * are sorted and do not overlap). */
-static uint64_t overlap_rq(const struct thread *t, uint64_t a, uint64_t b)
-{
-	size_t lo = 0, hi = t->nrq;
-	uint64_t sum = 0;
-	while (lo < hi) { /* the first that ends after a */
-		size_t m = (lo + hi) / 2;
-		if (t->rq[m].t1 <= a)
-			lo = m + 1;
-		else
-			hi = m;
-	}
-	for (size_t i = lo; i < t->nrq && t->rq[i].t0 < b; i++)
-		sum += (t->rq[i].t1 < b ? t->rq[i].t1 : b) - (t->rq[i].t0 > a ? t->rq[i].t0 : a);
-	return sum;
-}
-
-static uint64_t overlap_bl(const struct thread *t, uint64_t a, uint64_t b)
-{
-	size_t lo = 0, hi = t->nbl;
-	uint64_t sum = 0;
-	while (lo < hi) {
-		size_t m = (lo + hi) / 2;
-		if (t->bl[m].t1 <= a)
-			lo = m + 1;
-		else
-			hi = m;
-	}
-	for (size_t i = lo; i < t->nbl && t->bl[i].t0 < b; i++)
-		sum += (t->bl[i].t1 < b ? t->bl[i].t1 : b) - (t->bl[i].t0 > a ? t->bl[i].t0 : a);
-	return sum;
 }
 
 void summary_add(struct summary *s, const struct chrome_rec *e, int state)
@@ -250,8 +252,10 @@ void summary_add(struct summary *s, const struct chrome_rec *e, int state)
 			anatomy_resumer(s->an, (uint64_t)e->a[1], t->name);
 		if (e->d->arg[3] && e->a[3] > 0 && strcmp(e->d->arg[3], "request") == 0) {
 			uint64_t a = e->ts, b = e->ts + e->dur;
-			anatomy_job(s->an, (uint64_t)e->a[3], t->name, a, b, overlap_rq(t, a, b),
-				    overlap_bl(t, a, b), t->states);
+			struct ivals rq = IVALS(t->rq, t->nrq, struct runnable);
+			struct ivals bl = IVALS(t->bl, t->nbl, struct blocked);
+			anatomy_job(s->an, (uint64_t)e->a[3], t->name, a, b, iv_overlap(&rq, a, b),
+				    iv_overlap(&bl, a, b), t->states);
 		}
 	} else if (e->kind == TRACE_ASYNC) {
 		anatomy_async(s->an, e);

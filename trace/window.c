@@ -94,6 +94,26 @@ static void ring_done(struct trace_capture *c, enum pass p, unsigned i)
 	}
 }
 
+/* A record read from ring r's lane: whether it is the window's (then it
+ * is counted, a state clipped to it, and *tid, *ring say whose). The
+ * first read of a lane says whether the ring reached back to the window's
+ * start. */
+static int take(struct trace_capture *c, struct cursor *cu, struct ring_stats *st,
+		const struct trace_ring *r, int state, struct chrome_rec *e, int *tid, unsigned *ring)
+{
+	if (cu->check_oldest) {
+		cu->check_oldest = 0;
+		if (e->ts > c->start)
+			c->facts.complete = 0;
+	}
+	if (!in_window(c, e, state))
+		return 0;
+	*tid = state ? window_states_tid(r) : r->tid;
+	*ring = cu->ring;
+	st->events++;
+	return 1;
+}
+
 int window_next(struct trace_capture *c, enum pass p, struct chrome_rec *e, int *tid,
 		unsigned *ring)
 {
@@ -142,17 +162,8 @@ int window_next(struct trace_capture *c, enum pass p, struct chrome_rec *e, int 
 				cu->in_spill = 0;
 				break;
 			}
-			if (cu->check_oldest) {
-				cu->check_oldest = 0;
-				if (e->ts > c->start)
-					c->facts.complete = 0;
-			}
-			if (in_window(c, e, state)) {
-				*tid = state ? window_states_tid(r) : r->tid;
-				*ring = cu->ring;
-				st->events++;
+			if (take(c, cu, st, r, state, e, tid, ring))
 				return 1;
-			}
 		}
 		while (cu->idx < cu->hi) {
 			if (!trace_lane_read_(ln, cu->idx, e)) {
@@ -166,17 +177,8 @@ int window_next(struct trace_capture *c, enum pass p, struct chrome_rec *e, int 
 				continue;
 			}
 			cu->idx++;
-			if (cu->check_oldest) {
-				cu->check_oldest = 0;
-				if (e->ts > c->start)
-					c->facts.complete = 0;
-			}
-			if (in_window(c, e, state)) {
-				*tid = state ? window_states_tid(r) : r->tid;
-				*ring = cu->ring;
-				st->events++;
+			if (take(c, cu, st, r, state, e, tid, ring))
 				return 1;
-			}
 		}
 		cu->lane++;
 		cu->begun = 0;
