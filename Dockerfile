@@ -30,7 +30,7 @@ RUN make -j"$(nproc)" bin/mandelweb && strip --strip-debug bin/mandelweb
 
 FROM ${RUNTIME_IMAGE}
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libmicrohttpd12 libpng16-16 zlib1g libdw1 \
+ && apt-get install -y --no-install-recommends libmicrohttpd12 libpng16-16 zlib1g libdeflate0 libdw1 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
  && useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
             --shell /usr/sbin/nologin mandelweb

@@ -63,8 +63,8 @@ ALL_LDFLAGS = $(LDFLAGS) -pthread $(SANFLAGS)
 
 # pkg-config runs once, when first needed (after the libraries are in).
 once = $(eval $1 := $$(shell $(PKG_CONFIG) $2))$($1)
-PNG_CFLAGS = $(call once,PNG_CFLAGS,--cflags libpng zlib)
-PNG_LIBS = $(call once,PNG_LIBS,--libs libpng zlib)
+PNG_CFLAGS = $(call once,PNG_CFLAGS,--cflags libpng zlib libdeflate)
+PNG_LIBS = $(call once,PNG_LIBS,--libs libpng zlib libdeflate)
 MHD_CFLAGS = $(call once,MHD_CFLAGS,--cflags libmicrohttpd)
 MHD_LIBS = $(call once,MHD_LIBS,--libs libmicrohttpd)
 DW_CFLAGS = $(call once,DW_CFLAGS,--cflags libdw zlib)
@@ -112,7 +112,7 @@ all: $(PROGRAMS)
 
 # The build's libraries, checked before the first compile and never
 # installed here: plain make, make bin and make install install nothing.
-LIBS := libpng zlib libdw $(if $(CROSS),,libmicrohttpd)
+LIBS := libpng zlib libdeflate libdw $(if $(CROSS),,libmicrohttpd)
 libs:
 	@$(PKG_CONFIG) --exists $(LIBS) 2>/dev/null || { \
 		echo "make: the build needs $(PKG_CONFIG) and the libraries $(LIBS) (their -dev" \

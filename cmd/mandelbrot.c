@@ -62,7 +62,8 @@ static void usage(FILE *f)
 		"                  [-workers N] [-queue N] [-cx X -cy Y -zoom Z] [-iter 1000]\n"
 		"                  [-colour " COLOUR_NAMES "] [-kernel auto|list|NAME]\n"
 		"                  [-png-level 0..9] [-png-strategy default|filtered|huffman|rle|fixed]\n"
-		"                  [-png-filter none|sub|up|avg|paeth|all] [-o mandelbrot.png]\n"
+		"                  [-png-filter none|sub|up|avg|paeth|all] [-png-encoder libdeflate|zlib]\n"
+		"                  [-o mandelbrot.png]\n"
 		"                  [-trace trace.json [-trace-ring 1048576] [-trace-kernel auto|off|refuse]\n"
 		"                   [-trace-hz " PROF_HZ_STR "]]\n"
 		"                  [-cpuprofile cpu.pprof [-profile-hz N] [-profile-sampler timer|perf]]\n"
@@ -188,6 +189,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 		} else if (strcmp(name, "png-strategy") == 0) {
 			if (pngenc_parse_strategy(v, &o->png.strategy) < 0)
 				return bad("png-strategy must be one of default|filtered|huffman|rle|fixed");
+			o->png.zlib = 1; /* a strategy is zlib's */
+		} else if (strcmp(name, "png-encoder") == 0) {
+			if (pngenc_parse_encoder(v, &o->png.zlib) < 0)
+				return bad("png-encoder must be libdeflate or zlib");
 		} else if (strcmp(name, "png-filter") == 0) {
 			if (pngenc_parse_filter(v, &o->png.filters) < 0)
 				return bad("png-filter must be one of none|sub|up|avg|paeth|all");

@@ -1,4 +1,5 @@
 /* version.c - see version.h. */
+#include <libdeflate.h>
 #include <png.h>
 #include <zlib.h>
 
@@ -17,8 +18,9 @@ void version_print(FILE *f, const char *prog, const struct kernel *k, const char
 {
 	char runs[128];
 	fprintf(f, "%s %s\n", prog, MANDELWEB_VERSION);
-	fprintf(f, "kernel: %s (this CPU runs: %s)\n", k->name, kernel_names(runs, sizeof runs, true));
+	if (k) /* the sieve renders nothing */
+		fprintf(f, "kernel: %s (this CPU runs: %s)\n", k->name, kernel_names(runs, sizeof runs, true));
 	fprintf(f, "built by: %s, C%ld\n", COMPILER, (long)__STDC_VERSION__);
-	fprintf(f, "libraries: libpng %s, zlib %s%s%s\n", png_get_libpng_ver(NULL), zlibVersion(),
-		more ? ", " : "", more ? more : "");
+	fprintf(f, "libraries: libpng %s, zlib %s, libdeflate %s%s%s\n", png_get_libpng_ver(NULL),
+		zlibVersion(), LIBDEFLATE_VERSION_STRING, more ? ", " : "", more ? more : "");
 }

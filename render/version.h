@@ -13,9 +13,10 @@
 
 #define MANDELWEB_VERSION "0.1.0"
 
-/* --version: "PROG VERSION", the kernel k and those this CPU runs, the
- * compiler, and the libraries' versions as loaded: libpng and zlib, then
- * more (the program's others, e.g. "libdw 0.188"; NULL: none). */
+/* --version: "PROG VERSION", the kernel k (none when NULL) and those this
+ * CPU runs, the compiler, and the libraries' versions: libpng and zlib as
+ * loaded, libdeflate as built, then more (the program's others, e.g.
+ * "libdw 0.188"; NULL: none). */
 void version_print(FILE *f, const char *prog, const struct kernel *k, const char *more);
 
 #endif

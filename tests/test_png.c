@@ -1,5 +1,7 @@
 /* test_png.c - PNG encoding: round trip through libpng's decoder for every
- * option, and errors returned rather than aborting. */
+ * option of both encoders (libdeflate and our chunks, the default; libpng
+ * and zlib), the same bytes twice, and errors returned rather than
+ * aborting. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <errno.h>
@@ -31,8 +33,9 @@ static void round_trip(unsigned channels, uint32_t w, uint32_t h, const struct p
 	uint8_t *px = decode(&b, channels, &dw, &dh);
 	cr_assert(eq(u32, dw, w));
 	cr_assert(eq(u32, dh, h));
-	cr_expect(eq(int, memcmp(px, img.px, img.stride * h), 0), "level %d strategy %s filter %s",
-		  o->level, pngenc_strategy_name(o->strategy), pngenc_filter_name(o->filters));
+	cr_expect(eq(int, memcmp(px, img.px, img.stride * h), 0), "%s level %d strategy %s filter %s",
+		  o->zlib ? "zlib" : "libdeflate", o->level, pngenc_strategy_name(o->strategy),
+		  pngenc_filter_name(o->filters));
 	free(px);
 	pngenc_buf_free(&b);
 	image_free(&img);
@@ -45,7 +48,7 @@ Test(png, round_trip_every_option)
 	for (size_t s = 0; s < 5; s++) {
 		for (size_t f = 0; f < 6; f++) {
 			for (int level = 0; level <= 9; level += 3) {
-				struct pngenc_opts o = {.level = level};
+				struct pngenc_opts o = {.level = level, .zlib = 1};
 				cr_assert(eq(int, pngenc_parse_strategy(strategies[s], &o.strategy), 0));
 				cr_assert(eq(int, pngenc_parse_filter(filters[f], &o.filters), 0));
 				round_trip(1, 37, 11, &o);
@@ -81,7 +84,55 @@ Test(png, libpng_errors_are_returned)
 	struct pngenc_buf b;
 	char err[128];
 
+	o.zlib = 1;
 	cr_assert(eq(int, pngenc_encode(&img, &o, &b, err, sizeof err), -EINVAL));
 	cr_assert(eq(int, strncmp(err, "libpng: ", 8), 0), "%s", err);
 	cr_assert(eq(ptr, b.data, NULL));
+	/* libdeflate's path checks the same before it writes anything. */
+	o.zlib = 0;
+	cr_assert(eq(int, pngenc_encode(&img, &o, &b, err, sizeof err), -EINVAL));
+	cr_assert(eq(int, strncmp(err, "png: invalid image", 18), 0), "%s", err);
+	cr_assert(eq(ptr, b.data, NULL));
+}
+
+/* The default path: libdeflate and our own chunks, every single filter
+ * and several levels, gray and RGB, odd sizes; libpng decodes each to the
+ * same pixels (its CRC and zlib checks included), and the same options
+ * give the same bytes twice. */
+Test(png, libdeflate_round_trip_every_filter_and_level)
+{
+	static const char *const filters[] = {"none", "sub", "up", "avg", "paeth"};
+	for (size_t f = 0; f < 5; f++) {
+		for (int level = 0; level <= 12; level += 3) {
+			struct pngenc_opts o = {.level = level, .zlib = 0};
+			cr_assert(eq(int, pngenc_parse_filter(filters[f], &o.filters), 0));
+			round_trip(1, 37, 11, &o);
+			round_trip(3, 5, 9, &o);
+			round_trip(1, 1, 1, &o);
+		}
+	}
+	struct image img;
+	struct pngenc_buf a, b;
+	struct pngenc_opts o = pngenc_defaults();
+	cr_assert(eq(int, image_alloc(&img, 300, 200, 1), 0));
+	for (size_t i = 0; i < img.stride * 200; i++)
+		img.px[i] = (uint8_t)(i / 300 + (i % 300 > 150));
+	cr_assert(eq(int, pngenc_encode(&img, &o, &a, NULL, 0), 0));
+	cr_assert(eq(int, pngenc_encode(&img, &o, &b, NULL, 0), 0));
+	cr_expect(eq(sz, a.len, b.len));
+	cr_expect(eq(int, memcmp(a.data, b.data, a.len), 0), "the same bytes twice");
+	pngenc_buf_free(&a);
+	pngenc_buf_free(&b);
+	image_free(&img);
+}
+
+Test(png, encoder_names)
+{
+	int v = -1;
+	cr_assert(eq(int, pngenc_parse_encoder("libdeflate", &v), 0));
+	cr_expect(eq(int, v, 0));
+	cr_assert(eq(int, pngenc_parse_encoder("zlib", &v), 0));
+	cr_expect(eq(int, v, 1));
+	cr_expect(eq(int, pngenc_parse_encoder("lz4", &v), -EINVAL));
+	cr_expect(eq(int, pngenc_defaults().zlib, 0), "libdeflate is the default");
 }
