@@ -130,6 +130,24 @@ static void roofline(const struct kernel *k)
 }
 
 /* One default picture's core time, step by step, on this thread. */
+/* The best of reps encodes of img with o, in seconds; *bytes: its size. */
+static double encode_best(const struct image *img, const struct pngenc_opts *o, int reps,
+			  size_t *bytes)
+{
+	double best = 1e30;
+	*bytes = 0;
+	for (int r = 0; r < reps; r++) {
+		struct pngenc_buf b;
+		double t0 = now_s();
+		pngenc_encode(img, o, &b, NULL, 0);
+		double t = now_s() - t0;
+		best = t < best ? t : best;
+		*bytes = b.len;
+		pngenc_buf_free(&b);
+	}
+	return best;
+}
+
 static void picture_cost(void)
 {
 	struct picture pic = picture_default(512, 512);
@@ -213,17 +231,8 @@ int main(int argc, char **argv)
 				struct pngenc_opts o = {.level = levels[l], .zlib = 1};
 				pngenc_parse_strategy(strategies[s], &o.strategy);
 				pngenc_parse_filter(filters[f], &o.filters);
-				double best = 1e30;
-				size_t bytes = 0;
-				for (int r = 0; r < reps; r++) {
-					struct pngenc_buf b;
-					double t0 = now_s();
-					pngenc_encode(&img, &o, &b, NULL, 0);
-					double t = now_s() - t0;
-					best = t < best ? t : best;
-					bytes = b.len;
-					pngenc_buf_free(&b);
-				}
+				size_t bytes;
+				double best = encode_best(&img, &o, reps, &bytes);
 				int is_def = def.zlib && o.level == def.level &&
 					     o.strategy == def.strategy && o.filters == def.filters;
 				printf("png_%d_%s_%s%s %.1f MB/s\n", o.level, strategies[s], filters[f],
@@ -239,17 +248,8 @@ int main(int argc, char **argv)
 		for (size_t f = 0; f < 4; f++) {
 			struct pngenc_opts o = {.level = levels[l], .zlib = 0};
 			pngenc_parse_filter(filters[f], &o.filters);
-			double best = 1e30;
-			size_t bytes = 0;
-			for (int r = 0; r < reps; r++) {
-				struct pngenc_buf b;
-				double t0 = now_s();
-				pngenc_encode(&img, &o, &b, NULL, 0);
-				double t = now_s() - t0;
-				best = t < best ? t : best;
-				bytes = b.len;
-				pngenc_buf_free(&b);
-			}
+			size_t bytes;
+			double best = encode_best(&img, &o, reps, &bytes);
 			int is_def = !def.zlib && o.level == def.level && o.filters == def.filters;
 			printf("png_deflate_%d_%s%s %.1f MB/s\n", o.level, filters[f], is_def ? "_default" : "",
 			       512.0 * 512 / best / 1e6);
