@@ -32,7 +32,6 @@
  * freed with the session: the stop makes every thread leave first (an
  * in-flight count).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -300,23 +299,15 @@ static int cmp_base(const void *a, const void *b)
 /* Every thread's /proc now, sorted by tid: the window's start. */
 static void read_base(struct prof_block *b)
 {
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	size_t cap = 0;
-	while (d && (e = readdir(d))) {
-		int tid = atoi(e->d_name);
-		if (tid <= 0)
-			continue;
-		struct base *q = prof_grow(b->base, &cap, b->nbase + 1, sizeof *b->base, 64);
-		if (!q)
-			break;
-		b->base = q;
-		b->base[b->nbase].tid = tid;
-		if (prof_sched_read(tid, &b->base[b->nbase].s) == 0)
+	size_t n;
+	int *tids = prof_tasks(&n);
+	b->base = n ? malloc(n * sizeof *b->base) : NULL;
+	for (size_t i = 0; b->base && i < n; i++) {
+		b->base[b->nbase].tid = tids[i];
+		if (prof_sched_read(tids[i], &b->base[b->nbase].s) == 0)
 			b->nbase++;
 	}
-	if (d)
-		closedir(d);
+	free(tids);
 	qsort(b->base, b->nbase, sizeof *b->base, cmp_base);
 }
 
@@ -484,13 +475,13 @@ int prof_block_pprof(struct prof_block *b, unsigned char **out, size_t *len,
 		char s[16];
 	} *names = NULL;
 	/* The threads alive now, then those that ended inside the window. */
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *de;
-	while (d && (de = readdir(d))) {
-		int tid = atoi(de->d_name);
+	size_t ntids;
+	int *tids = prof_tasks(&ntids);
+	for (size_t i = 0; i < ntids; i++) {
+		int tid = tids[i];
 		struct prof_sched now;
 		struct bthread *t;
-		if (tid <= 0 || prof_sched_read(tid, &now) < 0)
+		if (prof_sched_read(tid, &now) < 0)
 			continue;
 		if ((t = thread_of(b, tid)) && t->exited)
 			continue; /* a tid reused: the record is the old thread's */
@@ -506,8 +497,7 @@ int prof_block_pprof(struct prof_block *b, unsigned char **out, size_t *len,
 		thread_samples(e, b, t, tid, nm->s, &now, b->start, b->end, &facts);
 		oom |= t && t->oom;
 	}
-	if (d)
-		closedir(d);
+	free(tids);
 	for (struct bthread *t = b->threads; t; t = t->next) {
 		if (!t->exited)
 			continue;

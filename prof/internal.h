@@ -101,6 +101,11 @@ unsigned prof_syms_modules(const struct prof_syms *s);
 const char *prof_syms_module(struct prof_syms *s, unsigned i, uint64_t *start, uint64_t *end);
 void prof_syms_close(struct prof_syms *s);
 
+/* The process's threads now (/proc/self/task): a malloc'd array of *n
+ * tids (free it), or NULL with *n 0 when it cannot be read. schedstat.c's,
+ * for every file here that walks the threads. */
+int *prof_tasks(size_t *n);
+
 /* schedstat.c's readers, for block.c. */
 uint64_t prof_parse_u64(const char **p); /* skips blanks, then digits */
 /* An open /proc/.../schedstat: on-CPU and runnable ns; 0 or -1. */

@@ -10,7 +10,6 @@
  * second of samples with 100-frame chains. With the timers it wakes every
  * 100 ms.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdatomic.h>
@@ -174,13 +173,11 @@ static void collect_locked(struct prof *p)
 /* The threads of the process now. */
 static unsigned list_threads(struct prof_thread *th, unsigned max)
 {
-	DIR *d = opendir("/proc/self/task");
+	size_t ntids;
+	int *tids = prof_tasks(&ntids);
 	unsigned n = 0;
-	struct dirent *e;
-	while (d && (e = readdir(d)) && n < max) {
-		int tid = atoi(e->d_name);
-		if (tid <= 0)
-			continue;
+	for (size_t i = 0; i < ntids && n < max; i++) {
+		int tid = tids[i];
 		th[n] = (struct prof_thread){.tid = tid, .ring = {.fd = -1}};
 		char path[64];
 		snprintf(path, sizeof path, "/proc/self/task/%d/comm", tid);
@@ -192,8 +189,7 @@ static unsigned list_threads(struct prof_thread *th, unsigned max)
 		}
 		n++;
 	}
-	if (d)
-		closedir(d);
+	free(tids);
 	return n;
 }
 

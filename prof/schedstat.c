@@ -100,16 +100,38 @@ void prof_thread_name(int tid, char *name, size_t len)
 	memcpy(name, buf, strlen(buf) + 1);
 }
 
+int *prof_tasks(size_t *n)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int *tids = NULL;
+	size_t cap = 0;
+	*n = 0;
+	while (d && (e = readdir(d))) {
+		int tid = atoi(e->d_name);
+		if (tid <= 0)
+			continue;
+		int *q = prof_grow(tids, &cap, *n + 1, sizeof *tids, 64);
+		if (!q)
+			break; /* out of memory: the threads seen so far */
+		tids = q;
+		tids[(*n)++] = tid;
+	}
+	if (d)
+		closedir(d);
+	return tids;
+}
+
 void prof_sched_classes(const char *const *prefix, unsigned n, struct prof_sched *sum)
 {
 	memset(sum, 0, (n + 1) * sizeof *sum);
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	while (d && (e = readdir(d))) {
-		int tid = atoi(e->d_name);
+	size_t ntids;
+	int *tids = prof_tasks(&ntids);
+	for (size_t i = 0; i < ntids; i++) {
+		int tid = tids[i];
 		struct prof_sched s;
 		char name[16];
-		if (tid <= 0 || sched_read(tid, &s, 0) < 0)
+		if (sched_read(tid, &s, 0) < 0)
 			continue;
 		prof_thread_name(tid, name, sizeof name);
 		unsigned c = 0;
@@ -119,6 +141,5 @@ void prof_sched_classes(const char *const *prefix, unsigned n, struct prof_sched
 		sum[c].runnable += s.runnable;
 		sum[c].threads++;
 	}
-	if (d)
-		closedir(d);
+	free(tids);
 }
