@@ -313,3 +313,14 @@ int mw_perf_fds(void)
 	}
 	return n;
 }
+
+size_t mw_slurp(const char *path, char *out, size_t cap)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(out, 1, cap - 1, f) : 0;
+	out[n] = '\0';
+	if (f)
+		fclose(f);
+	remove(path);
+	return n;
+}

@@ -97,4 +97,9 @@ double mw_metric(const char *text, const char *sample);
 /* The server's stderr so far, NUL-terminated (free it). */
 char *mw_log(const struct mw *m);
 
+/* Up to cap - 1 bytes of the file at path into out, NUL-ended (empty when
+ * it cannot be read), then removes the file: how many. A program's stderr
+ * kept in a temporary file, say. */
+size_t mw_slurp(const char *path, char *out, size_t cap);
+
 #endif

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/harness.h"
 #include "trace/window.h"
 
 /* Runs command (sh -c) with env prepended; its exit status, and stderr
@@ -23,12 +24,7 @@ static int run(const char *env, const char *args, char *out, size_t cap)
 	close(fd);
 	snprintf(cmd, sizeof cmd, "%s %s/mandelbrot %s 2>%s >/dev/null", env, MW_BIN, args, errf);
 	int st = system(cmd);
-	FILE *f = fopen(errf, "r");
-	size_t n = f ? fread(out, 1, cap - 1, f) : 0;
-	out[n] = '\0';
-	if (f)
-		fclose(f);
-	unlink(errf);
+	mw_slurp(errf, out, cap);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 

@@ -862,12 +862,7 @@ static int cli_run(const char *args, char *err, size_t len, long *rss_kb)
 	struct rusage ru;
 	cr_assert(eq(int, (int)wait4(pid, &st, 0, &ru), (int)pid));
 	*rss_kb = ru.ru_maxrss;
-	FILE *f = fopen(path, "r");
-	size_t n = f ? fread(err, 1, len - 1, f) : 0;
-	err[n] = '\0';
-	if (f)
-		fclose(f);
-	remove(path);
+	mw_slurp(path, err, len);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 

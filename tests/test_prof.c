@@ -283,6 +283,23 @@ static const char *label(const struct decoded *d, const struct sample *s, const 
 	return NULL;
 }
 
+/* Where Go is installed: go tool pprof FLAGS on the profile r holds,
+ * piped into check, succeeds. */
+static void go_pprof_expect(const struct mw_resp *r, const char *flags, const char *check)
+{
+	if (system("command -v go >/dev/null 2>&1") != 0)
+		return;
+	char path[64], cmd[256];
+	snprintf(path, sizeof path, "/tmp/mw-prof-%d.pprof", (int)getpid());
+	FILE *f = fopen(path, "wb");
+	cr_assert(not(eq(ptr, f, NULL)));
+	fwrite(r->body, 1, r->len, f);
+	fclose(f);
+	snprintf(cmd, sizeof cmd, "go tool pprof %s %s 2>&1 | %s", flags, path, check);
+	cr_expect(eq(int, system(cmd), 0), "go tool pprof %s: not as expected", flags);
+	remove(path);
+}
+
 static void skip_unless_profiles(void)
 {
 	struct prof *p;
@@ -504,16 +521,7 @@ Test(prof_e2e, the_service_under_load_profiles_the_kernel_first, .timeout = 120)
 		  (unsigned long long)labelled, (unsigned long long)d->samples);
 	free(d);
 	/* go tool pprof reads it too, where Go is installed. */
-	if (system("command -v go >/dev/null 2>&1") == 0) {
-		char path[64], cmd[160];
-		snprintf(path, sizeof path, "/tmp/mw-prof-%d.pprof", (int)getpid());
-		FILE *f = fopen(path, "wb");
-		fwrite(pr.r.body, 1, pr.r.len, f);
-		fclose(f);
-		snprintf(cmd, sizeof cmd, "go tool pprof -raw %s 2>&1 | grep -q kernel_", path);
-		cr_expect(eq(int, system(cmd), 0), "go tool pprof -raw does not read it");
-		remove(path);
-	}
+	go_pprof_expect(&pr.r, "-raw", "grep -q kernel_");
 	mw_resp_free(&pr.r);
 	/* The client that hangs up: the window ends, the next one may start. */
 	cr_assert(eq(int, mw_get(&srv, "/debug/pprof/profile?seconds=0.5", &r), 0));
@@ -745,17 +753,7 @@ Test(prof_e2e, block_profile_and_the_index, .timeout = 60)
 	block_ms(d, "no work", NULL, &n);
 	cr_expect(lt(u64, 0, n), "the workers waited for work");
 	decoded_free(d);
-	if (system("command -v go >/dev/null 2>&1") == 0) {
-		char path[64], cmd[200];
-		snprintf(path, sizeof path, "/tmp/mw-block-%d.pprof", (int)getpid());
-		FILE *f = fopen(path, "wb");
-		fwrite(pr.r.body, 1, pr.r.len, f);
-		fclose(f);
-		snprintf(cmd, sizeof cmd,
-			 "go tool pprof -top -tagfocus reason=network %s 2>&1 | grep -q 'wait: network'", path);
-		cr_expect(eq(int, system(cmd), 0), "go tool pprof -tagfocus does not read it");
-		remove(path);
-	}
+	go_pprof_expect(&pr.r, "-top -tagfocus reason=network", "grep -q 'wait: network'");
 	mw_resp_free(&pr.r);
 	cr_assert(eq(int, mw_get(&srv, "/debug/pprof/block?seconds=x", &r), 0));
 	cr_expect(eq(long, r.status, 400));
