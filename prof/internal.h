@@ -3,8 +3,11 @@
  * includes: the profile session's state (sample.c samples and keeps the
  * table of stacks, sigprof.c's timers feed it where perf_event_open is
  * refused, pprof.c encodes it), the symbolizer (symbols.c, used by pprof.c
- * and by tsample.c for the trace's stack frames) and the signal handler's
- * sets of slots (sigprof.c, used by sample.c and tsample.c).
+ * and by tsample.c for the trace's stack frames), the signal handler's
+ * sets of slots (sigprof.c, used by sample.c and tsample.c), pprof.c's
+ * profile.proto encoder (the CPU profile's and block.c's), and
+ * schedstat.c's readers of /proc (the thread list, each thread's
+ * scheduling: block.c's, sample.c's and /metrics').
  *
  * The table: open addressing on a hash of (thread, call chain), grown at
  * half full; each entry's frames live in one growing array of addresses
