@@ -7,6 +7,10 @@
  *             dependency chain of one iteration (chosen by the roofline:
  *             `make bench`, roofline_* lines)
  *   KV_FN     name of the kernel_fn to define
+ * and optionally:
+ *   KV_HEAD   iterations every pixel of a span first runs in lockstep
+ *             blocks (kv_head, below); 0 or undefined: none. Chosen by
+ *             measurement per instruction set (docs/benchmarks.md)
  *
  * Lane refill. Each lane of KV_ILV vectors holds one pixel of the span; the
  * iteration after a lane's pixel is finished (escaped, ran max_iter
@@ -65,6 +69,9 @@ typedef int64_t kv_l __attribute__((vector_size(KV_BYTES)));
 
 #define KV_W (KV_BYTES / 8)
 #define KV_LANES (KV_W * KV_ILV)
+#ifndef KV_HEAD
+#define KV_HEAD 0
+#endif
 
 #include "render/kernel_any.h"
 
@@ -108,7 +115,14 @@ struct kv_state {
 	const struct kernel_args *a;
 	struct kernel_out *out;
 	const double *crs; /* C's real part of each pixel of the span */
-	uint32_t count, next; /* next: first pixel of the span not yet taken */
+	/* The pixels the refill loop takes, in order: todo[0 .. count - 1],
+	 * or with no todo the span's own 0 .. count - 1; next: the first not
+	 * yet taken. With a head (h > 0, kv_head) a pixel starts from its
+	 * state after h iterations, hzr[i] .. hti[i]; without, from zero. */
+	const uint32_t *todo;
+	const double *hzr, *hzi, *htr, *hti;
+	uint32_t h;
+	uint32_t count, next;
 	unsigned ilv, live;   /* vectors in use; lanes holding a pixel */
 	int64_t it;           /* iterations of the span so far */
 	int64_t saved;        /* the iteration of the last save */
@@ -152,10 +166,21 @@ static void kv_settle(struct kv_state *v, unsigned k, unsigned fin, const uint32
 			v->executed += (uint64_t)(v->it - v->began[L]);
 		}
 		if (v->next < v->count) {
-			i = v->next++;
+			i = v->todo ? v->todo[v->next] : v->next;
+			v->next++;
 			v->idx[L] = i;
-			v->began[L] = v->it;
-			v->cr[k] = kv_sel(kv_lane_mask(j), (kv_d){0} + v->crs[i], v->cr[k]);
+			v->began[L] = v->it - v->h;
+			/* A pixel from the head ends before those begun since. */
+			if (v->began[L] + (int64_t)v->a->max_iter < v->next_end)
+				v->next_end = v->began[L] + (int64_t)v->a->max_iter;
+			kv_l lm = kv_lane_mask(j);
+			v->cr[k] = kv_sel(lm, (kv_d){0} + v->crs[i], v->cr[k]);
+			if (v->h) {
+				v->zr[k] = kv_sel(lm, (kv_d){0} + v->hzr[i], v->zr[k]);
+				v->zi[k] = kv_sel(lm, (kv_d){0} + v->hzi[i], v->zi[k]);
+				v->tr[k] = kv_sel(lm, (kv_d){0} + v->htr[i], v->tr[k]);
+				v->ti[k] = kv_sel(lm, (kv_d){0} + v->hti[i], v->ti[k]);
+			}
 			taken |= 1u << j;
 			v->live += !had;
 		} else {
@@ -165,9 +190,12 @@ static void kv_settle(struct kv_state *v, unsigned k, unsigned fin, const uint32
 	}
 	const kv_d nan = (kv_d){0} + NAN;
 	kv_l all = kv_bits_mask(fin), idle = kv_bits_mask(fin & ~taken);
+	/* Idle lanes hold NaN; taken ones zero, or the head's state (set
+	 * above). */
+	kv_l set = v->h ? idle : all;
 	kv_d z0 = kv_sel(idle, nan, (kv_d){0});
-	v->zr[k] = kv_sel(all, z0, v->zr[k]), v->zi[k] = kv_sel(all, z0, v->zi[k]);
-	v->tr[k] = kv_sel(all, z0, v->tr[k]), v->ti[k] = kv_sel(all, z0, v->ti[k]);
+	v->zr[k] = kv_sel(set, z0, v->zr[k]), v->zi[k] = kv_sel(set, z0, v->zi[k]);
+	v->tr[k] = kv_sel(set, z0, v->tr[k]), v->ti[k] = kv_sel(set, z0, v->ti[k]);
 	v->sr[k] = kv_sel(all, nan, v->sr[k]), v->si[k] = kv_sel(all, nan, v->si[k]);
 }
 
@@ -245,14 +273,106 @@ static void kv_events(struct kv_state *v)
 	}
 }
 
+#if KV_HEAD > 0
+/*
+ * The head: the first h iterations of every pixel of the span, KV_LANES
+ * pixels at a time in lockstep, with no event. Most of a picture's outside
+ * escapes within a few iterations, and in the refill loop each such pixel
+ * costs an event (the loop's exit, mispredicted, and the settle: about as
+ * much as 20 iterations of every lane). Here a lane that escapes is caught
+ * by blends (its iteration, Tr and Ti) and goes on iterating on garbage
+ * (growing to infinity, then NaN, which never compares greater), and a
+ * block stops when all its lanes escaped, or after h iterations. A pixel
+ * still going is put on todo with its state, and the refill loop resumes
+ * it as if it had run those h iterations there (its count and its cycle
+ * test are its own: see kv_settle). The same operations in the same order
+ * as the loop, so the same bits. At h == max_iter, every pixel ends here.
+ * Returns the number put on todo.
+ */
+static uint32_t kv_head(struct kv_state *v, uint32_t *todo, double *hzr, double *hzi,
+			double *htr, double *hti, uint32_t span)
+{
+	const kv_d ci = (kv_d){0} + v->ci, bail = (kv_d){0} + v->a->bailout;
+	const uint32_t h = v->h, max_iter = v->a->max_iter;
+	struct kernel_out *out = v->out;
+	uint32_t nt = 0;
+	kv_l iota;
+	for (int j = 0; j < KV_W; j++)
+		iota[j] = j;
+
+	for (uint32_t b = 0; b < span; b += KV_LANES) {
+		kv_d cr[KV_ILV], zr[KV_ILV], zi[KV_ILV], tr[KV_ILV], ti[KV_ILV];
+		kv_d etr[KV_ILV], eti[KV_ILV];
+		kv_l done[KV_ILV], en[KV_ILV];
+		for (int k = 0; k < KV_ILV; k++) {
+			/* crs has KV_LANES of padding; lanes past the span are
+			 * done from the start. */
+			memcpy(&cr[k], &v->crs[b + (uint32_t)k * KV_W], sizeof cr[k]);
+			done[k] = iota + (int64_t)(b + (uint32_t)k * KV_W) >= (kv_l){0} + (int64_t)span;
+			zr[k] = zi[k] = tr[k] = ti[k] = etr[k] = eti[k] = (kv_d){0};
+			en[k] = (kv_l){0};
+		}
+		kv_l itv = {0};
+		for (uint32_t it = 0; it < h; it++) {
+			kv_l going = {0};
+			itv += 1;
+			for (int k = 0; k < KV_ILV; k++) {
+				kv_d t = (zr[k] + zr[k]) * zi[k];
+				zi[k] = t + ci;
+				zr[k] = (tr[k] - ti[k]) + cr[k];
+				tr[k] = zr[k] * zr[k];
+				ti[k] = zi[k] * zi[k];
+				kv_l e = (tr[k] + ti[k] > bail) & ~done[k];
+				en[k] = (e & itv) | (~e & en[k]);
+				etr[k] = kv_sel(e, tr[k], etr[k]);
+				eti[k] = kv_sel(e, ti[k], eti[k]);
+				done[k] |= e;
+				going |= ~done[k];
+			}
+			if (!KV_ANY(going))
+				break;
+		}
+		for (int k = 0; k < KV_ILV; k++) {
+			double a_zr[KV_W], a_zi[KV_W], a_tr[KV_W], a_ti[KV_W], a_etr[KV_W], a_eti[KV_W];
+			int64_t a_en[KV_W];
+			memcpy(a_zr, &zr[k], sizeof a_zr), memcpy(a_zi, &zi[k], sizeof a_zi);
+			memcpy(a_tr, &tr[k], sizeof a_tr), memcpy(a_ti, &ti[k], sizeof a_ti);
+			memcpy(a_etr, &etr[k], sizeof a_etr), memcpy(a_eti, &eti[k], sizeof a_eti);
+			memcpy(a_en, &en[k], sizeof a_en);
+			for (unsigned j = 0; j < KV_W; j++) {
+				uint32_t i = b + (uint32_t)k * KV_W + j;
+				if (i >= span)
+					break;
+				if (a_en[j]) {
+					out->n[i] = (uint32_t)a_en[j];
+					out->tr[i] = a_etr[j], out->ti[i] = a_eti[j];
+					v->executed += (uint64_t)a_en[j];
+				} else if (h == max_iter) {
+					out->n[i] = max_iter;
+					out->tr[i] = a_tr[j], out->ti[i] = a_ti[j];
+					v->executed += max_iter;
+				} else {
+					todo[nt++] = i;
+					hzr[i] = a_zr[j], hzi[i] = a_zi[j];
+					htr[i] = a_tr[j], hti[i] = a_ti[j];
+				}
+			}
+		}
+	}
+	return nt;
+}
+#endif
+
 /* kv_loop: KV_ILV vectors, for spans; kv_loop1: one vector, for a span one
  * vector holds (the px and workers modes render a pixel a job). */
 #define KVL_NAME kv_loop
 #define KVL_ILV KV_ILV
+#define KVL_HEAD KV_HEAD
 #include "render/kernel_vec_loop.h"
 #if KV_ILV > 1
 #define KVL_NAME kv_loop1
 #define KVL_ILV 1
+#define KVL_HEAD 0
 #include "render/kernel_vec_loop.h"
 #else
 #define kv_loop1 kv_loop

@@ -1,6 +1,7 @@
 /*
  * kernel_vec_loop.h - kernel_vec.h's hot loop on KVL_ILV vectors. Included
- * by kernel_vec.h only, once per width, with KVL_NAME and KVL_ILV defined.
+ * by kernel_vec.h only, once per width, with KVL_NAME, KVL_ILV and KVL_HEAD
+ * (the head's iterations, or 0) defined.
  * The vectors are locals indexed by constants (the k loops unroll), so they
  * stay in registers; kv_events gets them through the state and hands them
  * back. Returns the lane-iterations computed.
@@ -11,14 +12,31 @@ static uint64_t KVL_NAME(const struct kernel_args *a, double ci_s, uint32_t px0,
 	const kv_d ci = (kv_d){0} + ci_s, bail = (kv_d){0} + a->bailout;
 	const kv_d nan = (kv_d){0} + NAN;
 	const int64_t T = kv_period_max(a->max_iter);
-	double crs[KERNEL_SPAN_MAX];
-	struct kv_state v = {.a = a, .out = out, .crs = crs, .count = count, .ilv = KVL_ILV,
-			     .ci = ci_s};
+	double crs[KERNEL_SPAN_MAX + KV_LANES];
+	/* Field by field: zeroing the whole state (its vectors and lane
+	 * arrays, 0.8 KB with AVX2) measured 4% of a pixel-per-call render. */
+	struct kv_state v;
+	v.a = a, v.out = out, v.crs = crs, v.ci = ci_s, v.ilv = KVL_ILV;
+	v.todo = NULL, v.hzr = v.hzi = v.htr = v.hti = NULL, v.h = 0;
+	v.count = count, v.next = 0, v.live = 0;
+	v.it = 0, v.saved = 0, v.next_end = INT64_MAX, v.executed = 0;
 	kv_d cr[KVL_ILV], zr[KVL_ILV], zi[KVL_ILV], tr[KVL_ILV], ti[KVL_ILV];
 	kv_d sr[KVL_ILV], si[KVL_ILV];
 
 	for (uint32_t i = 0; i < count; i++)
 		crs[i] = kernel_cr(a, px0 + i);
+#if KVL_HEAD > 0
+	double hzr[KERNEL_SPAN_MAX], hzi[KERNEL_SPAN_MAX], htr[KERNEL_SPAN_MAX], hti[KERNEL_SPAN_MAX];
+	uint32_t todo[KERNEL_SPAN_MAX];
+	for (uint32_t i = count; i < count + KV_LANES; i++)
+		crs[i] = 0;
+	v.h = a->max_iter < KVL_HEAD ? a->max_iter : KVL_HEAD;
+	v.count = kv_head(&v, todo, hzr, hzi, htr, hti, count);
+	if (v.count == 0)
+		return v.executed;
+	v.todo = todo;
+	v.hzr = hzr, v.hzi = hzi, v.htr = htr, v.hti = hti;
+#endif
 	/* Every lane starts idle and takes its first pixel. */
 	uint32_t zero_n[KV_W] = {0};
 	for (unsigned k = 0; k < KVL_ILV; k++) {
@@ -27,7 +45,6 @@ static uint64_t KVL_NAME(const struct kernel_args *a, double ci_s, uint32_t px0,
 			v.idx[k * KV_W + j] = UINT32_MAX;
 		kv_settle(&v, k, (1u << KV_W) - 1, zero_n);
 	}
-	v.next_end = (int64_t)a->max_iter;
 
 #define KVL_LOAD()                                                              \
 	for (int k = 0; k < KVL_ILV; k++) {                                     \
@@ -75,3 +92,4 @@ static uint64_t KVL_NAME(const struct kernel_args *a, double ci_s, uint32_t px0,
 
 #undef KVL_NAME
 #undef KVL_ILV
+#undef KVL_HEAD

@@ -233,6 +233,28 @@ Test(kernel, cycle_jumps_are_exact_for_every_limit)
 	}
 }
 
+/* A kernel with a head (kernel_vec.h's kv_head: the first iterations of
+ * a span's pixels in lockstep) hands the pixels still going to its refill
+ * loop. Every iteration limit below, at and above the head's length, over
+ * the default picture's outside, where counts near it are common, with
+ * spans that leave a block part empty. */
+Test(kernel, head_and_refill_hand_over_exactly)
+{
+	static const uint32_t spans[] = {5, 13, 37, KERNEL_SPAN_MAX};
+	unsigned n;
+	const struct kernel *all = kernel_all(&n);
+
+	for (uint32_t it = 1; it <= 48; it++) {
+		struct kernel_args a = workshop(256);
+		a.max_iter = it;
+		for (unsigned k = 0; k < n; k++)
+			if (all[k].supported())
+				cr_expect(eq(i64, diff_rows_step(&all[k], &a, 256, 0, 256,
+								 spans[it % 4], quick(4) * 9), 0),
+					  "kernel %s max_iter %u", all[k].name, it);
+	}
+}
+
 /* out->executed, which the roofline benchmark divides by time: the
  * reference computes every iteration; a SIMD kernel the same where no
  * orbit cycles (outside the set), and fewer where they do (inside). */
