@@ -29,11 +29,17 @@
  * per-lane counter: a lane's count is the span's iteration less the one its
  * pixel began at, and max_iter is reached at a time known in advance (the
  * smallest over the lanes, next_end). Everything else happens in
- * kv_events, off the hot loop, once per finished pixel or so.
+ * kv_events, off the hot loop, once per finished pixel or so. With a head
+ * (KV_HEAD), the pixels that escape early never reach the refill loop:
+ * kv_head runs every pixel's first iterations in lockstep blocks, and the
+ * rest enter the loop with their state.
  *
  * How it stays bit-identical to kernel_scalar:
  *  - Same operations in the same order, no contraction (-ffp-contract=off).
- *  - A lane's results are read at the iteration its pixel finished.
+ *  - A lane's results are read at the iteration its pixel finished (in
+ *    the head, caught by a blend at that iteration).
+ *  - A pixel the head hands over resumes from its exact state, its count
+ *    starting h iterations back (began = it - h).
  *  - The escape test is "Tr + Ti > bailout", ordered, where the reference
  *    stops on !(Tr + Ti <= bailout): the two differ only for a NaN, and a
  *    lane's state stays finite until it escapes when C and the bailout are
