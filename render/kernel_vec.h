@@ -81,6 +81,17 @@ typedef int64_t kv_l __attribute__((vector_size(KV_BYTES)));
 
 #include "render/kernel_any.h"
 
+/* One iteration of kernel.h's formula, in its order, on vectors: the hot
+ * loop and the head both run this one, so they compute the same bits. */
+#define KV_STEP(zr, zi, tr, ti, cr, ci)                                         \
+	do {                                                                    \
+		kv_d kv_t_ = ((zr) + (zr)) * (zi);                              \
+		(zi) = kv_t_ + (ci);                                            \
+		(zr) = ((tr) - (ti)) + (cr);                                    \
+		(tr) = (zr) * (zr);                                             \
+		(ti) = (zi) * (zi);                                             \
+	} while (0)
+
 /* m ? a : b, lane by lane (m is 0 or all ones). */
 static inline kv_d kv_sel(kv_l m, kv_d a, kv_d b)
 {
@@ -323,11 +334,7 @@ static uint32_t kv_head(struct kv_state *v, uint32_t *todo, double *hzr, double 
 			kv_l going = {0};
 			itv += 1;
 			for (int k = 0; k < KV_ILV; k++) {
-				kv_d t = (zr[k] + zr[k]) * zi[k];
-				zi[k] = t + ci;
-				zr[k] = (tr[k] - ti[k]) + cr[k];
-				tr[k] = zr[k] * zr[k];
-				ti[k] = zi[k] * zi[k];
+				KV_STEP(zr[k], zi[k], tr[k], ti[k], cr[k], ci);
 				kv_l e = (tr[k] + ti[k] > bail) & ~done[k];
 				en[k] = (e & itv) | (~e & en[k]);
 				etr[k] = kv_sel(e, tr[k], etr[k]);

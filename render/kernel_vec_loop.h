@@ -58,11 +58,7 @@ static uint64_t KVL_NAME(const struct kernel_args *a, double ci_s, uint32_t px0,
 	for (;;) {
 		kv_l ev = {0};
 		for (int k = 0; k < KVL_ILV; k++) {
-			kv_d t = (zr[k] + zr[k]) * zi[k];
-			zi[k] = t + ci;
-			zr[k] = (tr[k] - ti[k]) + cr[k];
-			tr[k] = zr[k] * zr[k];
-			ti[k] = zi[k] * zi[k];
+			KV_STEP(zr[k], zi[k], tr[k], ti[k], cr[k], ci);
 			ev |= (tr[k] + ti[k] > bail) | ((zr[k] == sr[k]) & (zi[k] == si[k]));
 		}
 		it++;
