@@ -10,7 +10,9 @@
  *    (release); the consumer with ticket t waits for seq == t + 1
  *    (acquire), reads the job, and frees the slot for the next lap with
  *    seq = t + slots. Tickets are taken in order, so jobs are FIFO per
- *    producer.
+ *    producer. A slot keeps seq minus its index, so the ring starts as
+ *    calloc's zeros and its pages are touched only as jobs reach them
+ *    (the workshop's buffered channel asks 1M slots, 40 MB).
  *  - Two counting semaphores say when a ticket may be taken, so those
  *    waits on a slot are only ever for a thread that has its ticket and is
  *    between two instructions: 'room' (the capacity; 1 for a rendezvous)
@@ -20,11 +22,15 @@
  *    (SPIN_*), then sleeps on it with futex (park.h). Post and sleep both
  *    use seq_cst on the word and the count, so a poster either sees the
  *    sleeper or the sleeper sees the post (no lost wake-up).
+ *  - Batches: where 'items' holds BATCH_MAX tokens for every worker, a
+ *    worker takes BATCH_MAX at once (one CAS), their tickets with one
+ *    fetch-add, and gives their room back with one post; it runs them in
+ *    order. A shallower queue is taken a job at a time.
  *  - Rendezvous (capacity 0): room is 1, and the job carries the address
- *    of its producer's 'taken' word. The worker that takes the job
- *    exchanges it to 1 and wakes the producer only if it had gone to
- *    sleep (it had set 2). pool_submit returns when it reads 1: a worker
- *    has taken that very job.
+ *    of its producer's 'taken' word (in p->meet, beside the ring). The
+ *    worker that takes the job exchanges it to 1 and wakes the producer
+ *    only if it had gone to sleep (it had set 2). pool_submit returns
+ *    when it reads 1: a worker has taken that very job.
  *  - Shutdown: 'stopping' is set; producers that see it return -ESHUTDOWN,
  *    and those asleep for room are woken (the word moves, so a sleeper
  *    that raced the flag still returns). pool_destroy waits until no
@@ -102,9 +108,21 @@ struct job {
 	uint64_t wake;       /* rendezvous, traced: the flow id of its producer's wake-up */
 };
 
+/* A slot of the ring holds a job less its rendezvous fields: those are in
+ * a ring of their own (struct meet, same index), made for a rendezvous
+ * pool only, so that the workshop's buffered channel of 1M pixels is 40
+ * bytes a job, not 56. */
 struct slot {
-	atomic_uint seq;
-	struct job job;
+	atomic_uint seq; /* minus the slot's index: calloc's zeros are 'free on lap 0' */
+	pool_fn *fn;
+	void *arg;
+	uintptr_t i;
+	uint64_t queued;
+};
+
+struct meet {
+	atomic_int *taken;
+	uint64_t wake;
 };
 
 struct sem {
@@ -163,13 +181,21 @@ struct worker {
 	unsigned id;
 };
 
+/* Each word that one side writes on every job has a cache line of its
+ * own, so that a hand-off moves only the lines it must (the slot, the two
+ * semaphores and, for a rendezvous, the producer's 'taken'): the producers
+ * write tail and submitting, the workers head, idle and busy. */
 struct pool {
 	_Alignas(64) atomic_uint tail; /* producers' ticket */
 	_Alignas(64) atomic_uint head; /* consumers' ticket */
-	_Alignas(64) struct sem room, items;
-	atomic_int stopping, submitting, idle, started;
+	_Alignas(64) struct sem room;
+	_Alignas(64) struct sem items;
+	_Alignas(64) atomic_int submitting;
+	_Alignas(64) atomic_int idle;
 	atomic_uint busy;
+	_Alignas(64) atomic_int stopping, started;
 	struct slot *ring;
+	struct meet *meet; /* capacity 0: the rendezvous fields, by slot; else NULL */
 	uint32_t mask, cap;
 	unsigned nworkers;
 	struct worker *workers;
@@ -186,11 +212,24 @@ static bool sem_try(struct sem *s)
 	return false;
 }
 
-static void sem_post(struct sem *s)
+/* n tokens, and as many sleepers woken as there are. */
+static void sem_post_n(struct sem *s, int n)
 {
-	atomic_fetch_add(&s->val, 1);
+	atomic_fetch_add(&s->val, n);
 	if (atomic_load(&s->sleepers) > 0)
-		wake(&s->val, 1, 0, &s->wake);
+		wake(&s->val, n, 0, &s->wake);
+}
+
+/* Up to n more tokens, without waiting: how many were taken. */
+static int sem_try_n(struct sem *s, int n)
+{
+	int v = atomic_load_explicit(&s->val, memory_order_relaxed);
+	while (v > 0) {
+		int k = v < n ? v : n;
+		if (atomic_compare_exchange_weak(&s->val, &v, v - k))
+			return k;
+	}
+	return 0;
 }
 
 /* Takes a token: 0; or -ESHUTDOWN when stop is set first (stop NULL:
@@ -237,22 +276,28 @@ static int sem_wait(struct sem *s, atomic_int *stop, int spins, struct waited *w
 static void publish(struct pool *p, const struct job *j)
 {
 	uint32_t t = atomic_fetch_add_explicit(&p->tail, 1, memory_order_relaxed);
-	struct slot *s = &p->ring[t & p->mask];
-	while (atomic_load_explicit(&s->seq, memory_order_acquire) != t)
+	uint32_t i = t & p->mask;
+	struct slot *s = &p->ring[i];
+	while (atomic_load_explicit(&s->seq, memory_order_acquire) + i != t)
 		park_relax(); /* its consumer of the last lap is between two lines */
-	s->job = *j;
-	atomic_store_explicit(&s->seq, t + 1, memory_order_release);
-	sem_post(&p->items);
+	s->fn = j->fn, s->arg = j->arg, s->i = j->i, s->queued = j->queued;
+	if (p->meet)
+		p->meet[i] = (struct meet){j->taken, j->wake};
+	atomic_store_explicit(&s->seq, t + 1 - i, memory_order_release);
+	sem_post_n(&p->items, 1);
 }
 
-static struct job take(struct pool *p)
+/* The job of ticket h (its 'items' token is held). */
+static struct job take(struct pool *p, uint32_t h)
 {
-	uint32_t h = atomic_fetch_add_explicit(&p->head, 1, memory_order_relaxed);
-	struct slot *s = &p->ring[h & p->mask];
-	while (atomic_load_explicit(&s->seq, memory_order_acquire) != h + 1)
+	uint32_t i = h & p->mask;
+	struct slot *s = &p->ring[i];
+	while (atomic_load_explicit(&s->seq, memory_order_acquire) + i != h + 1)
 		park_relax(); /* its producer has the ticket, not yet the job in */
-	struct job j = s->job;
-	atomic_store_explicit(&s->seq, h + p->mask + 1, memory_order_release);
+	struct job j = {s->fn, s->arg, s->i, s->queued, NULL, 0};
+	if (p->meet)
+		j.taken = p->meet[i].taken, j.wake = p->meet[i].wake;
+	atomic_store_explicit(&s->seq, h + p->mask + 1 - i, memory_order_release);
 	return j;
 }
 
@@ -260,6 +305,24 @@ static unsigned depth(struct pool *p)
 {
 	return atomic_load_explicit(&p->tail, memory_order_relaxed) -
 	       atomic_load_explicit(&p->head, memory_order_relaxed);
+}
+
+/* Jobs a worker takes at once, at most: with the workshop's buffered
+ * channel (1M pixels, 4 workers on 2 CPUs) each shared word a take writes
+ * (the tokens, the head ticket, the room) is written once for BATCH_MAX
+ * jobs, not once a job. */
+#define BATCH_MAX 16
+
+/* How many more tokens than its one a worker may take: BATCH_MAX - 1
+ * where the queue holds BATCH_MAX jobs for every worker (a fast producer
+ * of small jobs: the workshop's pixels), else none, so that no job waits
+ * behind another on a worker while a worker could have taken it (the
+ * service's queue of pictures is never that deep: admission hands the
+ * pool a few pictures at a time). */
+static int batch_more(struct pool *p)
+{
+	int v = atomic_load_explicit(&p->items.val, memory_order_relaxed);
+	return v >= BATCH_MAX * (int)p->nworkers ? BATCH_MAX - 1 : 0;
 }
 
 static void *worker_main(void *argp)
@@ -276,26 +339,42 @@ static void *worker_main(void *argp)
 		p->hooks.started(w->id);
 	atomic_fetch_add(&p->started, 1);
 	park_wake(&p->started, 1);
-	for (;;) {
+	for (bool stop = false; !stop;) {
 		struct waited wt;
+		struct job jobs[BATCH_MAX];
 		atomic_fetch_add_explicit(&p->idle, 1, memory_order_relaxed);
 		uint64_t t0 = trace_wait_begin(&TD_NOWORK);
 		sem_wait(&p->items, NULL, SPIN_WORKER, &wt, &TD_NOWORK);
 		trace_waited(&TD_NOWORK, t0, &wt, 0);
 		atomic_fetch_sub_explicit(&p->idle, 1, memory_order_relaxed);
-		struct job j = take(p);
-		if (!j.fn)
-			break;
-		sem_post(&p->room);
-		if (j.taken && atomic_exchange(j.taken, 1) == 2)
-			wake(j.taken, 1, j.wake, NULL); /* its producer went to sleep */
+		/* A batch where the queue is deep (batch_more). */
+		int n = 1 + sem_try_n(&p->items, batch_more(p));
+		uint32_t h = atomic_fetch_add_explicit(&p->head, (unsigned)n, memory_order_relaxed);
+		for (int k = 0; k < n; k++)
+			jobs[k] = take(p, h + (uint32_t)k);
+		sem_post_n(&p->room, n);
 		unsigned busy = atomic_fetch_add_explicit(&p->busy, 1, memory_order_relaxed) + 1;
-		if (trace_on()) {
-			trace_counter(&TD_DEPTH, depth(p));
-			trace_counter(&TD_BUSY, busy);
+		for (int k = 0; k < n; k++) {
+			struct job j = jobs[k];
+			if (!j.fn) {
+				/* Stop jobs come after every real one, so a batch
+				 * (at least BATCH_MAX * workers deep) holds one
+				 * only with a single worker; were there more, they
+				 * go back, one for each other worker. */
+				stop = true;
+				for (k++; k < n; k++)
+					publish(p, &jobs[k]);
+				break;
+			}
+			if (j.taken && atomic_exchange(j.taken, 1) == 2)
+				wake(j.taken, 1, j.wake, NULL); /* its producer went to sleep */
+			if (trace_on()) {
+				trace_counter(&TD_DEPTH, depth(p));
+				trace_counter(&TD_BUSY, busy);
+			}
+			job_wait = j.queued ? trace_now() - j.queued : 0;
+			j.fn(j.arg, j.i);
 		}
-		job_wait = j.queued ? trace_now() - j.queued : 0;
-		j.fn(j.arg, j.i);
 		busy = atomic_fetch_sub_explicit(&p->busy, 1, memory_order_relaxed) - 1;
 		trace_counter(&TD_BUSY, busy);
 	}
@@ -318,13 +397,12 @@ int pool_create(struct pool **out, unsigned workers, unsigned queue_cap,
 	while (slots < need)
 		slots *= 2;
 	int err = -ENOMEM;
-	p->ring = calloc(slots, sizeof *p->ring);
-	p->workers = calloc(workers, sizeof *p->workers);
-	if (!p->ring || !p->workers)
-		goto fail_alloc;
-	for (uint32_t s = 0; s < slots; s++)
-		atomic_init(&p->ring[s].seq, s);
 	p->mask = slots - 1;
+	p->ring = calloc(slots, sizeof *p->ring);
+	p->meet = queue_cap ? NULL : calloc(slots, sizeof *p->meet);
+	p->workers = calloc(workers, sizeof *p->workers);
+	if (!p->ring || (!queue_cap && !p->meet) || !p->workers)
+		goto fail_alloc;
 	p->cap = queue_cap;
 	atomic_init(&p->room.val, queue_cap ? (int)queue_cap : 1);
 	p->nworkers = workers;
@@ -354,6 +432,7 @@ fail_threads:
 	return err;
 fail_alloc:
 	free(p->workers);
+	free(p->meet);
 	free(p->ring);
 	free(p);
 	return err;
@@ -450,6 +529,7 @@ void pool_destroy(struct pool *p)
 	for (unsigned w = 0; w < p->nworkers; w++)
 		pthread_join(p->workers[w].thread, NULL);
 	free(p->workers);
+	free(p->meet);
 	free(p->ring);
 	free(p);
 }

@@ -5,6 +5,10 @@
  * are queued. A job is a function, an argument and an index; the submitter
  * owns the argument and must keep it alive until the job has run.
  *
+ * Jobs run in queue order. Where the queue holds 16 jobs for every
+ * worker, a worker takes 16 at once and runs them in turn (the workshop's
+ * pixel jobs), else one at a time.
+ *
  * The queue's capacity is a bound, never exceeded. Capacity 0 is a
  * rendezvous, like an unbuffered Go channel: pool_submit returns only when a
  * worker has taken the job. pool_submit blocks while the queue is full;
@@ -55,7 +59,8 @@ int pool_try_submit(struct pool *p, pool_fn *fn, void *arg, uintptr_t i);
 /* Runs every job already queued, joins the workers, frees the pool. */
 void pool_destroy(struct pool *p);
 
-/* On a worker, inside a job: how long that job waited in the queue, in
+/* On a worker, inside a job: how long that job waited, from being queued
+ * until it began (in a batch, behind the batch's earlier jobs too), in
  * nanoseconds, when the tracer was armed as it was queued (else 0). */
 uint64_t pool_job_waited(void);
 

@@ -152,6 +152,45 @@ Test(concurrency_pool, rendezvous_needs_an_idle_worker)
 	pool_destroy(p);
 }
 
+/* Who ran job i (i from 1), for the batch test; each takes a while, off
+ * a CPU, so that without batches the 4 workers would take turns. */
+static pthread_t ran_by[2001];
+
+static void add_and_note(void *arg, uintptr_t i)
+{
+	(void)arg;
+	ran_by[i] = pthread_self();
+	atomic_fetch_add(&sum, (long)i);
+	usleep(20);
+}
+
+/* A deep queue is taken in batches: a worker runs up to 16 queued jobs in
+ * a row (fewer shared writes a job); every job still runs once, and every
+ * worker still stops when a batch holds several stop jobs at the end. */
+Test(concurrency_pool, deep_queue_is_taken_in_batches)
+{
+	struct pool *p;
+	struct gate g = GATE_INIT;
+	const long n = 2000;
+
+	atomic_store(&sum, 0);
+	cr_assert(eq(int, pool_create(&p, 4, 4096, "t", NULL), 0));
+	for (int w = 0; w < 4; w++)
+		cr_assert(eq(int, pool_submit(p, wait_gate, &g, 0), 0));
+	gate_wait_entered(&g, 4); /* every worker held: the queue fills */
+	for (long i = 1; i <= n; i++)
+		cr_assert(eq(int, pool_submit(p, add_and_note, NULL, (uintptr_t)i), 0));
+	cr_assert(eq(u32, pool_depth(p), (unsigned)n));
+	gate_open(&g);
+	pool_destroy(p);
+	cr_assert(eq(long, atomic_load(&sum), n * (n + 1) / 2));
+	/* Jobs 1..16 were one batch: one worker ran them in a row. */
+	long run = 1;
+	while (run < n && pthread_equal(ran_by[run + 1], ran_by[1]))
+		run++;
+	cr_expect(eq(long, run, 16), "jobs from 1 on one worker: %ld", run);
+}
+
 static atomic_int hook_started, hook_stopping, hook_nice = 99;
 static void on_start(unsigned id)
 {
