@@ -32,7 +32,9 @@
  * kv_events, off the hot loop, once per finished pixel or so. With a head
  * (KV_HEAD), the pixels that escape early never reach the refill loop:
  * kv_head runs every pixel's first iterations in lockstep blocks, and the
- * rest enter the loop with their state.
+ * rest enter the loop with their state. A span of one pixel (the px and
+ * workers modes) runs kv_pixel: the same loop and events for one lane, in
+ * scalar code.
  *
  * How it stays bit-identical to kernel_scalar:
  *  - Same operations in the same order, no contraction (-ffp-contract=off).
@@ -81,16 +83,19 @@ typedef int64_t kv_l __attribute__((vector_size(KV_BYTES)));
 
 #include "render/kernel_any.h"
 
-/* One iteration of kernel.h's formula, in its order, on vectors: the hot
- * loop and the head both run this one, so they compute the same bits. */
-#define KV_STEP(zr, zi, tr, ti, cr, ci)                                         \
+/* One iteration of kernel.h's formula, in its order, on values of type
+ * T: the hot loop and the head (vectors), and the event path's and the
+ * lone pixel's scalar steps all run this one, so they compute the same
+ * bits. */
+#define KV_STEP_T(T, zr, zi, tr, ti, cr, ci)                                    \
 	do {                                                                    \
-		kv_d kv_t_ = ((zr) + (zr)) * (zi);                              \
+		T kv_t_ = ((zr) + (zr)) * (zi);                                 \
 		(zi) = kv_t_ + (ci);                                            \
 		(zr) = ((tr) - (ti)) + (cr);                                    \
 		(tr) = (zr) * (zr);                                             \
 		(ti) = (zi) * (zi);                                             \
 	} while (0)
+#define KV_STEP(zr, zi, tr, ti, cr, ci) KV_STEP_T(kv_d, zr, zi, tr, ti, cr, ci)
 
 /* m ? a : b, lane by lane (m is 0 or all ones). */
 static inline kv_d kv_sel(kv_l m, kv_d a, kv_d b)
@@ -250,12 +255,8 @@ static void kv_events(struct kv_state *v)
 			double zr = kv_lane(v->zr[k], j), zi = kv_lane(v->zi[k], j);
 			double tr = kv_lane(v->tr[k], j), ti = kv_lane(v->ti[k], j);
 			double cr = kv_lane(v->cr[k], j);
-			for (uint32_t q = 0; q < r; q++) {
-				zi = 2 * zr * zi + v->ci;
-				zr = tr - ti + cr;
-				tr = zr * zr;
-				ti = zi * zi;
-			}
+			for (uint32_t q = 0; q < r; q++)
+				KV_STEP_T(double, zr, zi, tr, ti, cr, v->ci);
 			kv_l lm = kv_lane_mask(j);
 			v->tr[k] = kv_sel(lm, (kv_d){0} + tr, v->tr[k]);
 			v->ti[k] = kv_sel(lm, (kv_d){0} + ti, v->ti[k]);
@@ -377,7 +378,7 @@ static uint32_t kv_head(struct kv_state *v, uint32_t *todo, double *hzr, double 
 #endif
 
 /* kv_loop: KV_ILV vectors, for spans; kv_loop1: one vector, for a span one
- * vector holds (the px and workers modes render a pixel a job). */
+ * vector holds (a lone pixel takes kv_pixel). */
 #define KVL_NAME kv_loop
 #define KVL_ILV KV_ILV
 #define KVL_HEAD KV_HEAD
@@ -390,6 +391,48 @@ static uint32_t kv_head(struct kv_state *v, uint32_t *todo, double *hzr, double 
 #else
 #define kv_loop1 kv_loop
 #endif
+
+/* A span of one pixel (the px and workers modes render a pixel a job):
+ * the refill loop's semantics for one lane, in scalar code, without its
+ * lanes' bookkeeping. Each iteration is the loop's KV_STEP, then its events
+ * in its order (escape, then a repeat of the saved state, then max_iter),
+ * then its save. The pixel's orbit is a chain of dependent operations
+ * whatever holds it, so a vector lane bought nothing; what the vector path
+ * costs a pixel besides (the lane's take and settle, the state, the event
+ * call) is what this saves. Returns the lane-iterations computed. */
+static uint64_t kv_pixel(const struct kernel_args *a, double ci, double cr,
+			 struct kernel_out *out)
+{
+	const int64_t T = kv_period_max(a->max_iter), max = a->max_iter;
+	const double bail = a->bailout;
+	double zr = 0, zi = 0, tr = 0, ti = 0, sr = NAN, si = NAN;
+	int64_t it = 0, saved = 0, n;
+
+	for (;;) {
+		KV_STEP_T(double, zr, zi, tr, ti, cr, ci);
+		it++;
+		if (tr + ti > bail || it == max) {
+			n = it;
+			break;
+		}
+		if (zr == sr && zi == si) {
+			/* A cycle of period it - saved: the iterations left to
+			 * max_iter modulo the period, as kv_events runs them. */
+			int64_t r = (max - it) % (it - saved);
+			for (int64_t q = 0; q < r; q++)
+				KV_STEP_T(double, zr, zi, tr, ti, cr, ci);
+			n = max;
+			it += r;
+			break;
+		}
+		if ((it & (T - 1)) == 0)
+			sr = zr, si = zi, saved = it;
+	}
+	out->n[0] = (uint32_t)n;
+	out->tr[0] = tr;
+	out->ti[0] = ti;
+	return (uint64_t)it;
+}
 
 #define KV_CAT2(a, b) a##b
 #define KV_CAT(a, b) KV_CAT2(a, b)
@@ -409,7 +452,9 @@ void KV_FN(const struct kernel_args *a, uint32_t py, uint32_t px0,
 		kernel_scalar(a, py, px0, count, out);
 		return;
 	}
-	if (count <= KV_W)
+	if (count == 1)
+		out->executed = kv_pixel(a, ci, kernel_cr(a, px0), out);
+	else if (count <= KV_W)
 		out->executed = kv_loop1(a, ci, px0, count, out);
 	else
 		out->executed = kv_loop(a, ci, px0, count, out);

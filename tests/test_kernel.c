@@ -207,17 +207,20 @@ Test(kernel, random_viewports_match_reference, .timeout = 120)
 		};
 		a.x0 = c[0] - a.s * w / 2000;
 		a.y0 = c[1] - a.s * w / 2000;
+		/* Every third case one pixel a call. */
+		uint32_t span = t % 3 == 0 ? 1 : KERNEL_SPAN_MAX;
 		for (unsigned k = 0; k < n; k++)
 			if (all[k].supported())
-				cr_expect(eq(i64, diff_rows(&all[k], &a, w, 0, w, KERNEL_SPAN_MAX), 0),
-					  "kernel %s case %d zoom %g iter %u", all[k].name, t, zoom,
-					  a.max_iter);
+				cr_expect(eq(i64, diff_rows(&all[k], &a, w, 0, w, span), 0),
+					  "kernel %s case %d zoom %g iter %u span %u", all[k].name, t,
+					  zoom, a.max_iter, span);
 	}
 }
 
 /* Interior points: orbits that cycle, where the SIMD kernels jump ahead.
  * Every iteration limit near a multiple of the period must land on the
- * same final state as running them all. */
+ * same final state as running them all, in spans and one pixel a call
+ * (kernel_vec.h's kv_pixel, the px and workers modes' path). */
 Test(kernel, cycle_jumps_are_exact_for_every_limit)
 {
 	unsigned n;
@@ -228,8 +231,9 @@ Test(kernel, cycle_jumps_are_exact_for_every_limit)
 					.max_iter = it};
 		for (unsigned k = 0; k < n; k++)
 			if (all[k].supported())
-				cr_expect(eq(i64, diff_rows(&all[k], &a, 40, 0, 4, KERNEL_SPAN_MAX), 0),
-					  "kernel %s max_iter %u", all[k].name, it);
+				for (uint32_t span = 1; span <= KERNEL_SPAN_MAX; span += KERNEL_SPAN_MAX - 1)
+					cr_expect(eq(i64, diff_rows(&all[k], &a, 40, 0, 4, span), 0),
+						  "kernel %s max_iter %u span %u", all[k].name, it, span);
 	}
 }
 
@@ -284,6 +288,14 @@ Test(kernel, executed_counts_what_ran)
 			cr_expect(eq(u64, o.executed, 300 * 1000), "scalar inside");
 		else
 			cr_expect(lt(u64, o.executed, 300 * 1000 / 4), "kernel %s inside: %llu",
+				  all[k].name, (unsigned long long)o.executed);
+		/* One pixel a call, likewise. */
+		all[k].fn(&outside, 0, 7, 1, &o);
+		cr_expect(eq(u64, o.executed, o.n[0]), "kernel %s one pixel outside", all[k].name);
+		all[k].fn(&inside, 0, 7, 1, &o);
+		cr_expect(eq(u64, o.n[0], 1000), "kernel %s: one pixel inside", all[k].name);
+		if (strcmp(all[k].name, "scalar") != 0)
+			cr_expect(lt(u64, o.executed, 1000 / 4), "kernel %s one pixel inside: %llu",
 				  all[k].name, (unsigned long long)o.executed);
 	}
 }
