@@ -203,24 +203,7 @@ struct pool {
 	char prefix[12];
 };
 
-static bool sem_try(struct sem *s)
-{
-	int v = atomic_load_explicit(&s->val, memory_order_relaxed);
-	while (v > 0)
-		if (atomic_compare_exchange_weak(&s->val, &v, v - 1))
-			return true;
-	return false;
-}
-
-/* n tokens, and as many sleepers woken as there are. */
-static void sem_post_n(struct sem *s, int n)
-{
-	atomic_fetch_add(&s->val, n);
-	if (atomic_load(&s->sleepers) > 0)
-		wake(&s->val, n, 0, &s->wake);
-}
-
-/* Up to n more tokens, without waiting: how many were taken. */
+/* Up to n tokens, without waiting: how many were taken. */
 static int sem_try_n(struct sem *s, int n)
 {
 	int v = atomic_load_explicit(&s->val, memory_order_relaxed);
@@ -230,6 +213,20 @@ static int sem_try_n(struct sem *s, int n)
 			return k;
 	}
 	return 0;
+}
+
+/* One token, without waiting. */
+static bool sem_try(struct sem *s)
+{
+	return sem_try_n(s, 1) == 1;
+}
+
+/* n tokens, and as many sleepers woken as there are. */
+static void sem_post_n(struct sem *s, int n)
+{
+	atomic_fetch_add(&s->val, n);
+	if (atomic_load(&s->sleepers) > 0)
+		wake(&s->val, n, 0, &s->wake);
 }
 
 /* Takes a token: 0; or -ESHUTDOWN when stop is set first (stop NULL:
