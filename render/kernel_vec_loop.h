@@ -10,7 +10,6 @@ static uint64_t KVL_NAME(const struct kernel_args *a, double ci_s, uint32_t px0,
 			 uint32_t count, struct kernel_out *out)
 {
 	const kv_d ci = (kv_d){0} + ci_s, bail = (kv_d){0} + a->bailout;
-	const kv_d nan = (kv_d){0} + NAN;
 	const int64_t T = kv_period_max(a->max_iter);
 	double crs[KERNEL_SPAN_MAX + KV_LANES];
 	/* Field by field: zeroing the whole state (its vectors and lane
@@ -38,18 +37,17 @@ static uint64_t KVL_NAME(const struct kernel_args *a, double ci_s, uint32_t px0,
 	v.hzr = hzr, v.hzi = hzi, v.htr = htr, v.hti = hti;
 #endif
 	/* Every lane starts idle and takes its first pixel. */
-	uint32_t zero_n[KV_W] = {0};
-	for (unsigned k = 0; k < KVL_ILV; k++) {
-		v.cr[k] = v.zr[k] = v.zi[k] = v.tr[k] = v.ti[k] = v.sr[k] = v.si[k] = nan;
-		for (unsigned j = 0; j < KV_W; j++)
-			v.idx[k * KV_W + j] = UINT32_MAX;
-		kv_settle(&v, k, (1u << KV_W) - 1, zero_n);
+	for (unsigned L = 0; L < KVL_ILV * KV_W; L++) {
+		v.cr[L] = 0, v.idx[L] = UINT32_MAX;
+		kv_settle(&v, L, 0);
 	}
 
 #define KVL_LOAD()                                                              \
 	for (int k = 0; k < KVL_ILV; k++) {                                     \
-		cr[k] = v.cr[k], zr[k] = v.zr[k], zi[k] = v.zi[k];              \
-		tr[k] = v.tr[k], ti[k] = v.ti[k], sr[k] = v.sr[k], si[k] = v.si[k]; \
+		cr[k] = kv_get(v.cr, k), zr[k] = kv_get(v.zr, k);               \
+		zi[k] = kv_get(v.zi, k), tr[k] = kv_get(v.tr, k);               \
+		ti[k] = kv_get(v.ti, k), sr[k] = kv_get(v.sr, k);               \
+		si[k] = kv_get(v.si, k);                                        \
 	}
 	KVL_LOAD()
 	int64_t it = 0, next_end = v.next_end;
@@ -64,8 +62,9 @@ static uint64_t KVL_NAME(const struct kernel_args *a, double ci_s, uint32_t px0,
 		it++;
 		if (KV_ANY(ev) | (it == next_end)) {
 			for (int k = 0; k < KVL_ILV; k++) {
-				v.zr[k] = zr[k], v.zi[k] = zi[k], v.tr[k] = tr[k];
-				v.ti[k] = ti[k], v.sr[k] = sr[k], v.si[k] = si[k];
+				kv_put(v.zr, k, zr[k]), kv_put(v.zi, k, zi[k]);
+				kv_put(v.tr, k, tr[k]), kv_put(v.ti, k, ti[k]);
+				kv_put(v.sr, k, sr[k]), kv_put(v.si, k, si[k]);
 			}
 			v.it = it;
 			kv_events(&v);
