@@ -233,15 +233,20 @@ static void kv_events(struct kv_state *v)
 	}
 	if (it < v->next_end)
 		return;
-	/* Lanes at max_iter; then the next one. next_end may be stale (its
-	 * lane escaped): then this finds none, and only recomputes it. */
-	v->next_end = INT64_MAX;
-	for (unsigned L = 0; L < v->ilv * KV_W; L++)
-		if (v->idx[L] != UINT32_MAX && it - v->began[L] == (int64_t)max_iter)
+	/* Lanes at max_iter, and the next one, in one pass (two passes
+	 * measured 2% slower on the default picture). next_end may be stale
+	 * (its lane escaped): then this finds none, and only recomputes it. A
+	 * lane settled here may take a pixel, which ends max_iter from now. */
+	int64_t end = INT64_MAX;
+	for (unsigned L = 0; L < v->ilv * KV_W; L++) {
+		if (v->idx[L] == UINT32_MAX)
+			continue;
+		if (it - v->began[L] == (int64_t)max_iter)
 			kv_settle(v, L, max_iter);
-	for (unsigned L = 0; L < v->ilv * KV_W; L++)
-		if (v->idx[L] != UINT32_MAX && v->began[L] + (int64_t)max_iter < v->next_end)
-			v->next_end = v->began[L] + (int64_t)max_iter;
+		int64_t e = v->idx[L] == UINT32_MAX ? INT64_MAX : v->began[L] + (int64_t)max_iter;
+		end = e < end ? e : end;
+	}
+	v->next_end = end;
 }
 
 #if KV_HEAD > 0
