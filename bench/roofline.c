@@ -34,7 +34,7 @@ typedef double rl_d __attribute__((vector_size(RL_BYTES)));
 typedef int64_t rl_l __attribute__((vector_size(RL_BYTES)));
 #define RL_W (RL_BYTES / 8)
 
-/* The kernels' own "any lane set" test. */
+/* The kernels' own "any lane set" test and compares. */
 #define KV_BYTES RL_BYTES
 #define KV_W RL_W
 typedef rl_l kv_l;
@@ -78,17 +78,17 @@ static inline __attribute__((always_inline)) uint64_t rl_body(int seq, int ilv, 
 			if (seq == RL_BLOCK) {
 				cnt[k] -= act[k];
 				act[k] &= (tr[k] + ti[k] <= bail);
-				rl_l same = act[k] & (zr[k] == sr[k]) & (zi[k] == si[k]);
+				rl_l same = act[k] & KV_EQ(zr[k], sr[k]) & KV_EQ(zi[k], si[k]);
 				act[k] &= ~same;
 				any |= act[k];
 			} else {
 				/* The kernels' tests, as kernel_vec_loop.h writes them. */
-				rl_l ev = (tr[k] + ti[k] > bail) | (zr[k] == sr[k]);
+				rl_l ev = KV_GT(tr[k] + ti[k], bail) | KV_EQ(zr[k], sr[k]);
 				if (seq == RL_PLAIN)
-					ev = tr[k] + ti[k] > bail;
+					ev = KV_GT(tr[k] + ti[k], bail);
 				else if (seq == RL_MUL2 || seq == RL_ADD2)
-					ev = (tr[k] + ti[k] > bail) |
-					     ((zr[k] == sr[k]) & (zi[k] == si[k]));
+					ev = KV_GT(tr[k] + ti[k], bail) |
+					     (KV_EQ(zr[k], sr[k]) & KV_EQ(zi[k], si[k]));
 				any |= ev;
 			}
 		}

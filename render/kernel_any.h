@@ -2,10 +2,11 @@
  * kernel_any.h - KV_ANY(m): nonzero when any 64-bit lane of the vector
  * mask m (0 or all ones per lane, KV_BYTES wide) is set; KV_BITS(m): the
  * lanes set, lane j as bit j. One instruction each where the target has
- * one. Included by kernel_vec.h and by
- * the roofline loops (bench/roofline.c), so both test the same way.
- * Define KV_BYTES and KV_W and the mask type kv_l (KV_BYTES of int64_t)
- * first; a target without a match gets the portable OR.
+ * one. KV_GT(a, b), KV_EQ(a, b): a > b and a == b lane by lane, as such a
+ * mask (false where either is NaN, as the operators are). Included by
+ * kernel_vec.h and by the roofline loops (bench/roofline.c), so both test
+ * the same way. Define KV_BYTES and KV_W and the mask type kv_l (KV_BYTES
+ * of int64_t) first; a target without a match gets the portable OR.
  */
 #if defined(__AVX512F__) && KV_BYTES == 64
 #include <immintrin.h>
@@ -43,4 +44,16 @@ static inline unsigned kv_bits_generic(kv_l m)
 		b |= (unsigned)(m[j] & 1) << j;
 	return b;
 }
+#endif
+
+/* With SSE2 alone, GCC 12 turns a compare of the vector extension into a
+ * boolean vector, and rebuilds each 64-bit lane from it with scalar code
+ * before a movmskpd (10 instructions more a trip of the hot loop); the
+ * intrinsics give the compare instruction's mask as it is. */
+#if defined(__SSE2__) && !defined(__AVX__) && KV_BYTES == 16
+#define KV_GT(a, b) ((kv_l)_mm_cmpgt_pd((__m128d)(a), (__m128d)(b)))
+#define KV_EQ(a, b) ((kv_l)_mm_cmpeq_pd((__m128d)(a), (__m128d)(b)))
+#else
+#define KV_GT(a, b) ((a) > (b))
+#define KV_EQ(a, b) ((a) == (b))
 #endif

@@ -207,8 +207,8 @@ static void kv_events(struct kv_state *v)
 	for (unsigned k = 0; k < v->ilv; k++) {
 		kv_d tr = kv_get(v->tr, k), ti = kv_get(v->ti, k);
 		kv_d zr = kv_get(v->zr, k), zi = kv_get(v->zi, k);
-		unsigned esc = KV_BITS(tr + ti > bail);
-		unsigned cyc = KV_BITS((zr == kv_get(v->sr, k)) & (zi == kv_get(v->si, k))) & ~esc;
+		unsigned esc = KV_BITS(KV_GT(tr + ti, bail));
+		unsigned cyc = KV_BITS(KV_EQ(zr, kv_get(v->sr, k)) & KV_EQ(zi, kv_get(v->si, k))) & ~esc;
 		for (; esc; esc &= esc - 1) {
 			unsigned L = k * KV_W + (unsigned)__builtin_ctz(esc);
 			kv_settle(v, L, (uint32_t)(it - v->began[L]));
@@ -294,7 +294,7 @@ static uint32_t kv_head(struct kv_state *v, uint32_t *todo, double *hzr, double 
 			itv += 1;
 			for (int k = 0; k < KV_ILV; k++) {
 				KV_STEP(zr[k], zi[k], tr[k], ti[k], cr[k], ci);
-				kv_l e = (tr[k] + ti[k] > bail) & ~done[k];
+				kv_l e = KV_GT(tr[k] + ti[k], bail) & ~done[k];
 				en[k] = (e & itv) | (~e & en[k]);
 				etr[k] = kv_sel(e, tr[k], etr[k]);
 				eti[k] = kv_sel(e, ti[k], eti[k]);

@@ -57,7 +57,7 @@ static uint64_t KVL_NAME(const struct kernel_args *a, double ci_s, uint32_t px0,
 		kv_l ev = {0};
 		for (int k = 0; k < KVL_ILV; k++) {
 			KV_STEP(zr[k], zi[k], tr[k], ti[k], cr[k], ci);
-			ev |= (tr[k] + ti[k] > bail) | ((zr[k] == sr[k]) & (zi[k] == si[k]));
+			ev |= KV_GT(tr[k] + ti[k], bail) | (KV_EQ(zr[k], sr[k]) & KV_EQ(zi[k], si[k]));
 		}
 		it++;
 		if (KV_ANY(ev) | (it == next_end)) {
