@@ -11,6 +11,8 @@
  *   KV_HEAD   iterations every pixel of a span first runs in lockstep
  *             blocks (kv_head, below); 0 or undefined: none. Chosen by
  *             measurement per instruction set (docs/benchmarks.md)
+ *   KV_NARROW 1: a span's tail goes on with fewer vectors (kv_compact);
+ *             undefined: where a vector has 4 lanes or more (measured)
  *
  * Lane refill. Each lane of KV_ILV vectors holds one pixel of the span; the
  * iteration after a lane's pixel is finished (escaped, ran max_iter
@@ -32,9 +34,11 @@
  * kv_events, off the hot loop, once per finished pixel or so. With a head
  * (KV_HEAD), the pixels that escape early never reach the refill loop:
  * kv_head runs every pixel's first iterations in lockstep blocks, and the
- * rest enter the loop with their state. A span of one pixel (the px and
- * workers modes) runs kv_pixel: the same loop and events for one lane, in
- * scalar code.
+ * rest enter the loop with their state. Once a span has no pixel left to
+ * take, its live lanes move to as few vectors as hold them and the loop
+ * goes on with those (KV_NARROW). A span of one pixel (the px and workers
+ * modes) runs kv_pixel: the same loop and events for one lane, in scalar
+ * code.
  *
  * How it stays bit-identical to kernel_scalar:
  *  - Same operations in the same order, no contraction (-ffp-contract=off).
@@ -42,6 +46,9 @@
  *    the head, caught by a blend at that iteration).
  *  - A pixel the head hands over resumes from its exact state, its count
  *    starting h iterations back (began = it - h).
+ *  - A lane that kv_compact moves takes all of its pixel with it: C, Z, T,
+ *    its saved state and the iteration its pixel began at. Saves are the
+ *    span's, at the same iterations whichever loop runs it.
  *  - The escape test is "Tr + Ti > bailout", ordered, where the reference
  *    stops on !(Tr + Ti <= bailout): the two differ only for a NaN, and a
  *    lane's state stays finite until it escapes when C and the bailout are
