@@ -51,6 +51,7 @@ static inline unsigned kv_bits_generic(kv_l m)
  * before a movmskpd (10 instructions more a trip of the hot loop); the
  * intrinsics give the compare instruction's mask as it is. */
 #if defined(__SSE2__) && !defined(__AVX__) && KV_BYTES == 16
+#include <emmintrin.h>
 #define KV_GT(a, b) ((kv_l)_mm_cmpgt_pd((__m128d)(a), (__m128d)(b)))
 #define KV_EQ(a, b) ((kv_l)_mm_cmpeq_pd((__m128d)(a), (__m128d)(b)))
 #else
