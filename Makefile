@@ -89,7 +89,7 @@ ISA_generic := -Wno-psabi
 TRACE_SRC := trace/trace.c trace/spill.c trace/pb.c trace/json.c trace/chrome.c trace/perfetto.c trace/capture.c trace/window.c trace/samples.c trace/perf.c trace/kview.c trace/summary.c trace/anatomy.c
 PROF_SRC := prof/sample.c prof/sigprof.c prof/symbols.c prof/pprof.c prof/tsample.c prof/schedstat.c prof/block.c
 RENDER_SRC := $(KERNEL_SRC) render/kernel_dispatch.c render/names.c render/picture.c render/colour.c \
-	render/pool.c render/chan.c render/render.c render/pngenc.c render/flag.c render/version.c
+	render/pool.c render/pool_meet.c render/chan.c render/render.c render/pngenc.c render/flag.c render/version.c
 SERVER_SRC := server/cidr.c server/client.c server/cgroup.c server/blob.c server/cache.c server/query.c server/metrics.c server/config.c \
 	server/accesslog.c server/help.c server/debug.c server/deadline.c server/sleeper.c server/tracing.c server/viewer.c \
 	server/admission.c server/flight.c server/http.c server/suspend.c server/answer.c server/routes.c server/route_mandelbrot.c server/route_trace.c server/route_pprof.c server/slowtrace.c server/conn.c \

@@ -1,5 +1,6 @@
 /*
- * pool.c - worker pool with a bounded lock-free ring of jobs.
+ * pool.c - worker pool with a bounded lock-free ring of jobs, or a
+ * rendezvous (pool_meet.c) where its capacity is 0.
  *
  * Design (no lock on any path while work flows):
  *  - The ring is Vyukov's bounded MPMC queue: a power-of-two array of
@@ -15,8 +16,8 @@
  *    (the workshop's buffered channel asks 1M slots, 40 MB).
  *  - Two counting semaphores say when a ticket may be taken, so those
  *    waits on a slot are only ever for a thread that has its ticket and is
- *    between two instructions: 'room' (the capacity; 1 for a rendezvous)
- *    and 'items' (jobs published). A semaphore is a word and a count of
+ *    between two instructions: 'room' (the capacity) and 'items' (jobs
+ *    published). A semaphore is a word and a count of
  *    sleepers: post is a fetch-add, plus a futex wake of one sleeper only
  *    when the count says there is one; wait spins a little on the word
  *    (SPIN_*), then sleeps on it with futex (park.h). Post and sleep both
@@ -26,17 +27,16 @@
  *    worker takes BATCH_MAX at once (one CAS), their tickets with one
  *    fetch-add, and gives their room back with one post; it runs them in
  *    order. A shallower queue is taken a job at a time.
- *  - Rendezvous (capacity 0): room is 1, and the job carries the address
- *    of its producer's 'taken' word (in p->meet, beside the ring). The
- *    worker that takes the job exchanges it to 1 and wakes the producer
- *    only if it had gone to sleep (it had set 2). pool_submit returns
- *    when it reads 1: a worker has taken that very job.
+ *  - Rendezvous (capacity 0): no ring and no semaphores; each job goes
+ *    through the meet (pool_meet.c), whose producer returns once a worker
+ *    has taken it.
  *  - Shutdown: 'stopping' is set; producers that see it return -ESHUTDOWN,
  *    and those asleep for room are woken (the word moves, so a sleeper
- *    that raced the flag still returns). pool_destroy waits until no
- *    producer is inside a submit ('submitting'), then publishes one empty
- *    job per worker after every real one (the ring has a slot for each):
- *    the workers run what is queued and stop at their empty job.
+ *    that raced the flag still returns; the meet's sleepers are woken
+ *    until every producer is out). pool_destroy waits until no producer
+ *    is inside a submit ('submitting'), then gives one empty job per
+ *    worker after every real one (the ring has a slot for each): the
+ *    workers run what is queued and stop at their empty job.
  * Memory order: the slot's seq is the only hand-off of a job's contents
  * (release on publish, acquire on take); everything else is a counter.
  */
@@ -53,33 +53,8 @@
 
 #include "render/park.h"
 #include "render/pool.h"
+#include "render/pool_internal.h"
 #include "trace/trace.h"
-
-/* Spins before sleeping. A worker waiting for a job spins SPIN_WORKER
- * times, yielding its CPU every SPIN_YIELD_EVERY-th turn (a pause the rest:
- * about 65 cycles on AMD Zen), so that with more threads than cores (the
- * workshop's producer and 2 workers on 2 CPUs) the thread that has work
- * runs; a producer waiting for its rendezvous spins SPIN_PRODUCER pauses.
- * Chosen by the CLI at 1024x1024 on 2 vCPUs (AMD EPYC Zen 3), wall / system
- * seconds, best of 3:
- *   worker, producer, yield   px          workers -queue 0   workers -workers 4 buffered
- *   1000, 1000, none          1.57 / 0.50   1.87 / 0.47       0.97 / 0.32
- *   200, 200, none            1.15 / 0.51   2.16 / 0.96       0.90 / 0.28
- *   200, 200, 16              0.64 / 0.01   1.39 / 0.63       0.76 / 0.10
- *   400, 2000, 8              0.66 / 0.01   1.23 / 0.09       0.69 / 0.08   <- these
- *   2000, 200, 8              0.86 / 0.15   1.37 / 0.49       0.70 / 0.07
- * (the mutex and condition-variable pool before: 1.93 / 0.72, 16.6 / 14.1,
- * 0.68 / 0.17). Yielding in the producer's spin made it worse (3.2 s: each
- * yield is a system call). */
-#ifndef SPIN_WORKER
-#define SPIN_WORKER 400
-#endif
-#ifndef SPIN_YIELD_EVERY
-#define SPIN_YIELD_EVERY 8
-#endif
-#ifndef SPIN_PRODUCER
-#define SPIN_PRODUCER 2000
-#endif
 
 /* Trace events: queue depth and busy workers as counters; every wait as a
  * span named for its reason (a worker with no job, a producer waiting for
@@ -87,8 +62,7 @@
  * thread that woke it: a 'wake' span around the futex wake with a flow to
  * the 'woken' span that the sleeper starts when it runs again (Go's
  * "unblocked by"). The flow's id passes through the semaphore (the last
- * waker's, claimed by the sleeper that takes the token) or, for a
- * rendezvous, through the job. */
+ * waker's, claimed by the sleeper that takes the token), or the meet's. */
 static const struct trace_desc TD_DEPTH = {"queue", "pool", {"depth"}, 0};
 static const struct trace_desc TD_BUSY = {"workers", "pool", {"busy"}, 0};
 static const struct trace_desc TD_NOWORK = {"wait: no work", "pool", {0}, 0};
@@ -99,19 +73,8 @@ static const struct trace_desc TD_WOKEN = {"woken", "pool", {0}, 0};
 
 static _Thread_local uint64_t job_wait;
 
-struct job {
-	pool_fn *fn; /* NULL: the worker stops */
-	void *arg;
-	uintptr_t i;
-	uint64_t queued;     /* trace clock when queued; 0 when not tracing */
-	atomic_int *taken;   /* rendezvous: the producer's word, else NULL */
-	uint64_t wake;       /* rendezvous, traced: the flow id of its producer's wake-up */
-};
-
-/* A slot of the ring holds a job less its rendezvous fields: those are in
- * a ring of their own (struct meet, same index), made for a rendezvous
- * pool only, so that the workshop's buffered channel of 1M pixels is 40
- * bytes a job, not 56. */
+/* A slot of the ring: 40 bytes a job (the workshop's buffered channel
+ * of 1M pixels asks 40 MB). */
 struct slot {
 	atomic_uint seq; /* minus the slot's index: calloc's zeros are 'free on lap 0' */
 	pool_fn *fn;
@@ -120,28 +83,16 @@ struct slot {
 	uint64_t queued;
 };
 
-struct meet {
-	atomic_int *taken;
-	uint64_t wake;
-};
-
 struct sem {
 	atomic_int val;     /* tokens available */
 	atomic_int sleepers;
 	_Atomic uint64_t wake; /* traced: the flow id of the last wake-up not yet claimed */
 };
 
-/* How a wait went, for its trace spans. */
-struct waited {
-	int waited;       /* the token was not there at once */
-	uint64_t woke_at; /* trace clock when the last futex sleep ended; 0: never slept */
-	uint64_t flow;    /* the wake-up's flow id, claimed; 0: none */
-};
-
 /* The spans of a wait that began at t0 (trace_wait_begin): d until the
  * sleep ended, then 'woken' with the waker's arrow, until now; and the
  * wait, until the thread ran again, to an armed block profile. */
-static void trace_waited(const struct trace_desc *d, uint64_t t0, const struct waited *w,
+static void trace_waited(const struct trace_desc *d, uint64_t t0, const struct pool_waited *w,
 			 int64_t a0)
 {
 	if (!t0 || !w->waited) {
@@ -158,11 +109,7 @@ static void trace_waited(const struct trace_desc *d, uint64_t t0, const struct w
 			0, 0, 0, 0);
 }
 
-/* Wakes n sleepers on w; traced, as a 'wake' span with a flow to the one
- * woken: of id, or (id 0, slot set) of a new id left in slot for the
- * sleeper to claim. The id is published only after a wake that woke
- * someone, so a sleeper never claims an arrow that has no start. */
-static void wake(atomic_int *w, int n, uint64_t id, _Atomic uint64_t *slot)
+void pool_wake(atomic_int *w, int n, uint64_t id, _Atomic uint64_t *slot)
 {
 	uint64_t t0 = trace_begin();
 	int woke = park_wake(w, n);
@@ -182,21 +129,21 @@ struct worker {
 };
 
 /* Each word that one side writes on every job has a cache line of its
- * own, so that a hand-off moves only the lines it must (the slot, the two
- * semaphores and, for a rendezvous, the producer's 'taken'): the producers
- * write tail and submitting, the workers head, idle and busy. */
+ * own, so that a hand-off moves only the lines it must (the slot and the
+ * two semaphores; for a rendezvous, the meet's slot): the producers write
+ * tail and submitting, the workers head and busy. */
 struct pool {
 	_Alignas(64) atomic_uint tail; /* producers' ticket */
 	_Alignas(64) atomic_uint head; /* consumers' ticket */
 	_Alignas(64) struct sem room;
 	_Alignas(64) struct sem items;
+	_Alignas(64) struct pool_meet meet; /* capacity 0 */
 	_Alignas(64) atomic_int submitting;
-	_Alignas(64) atomic_int idle;
-	atomic_uint busy;
+	_Alignas(64) atomic_uint busy;
 	_Alignas(64) atomic_int stopping, started;
 	struct slot *ring;
-	struct meet *meet; /* capacity 0: the rendezvous fields, by slot; else NULL */
 	uint32_t mask, cap;
+	struct pool_spin spin;
 	unsigned nworkers;
 	struct worker *workers;
 	struct pool_hooks hooks;
@@ -226,15 +173,15 @@ static void sem_post_n(struct sem *s, int n)
 {
 	atomic_fetch_add(&s->val, n);
 	if (atomic_load(&s->sleepers) > 0)
-		wake(&s->val, n, 0, &s->wake);
+		pool_wake(&s->val, n, 0, &s->wake);
 }
 
 /* Takes a token: 0; or -ESHUTDOWN when stop is set first (stop NULL:
  * never). *w says how the wait went. */
-static int sem_wait(struct sem *s, atomic_int *stop, int spins, struct waited *w,
+static int sem_wait(struct sem *s, atomic_int *stop, int spins, int yield, struct pool_waited *w,
 		    const struct trace_desc *d)
 {
-	*w = (struct waited){0};
+	*w = (struct pool_waited){0};
 	if (sem_try(s))
 		return 0;
 	w->waited = 1;
@@ -247,8 +194,8 @@ static int sem_wait(struct sem *s, atomic_int *stop, int spins, struct waited *w
 			}
 			if (stop && atomic_load_explicit(stop, memory_order_relaxed))
 				return -ESHUTDOWN;
-			if (n % SPIN_YIELD_EVERY == SPIN_YIELD_EVERY - 1)
-				sched_yield(); /* more threads than cores: let the producer run */
+			if (yield && n % yield == yield - 1)
+				sched_yield(); /* more threads than cores: let the other side run */
 			else
 				park_relax();
 		}
@@ -270,7 +217,7 @@ static int sem_wait(struct sem *s, atomic_int *stop, int spins, struct waited *w
 	}
 }
 
-static void publish(struct pool *p, const struct job *j)
+static void publish(struct pool *p, const struct pool_job *j)
 {
 	uint32_t t = atomic_fetch_add_explicit(&p->tail, 1, memory_order_relaxed);
 	uint32_t i = t & p->mask;
@@ -278,22 +225,18 @@ static void publish(struct pool *p, const struct job *j)
 	while (atomic_load_explicit(&s->seq, memory_order_acquire) + i != t)
 		park_relax(); /* its consumer of the last lap is between two lines */
 	s->fn = j->fn, s->arg = j->arg, s->i = j->i, s->queued = j->queued;
-	if (p->meet)
-		p->meet[i] = (struct meet){j->taken, j->wake};
 	atomic_store_explicit(&s->seq, t + 1 - i, memory_order_release);
 	sem_post_n(&p->items, 1);
 }
 
 /* The job of ticket h (its 'items' token is held). */
-static struct job take(struct pool *p, uint32_t h)
+static struct pool_job take(struct pool *p, uint32_t h)
 {
 	uint32_t i = h & p->mask;
 	struct slot *s = &p->ring[i];
 	while (atomic_load_explicit(&s->seq, memory_order_acquire) + i != h + 1)
 		park_relax(); /* its producer has the ticket, not yet the job in */
-	struct job j = {s->fn, s->arg, s->i, s->queued, NULL, 0};
-	if (p->meet)
-		j.taken = p->meet[i].taken, j.wake = p->meet[i].wake;
+	struct pool_job j = {s->fn, s->arg, s->i, s->queued};
 	atomic_store_explicit(&s->seq, h + p->mask + 1 - i, memory_order_release);
 	return j;
 }
@@ -322,6 +265,32 @@ static int batch_more(struct pool *p)
 	return v >= BATCH_MAX * (int)p->nworkers ? BATCH_MAX - 1 : 0;
 }
 
+/* A worker of a rendezvous: waits for a job and takes it; 1. */
+static int take_meet(struct pool *p, struct pool_job *j)
+{
+	struct pool_waited wt;
+	uint64_t t0 = trace_wait_begin(&TD_NOWORK);
+	pool_meet_take(&p->meet, j, &wt, &TD_NOWORK);
+	trace_waited(&TD_NOWORK, t0, &wt, 0);
+	return 1;
+}
+
+/* A worker of a ring: waits for a job and takes it, or a batch where the
+ * queue is deep (batch_more); how many. */
+static int take_jobs(struct pool *p, struct pool_job *jobs)
+{
+	struct pool_waited wt;
+	uint64_t t0 = trace_wait_begin(&TD_NOWORK);
+	sem_wait(&p->items, NULL, p->spin.worker, p->spin.yield_worker, &wt, &TD_NOWORK);
+	trace_waited(&TD_NOWORK, t0, &wt, 0);
+	int n = 1 + sem_try_n(&p->items, batch_more(p));
+	uint32_t h = atomic_fetch_add_explicit(&p->head, (unsigned)n, memory_order_relaxed);
+	for (int k = 0; k < n; k++)
+		jobs[k] = take(p, h + (uint32_t)k);
+	sem_post_n(&p->room, n);
+	return n;
+}
+
 static void *worker_main(void *argp)
 {
 	struct worker *w = argp;
@@ -337,22 +306,11 @@ static void *worker_main(void *argp)
 	atomic_fetch_add(&p->started, 1);
 	park_wake(&p->started, 1);
 	for (bool stop = false; !stop;) {
-		struct waited wt;
-		struct job jobs[BATCH_MAX];
-		atomic_fetch_add_explicit(&p->idle, 1, memory_order_relaxed);
-		uint64_t t0 = trace_wait_begin(&TD_NOWORK);
-		sem_wait(&p->items, NULL, SPIN_WORKER, &wt, &TD_NOWORK);
-		trace_waited(&TD_NOWORK, t0, &wt, 0);
-		atomic_fetch_sub_explicit(&p->idle, 1, memory_order_relaxed);
-		/* A batch where the queue is deep (batch_more). */
-		int n = 1 + sem_try_n(&p->items, batch_more(p));
-		uint32_t h = atomic_fetch_add_explicit(&p->head, (unsigned)n, memory_order_relaxed);
-		for (int k = 0; k < n; k++)
-			jobs[k] = take(p, h + (uint32_t)k);
-		sem_post_n(&p->room, n);
+		struct pool_job jobs[BATCH_MAX];
+		int n = p->cap ? take_jobs(p, jobs) : take_meet(p, jobs);
 		unsigned busy = atomic_fetch_add_explicit(&p->busy, 1, memory_order_relaxed) + 1;
 		for (int k = 0; k < n; k++) {
-			struct job j = jobs[k];
+			struct pool_job j = jobs[k];
 			if (!j.fn) {
 				/* Stop jobs come after every real one, so a batch
 				 * (at least BATCH_MAX * workers deep) holds one
@@ -363,8 +321,6 @@ static void *worker_main(void *argp)
 					publish(p, &jobs[k]);
 				break;
 			}
-			if (j.taken && atomic_exchange(j.taken, 1) == 2)
-				wake(j.taken, 1, j.wake, NULL); /* its producer went to sleep */
 			if (trace_on()) {
 				trace_counter(&TD_DEPTH, depth(p));
 				trace_counter(&TD_BUSY, busy);
@@ -380,6 +336,18 @@ static void *worker_main(void *argp)
 	return NULL;
 }
 
+/* The CPUs this process may run on. */
+static int usable_cpus(void)
+{
+#ifdef __linux__
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof set, &set) == 0)
+		return CPU_COUNT(&set);
+#endif
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (int)n : 1;
+}
+
 int pool_create(struct pool **out, unsigned workers, unsigned queue_cap,
 		const char *name_prefix, const struct pool_hooks *hooks)
 {
@@ -389,19 +357,21 @@ int pool_create(struct pool **out, unsigned workers, unsigned queue_cap,
 	if (!p)
 		return -ENOMEM;
 	memset(p, 0, sizeof *p);
-	/* A slot for each job the room allows and for each stop job. */
-	uint32_t need = (queue_cap ? queue_cap : 1) + workers, slots = 1;
+	int err = -ENOMEM;
+	p->spin = pool_spin_for(usable_cpus());
+	pool_meet_init(&p->meet, p->spin);
+	/* A ring (capacity 0 has none): a slot for each job the room allows
+	 * and for each stop job. */
+	uint32_t need = queue_cap + workers, slots = 1;
 	while (slots < need)
 		slots *= 2;
-	int err = -ENOMEM;
 	p->mask = slots - 1;
-	p->ring = calloc(slots, sizeof *p->ring);
-	p->meet = queue_cap ? NULL : calloc(slots, sizeof *p->meet);
+	p->ring = queue_cap ? calloc(slots, sizeof *p->ring) : NULL;
 	p->workers = calloc(workers, sizeof *p->workers);
-	if (!p->ring || (!queue_cap && !p->meet) || !p->workers)
+	if ((queue_cap && !p->ring) || !p->workers)
 		goto fail_alloc;
 	p->cap = queue_cap;
-	atomic_init(&p->room.val, queue_cap ? (int)queue_cap : 1);
+	atomic_init(&p->room.val, (int)queue_cap);
 	p->nworkers = workers;
 	if (hooks)
 		p->hooks = *hooks;
@@ -429,19 +399,36 @@ fail_threads:
 	return err;
 fail_alloc:
 	free(p->workers);
-	free(p->meet);
 	free(p->ring);
 	free(p);
 	return err;
 }
 
-/* The common part of both submits; wait: whether to wait for room (and,
- * for a rendezvous, for the taker). */
+/* A rendezvous (capacity 0): gives the job to a worker (pool_submit:
+ * and waits until one has taken it; pool_try_submit: only where one waits
+ * for a job now). */
+static int submit_meet(struct pool *p, struct pool_job *j, bool wait)
+{
+	struct pool_waited wt;
+	if (!wait) {
+		j->queued = trace_begin();
+		return pool_meet_give(&p->meet, j, false, &p->stopping, &wt, NULL);
+	}
+	j->queued = trace_wait_begin(&TD_RENDEZVOUS);
+	int rc = pool_meet_give(&p->meet, j, true, &p->stopping, &wt, &TD_RENDEZVOUS);
+	if (rc < 0)
+		trace_wait_none();
+	else
+		trace_waited(&TD_RENDEZVOUS, j->queued, &wt, 0);
+	return rc;
+}
+
+/* The common part of both submits; wait: whether to wait for room (for
+ * a rendezvous, for a waiting worker). */
 static int submit(struct pool *p, pool_fn *fn, void *arg, uintptr_t i, bool wait)
 {
-	atomic_int taken = 0;
-	struct job j = {fn, arg, i, 0, NULL, 0};
-	struct waited wt;
+	struct pool_job j = {fn, arg, i, 0};
+	struct pool_waited wt;
 	int rc = 0;
 
 	atomic_fetch_add(&p->submitting, 1);
@@ -449,21 +436,23 @@ static int submit(struct pool *p, pool_fn *fn, void *arg, uintptr_t i, bool wait
 		rc = -ESHUTDOWN;
 		goto out;
 	}
+	if (!p->cap) {
+		rc = submit_meet(p, &j, wait);
+		goto out;
+	}
 	if (!wait) {
-		/* A rendezvous without waiting needs a worker waiting now. */
-		if ((p->cap == 0 && atomic_load_explicit(&p->idle, memory_order_relaxed) == 0) ||
-		    !sem_try(&p->room)) {
+		if (!sem_try(&p->room)) {
 			rc = -EAGAIN;
 			goto out;
 		}
 	} else if (!sem_try(&p->room)) {
 		uint64_t t0 = trace_wait_begin(&TD_FULL);
-		if ((rc = sem_wait(&p->room, &p->stopping, SPIN_PRODUCER, &wt, &TD_FULL)) < 0) {
+		if ((rc = sem_wait(&p->room, &p->stopping, p->spin.producer, p->spin.yield_worker, &wt,
+				   &TD_FULL)) < 0) {
 			trace_wait_none();
 			goto out;
 		}
-		if (p->cap)
-			trace_waited(&TD_FULL, t0, &wt, p->cap);
+		trace_waited(&TD_FULL, t0, &wt, p->cap);
 	}
 	if (atomic_load(&p->stopping)) {
 		/* Shutdown began meanwhile (its wake-up may be the room taken):
@@ -471,30 +460,10 @@ static int submit(struct pool *p, pool_fn *fn, void *arg, uintptr_t i, bool wait
 		rc = -ESHUTDOWN;
 		goto out;
 	}
-	j.queued = wait && p->cap == 0 ? trace_wait_begin(&TD_RENDEZVOUS) : trace_begin();
-	if (wait && p->cap == 0) {
-		j.taken = &taken;
-		j.wake = j.queued ? trace_flow_id() : 0;
-	}
+	j.queued = trace_begin();
 	publish(p, &j);
 	if (trace_on())
 		trace_counter(&TD_DEPTH, depth(p));
-	if (j.taken) {
-		/* Rendezvous: until a worker has taken this very job. */
-		for (int n = 0; n < SPIN_PRODUCER && atomic_load(&taken) != 1; n++)
-			park_relax();
-		int zero = 0;
-		wt = (struct waited){.waited = 1};
-		if (atomic_load(&taken) != 1 && atomic_compare_exchange_strong(&taken, &zero, 2)) {
-			/* Asleep: the taker sees the 2 and wakes us with flow j.wake. */
-			trace_wait_sleep(&TD_RENDEZVOUS);
-			while (atomic_load(&taken) != 1)
-				park_wait(&taken, 2);
-			wt.woke_at = trace_on() || trace_waits_on() ? trace_now() : 0;
-			wt.flow = j.wake;
-		}
-		trace_waited(&TD_RENDEZVOUS, j.queued, &wt, 0);
-	}
 out:
 	atomic_fetch_sub(&p->submitting, 1);
 	return rc;
@@ -518,15 +487,26 @@ void pool_destroy(struct pool *p)
 	/* Producers asleep for room: the word moves, so none sleeps on. */
 	atomic_fetch_add(&p->room.val, 1 << 20);
 	park_wake(&p->room.val, INT_MAX);
-	while (atomic_load(&p->submitting) > 0)
+	/* And those asleep in a rendezvous (its words cannot move for them:
+	 * woken until every one is out; one with a ticket fills its slot). */
+	while (atomic_load(&p->submitting) > 0) {
+		if (!p->cap)
+			pool_meet_wake_all(&p->meet);
 		sched_yield();
-	const struct job stop = {0};
-	for (unsigned w = 0; w < p->nworkers; w++)
-		publish(p, &stop);
+	}
+	/* A stop job for each worker: a worker stops at its first, so that
+	 * in a rendezvous each waiting worker takes one. */
+	for (unsigned w = 0; w < p->nworkers; w++) {
+		struct pool_job stop = {0};
+		struct pool_waited wt;
+		if (!p->cap)
+			pool_meet_give(&p->meet, &stop, true, NULL, &wt, NULL);
+		else
+			publish(p, &stop);
+	}
 	for (unsigned w = 0; w < p->nworkers; w++)
 		pthread_join(p->workers[w].thread, NULL);
 	free(p->workers);
-	free(p->meet);
 	free(p->ring);
 	free(p);
 }

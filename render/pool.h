@@ -53,7 +53,8 @@ int pool_create(struct pool **out, unsigned workers, unsigned queue_cap,
 int pool_submit(struct pool *p, pool_fn *fn, void *arg, uintptr_t i);
 
 /* As pool_submit, without waiting: -EAGAIN when the queue is full (with
- * capacity 0: when no worker is idle and waiting). */
+ * capacity 0: unless a worker waits for a job and no other hand-off is
+ * under way; this then returns without waiting for the take). */
 int pool_try_submit(struct pool *p, pool_fn *fn, void *arg, uintptr_t i);
 
 /* Runs every job already queued, joins the workers, frees the pool. */

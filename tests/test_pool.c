@@ -4,6 +4,7 @@
 #include <criterion/new/assert.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -150,6 +151,90 @@ Test(concurrency_pool, rendezvous_needs_an_idle_worker)
 	cr_assert(eq(int, pool_try_submit(p, wait_gate, &g, 0), -EAGAIN));
 	gate_open(&g);
 	pool_destroy(p);
+}
+
+/* A rendezvous where each side outwaits the other's spin: workers asleep
+ * for want of jobs (the producer pauses 3 ms between two), then producers
+ * asleep for want of workers (jobs of 2 ms, 4 producers on 2 workers:
+ * tickets wait for their slot, producers for their taker). Every job runs
+ * once, and every wait ends. */
+static void add_slowly(void *arg, uintptr_t i)
+{
+	(void)arg;
+	usleep(2000);
+	atomic_fetch_add(&sum, (long)i);
+}
+
+static void *produce_slowly(void *arg)
+{
+	struct producer *pr = arg;
+	for (long i = pr->from; i < pr->from + pr->count; i++)
+		if (pool_submit(pr->p, add_slowly, NULL, (uintptr_t)i) != 0)
+			abort();
+	return NULL;
+}
+
+Test(concurrency_pool, rendezvous_sleepers_on_either_side_are_woken, .timeout = 30)
+{
+	struct pool *p;
+	pthread_t t[4];
+	struct producer pr[4];
+
+	atomic_store(&sum, 0);
+	cr_assert(eq(int, pool_create(&p, 2, 0, "t", NULL), 0));
+	for (long i = 1; i <= 20; i++) {
+		usleep(3000);
+		cr_assert(eq(int, pool_submit(p, add, NULL, (uintptr_t)i), 0));
+	}
+	for (int i = 0; i < 4; i++) {
+		pr[i] = (struct producer){p, 21 + i * 10, 10};
+		pthread_create(&t[i], NULL, produce_slowly, &pr[i]);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	pool_destroy(p);
+	cr_assert(eq(long, atomic_load(&sum), 60 * 61 / 2));
+}
+
+/* A process on one CPU (taskset, a container's cpuset): the pool made
+ * there yields and sleeps where it would spin, and still runs every job
+ * once, through a rendezvous and through a ring. */
+Test(concurrency_pool, one_cpu_pools_run_every_job, .timeout = 60)
+{
+	cpu_set_t was, one;
+	cr_assert(eq(int, sched_getaffinity(0, sizeof was, &was), 0));
+	CPU_ZERO(&one);
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &was)) {
+			CPU_SET(c, &one);
+			break;
+		}
+	cr_assert(eq(int, sched_setaffinity(0, sizeof one, &one), 0));
+	many_jobs(2, 0); /* the workers inherit the one CPU */
+	many_jobs(2, 3);
+	cr_assert(eq(int, sched_setaffinity(0, sizeof was, &was), 0));
+}
+
+/* pool_try_submit on a rendezvous: taken where a worker waits for a job
+ * (and then run by it), refused while none does. */
+Test(concurrency_pool, rendezvous_try_submit_gives_to_a_waiting_worker, .timeout = 30)
+{
+	struct pool *p;
+	struct gate g = GATE_INIT;
+	int rc = -EAGAIN;
+
+	cr_assert(eq(int, pool_create(&p, 1, 0, "t", NULL), 0));
+	for (int tries = 0; tries < 2000 && rc == -EAGAIN; tries++) {
+		rc = pool_try_submit(p, wait_gate, &g, 0);
+		if (rc == -EAGAIN)
+			usleep(1000); /* the worker is not yet waiting */
+	}
+	cr_assert(eq(int, rc, 0));
+	gate_wait_entered(&g, 1); /* the waiting worker took it */
+	cr_assert(eq(int, pool_try_submit(p, wait_gate, &g, 0), -EAGAIN));
+	gate_open(&g);
+	pool_destroy(p);
+	cr_assert(eq(int, g.entered, 1));
 }
 
 /* Who ran job i (i from 1), for the batch test; each takes a while, off
