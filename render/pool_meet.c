@@ -186,8 +186,10 @@ int pool_meet_give(struct pool_meet *m, const struct pool_job *j, bool wait, ato
 		return 0;
 	/* The next hand-off's slot, taken into this CPU's cache while we wait
 	 * (an add of 0 takes a line as a write would): a producer that comes
-	 * back at once finds it there, not in the last taker's cache. */
-	atomic_fetch_add_explicit(&MEET_SLOT(m, t + 8)->word, 0, memory_order_relaxed);
+	 * back at once finds it there, not in the last taker's cache. Not
+	 * where another producer has that ticket already. */
+	if (atomic_load_explicit(&m->tail, memory_order_relaxed) == t + 8)
+		atomic_fetch_add_explicit(&MEET_SLOT(m, t + 8)->word, 0, memory_order_relaxed);
 	/* Until a worker has it: the word leaves our 'full' (and comes back to
 	 * it only 2^29 hand-offs on). */
 	w->waited = 1;
