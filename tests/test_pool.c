@@ -83,16 +83,18 @@ Test(concurrency_pool, many_jobs_rendezvous) { many_jobs(3, 0); }
 Test(concurrency_pool, many_jobs_capacity_1) { many_jobs(2, 1); }
 Test(concurrency_pool, many_jobs_capacity_100) { many_jobs(4, 100); }
 
+/* A producer thread: submits fn(NULL, i) for i in [from, from + count). */
 struct producer {
 	struct pool *p;
 	long from, count;
+	pool_fn *fn;
 };
 
 static void *produce(void *arg)
 {
 	struct producer *pr = arg;
 	for (long i = pr->from; i < pr->from + pr->count; i++)
-		if (pool_submit(pr->p, add, NULL, (uintptr_t)i) != 0)
+		if (pool_submit(pr->p, pr->fn, NULL, (uintptr_t)i) != 0)
 			abort();
 	return NULL;
 }
@@ -107,7 +109,7 @@ static void many_producers(unsigned cap)
 	atomic_store(&sum, 0);
 	cr_assert(eq(int, pool_create(&p, 3, cap, "t", NULL), 0));
 	for (int i = 0; i < 6; i++) {
-		pr[i] = (struct producer){p, 1 + i * per, per};
+		pr[i] = (struct producer){p, 1 + i * per, per, add};
 		pthread_create(&t[i], NULL, produce, &pr[i]);
 	}
 	for (int i = 0; i < 6; i++)
@@ -165,15 +167,6 @@ static void add_slowly(void *arg, uintptr_t i)
 	atomic_fetch_add(&sum, (long)i);
 }
 
-static void *produce_slowly(void *arg)
-{
-	struct producer *pr = arg;
-	for (long i = pr->from; i < pr->from + pr->count; i++)
-		if (pool_submit(pr->p, add_slowly, NULL, (uintptr_t)i) != 0)
-			abort();
-	return NULL;
-}
-
 Test(concurrency_pool, rendezvous_sleepers_on_either_side_are_woken, .timeout = 30)
 {
 	struct pool *p;
@@ -187,8 +180,8 @@ Test(concurrency_pool, rendezvous_sleepers_on_either_side_are_woken, .timeout = 
 		cr_assert(eq(int, pool_submit(p, add, NULL, (uintptr_t)i), 0));
 	}
 	for (int i = 0; i < 4; i++) {
-		pr[i] = (struct producer){p, 21 + i * 10, 10};
-		pthread_create(&t[i], NULL, produce_slowly, &pr[i]);
+		pr[i] = (struct producer){p, 21 + i * 10, 10, add_slowly};
+		pthread_create(&t[i], NULL, produce, &pr[i]);
 	}
 	for (int i = 0; i < 4; i++)
 		pthread_join(t[i], NULL);
