@@ -270,7 +270,7 @@ static int take_meet(struct pool *p, struct pool_job *j)
 {
 	struct pool_waited wt;
 	uint64_t t0 = trace_wait_begin(&TD_NOWORK);
-	pool_meet_take(&p->meet, j, &wt, &TD_NOWORK);
+	pool_meet_take(&p->meet, j, &p->spin, &wt, &TD_NOWORK);
 	trace_waited(&TD_NOWORK, t0, &wt, 0);
 	return 1;
 }
@@ -281,7 +281,7 @@ static int take_jobs(struct pool *p, struct pool_job *jobs)
 {
 	struct pool_waited wt;
 	uint64_t t0 = trace_wait_begin(&TD_NOWORK);
-	sem_wait(&p->items, NULL, p->spin.worker, p->spin.yield_worker, &wt, &TD_NOWORK);
+	sem_wait(&p->items, NULL, p->spin.worker, p->spin.yield, &wt, &TD_NOWORK);
 	trace_waited(&TD_NOWORK, t0, &wt, 0);
 	int n = 1 + sem_try_n(&p->items, batch_more(p));
 	uint32_t h = atomic_fetch_add_explicit(&p->head, (unsigned)n, memory_order_relaxed);
@@ -359,7 +359,7 @@ int pool_create(struct pool **out, unsigned workers, unsigned queue_cap,
 	memset(p, 0, sizeof *p);
 	int err = -ENOMEM;
 	p->spin = pool_spin_for(usable_cpus());
-	pool_meet_init(&p->meet, p->spin);
+	pool_meet_init(&p->meet);
 	/* A ring (capacity 0 has none): a slot for each job the room allows
 	 * and for each stop job. */
 	uint32_t need = queue_cap + workers, slots = 1;
@@ -412,15 +412,12 @@ static int submit_meet(struct pool *p, struct pool_job *j, bool wait)
 	struct pool_waited wt;
 	if (!wait) {
 		j->queued = trace_begin();
-		return pool_meet_give(&p->meet, j, false, &p->stopping, &wt, NULL);
+		return pool_meet_give(&p->meet, j, false, &p->spin, &wt, NULL);
 	}
 	j->queued = trace_wait_begin(&TD_RENDEZVOUS);
-	int rc = pool_meet_give(&p->meet, j, true, &p->stopping, &wt, &TD_RENDEZVOUS);
-	if (rc < 0)
-		trace_wait_none();
-	else
-		trace_waited(&TD_RENDEZVOUS, j->queued, &wt, 0);
-	return rc;
+	pool_meet_give(&p->meet, j, true, &p->spin, &wt, &TD_RENDEZVOUS); /* waiting, it gives */
+	trace_waited(&TD_RENDEZVOUS, j->queued, &wt, 0);
+	return 0;
 }
 
 /* The common part of both submits; wait: whether to wait for room (for
@@ -447,7 +444,7 @@ static int submit(struct pool *p, pool_fn *fn, void *arg, uintptr_t i, bool wait
 		}
 	} else if (!sem_try(&p->room)) {
 		uint64_t t0 = trace_wait_begin(&TD_FULL);
-		if ((rc = sem_wait(&p->room, &p->stopping, p->spin.producer, p->spin.yield_worker, &wt,
+		if ((rc = sem_wait(&p->room, &p->stopping, p->spin.producer, p->spin.yield, &wt,
 				   &TD_FULL)) < 0) {
 			trace_wait_none();
 			goto out;
@@ -500,7 +497,7 @@ void pool_destroy(struct pool *p)
 		struct pool_job stop = {0};
 		struct pool_waited wt;
 		if (!p->cap)
-			pool_meet_give(&p->meet, &stop, true, NULL, &wt, NULL);
+			pool_meet_give(&p->meet, &stop, true, &p->spin, &wt, NULL);
 		else
 			publish(p, &stop);
 	}

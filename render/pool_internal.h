@@ -48,24 +48,26 @@
 #define SPIN_ONE_CPU 8 /* yields, where the process has one CPU */
 #endif
 
-/* A pool's waits: turns before a sleep, and a yield every how many turns
- * (0: none), for a worker waiting for a job and a producer for room or a
- * taker. Where the process may run on one CPU only (taskset, a
+/* A pool's waits: the turns a worker waiting for a job and a producer
+ * waiting for room or a taker spin before they sleep; a wait yields every
+ * yield-th turn (0: never), but a producer in a rendezvous every
+ * meet_producer_yield-th (it spins for its take: yielding there measured
+ * worse, above). Where the process may run on one CPU only (taskset, a
  * container's cpuset), spinning only delays the thread waited for, which
  * runs once this one is off the CPU: there a wait yields at once,
  * SPIN_ONE_CPU times, then sleeps (the unbuffered workers mode at
  * 1024x1024 under taskset -c 0, 2026-12-07: 61.6-63.0 s spinning, 10.2 s
  * sleeping at once, 6.1-7.8 s so; Go's 1.6-1.8 s). */
 struct pool_spin {
-	int worker, yield_worker, producer, yield_producer;
+	int worker, producer, yield, meet_producer_yield;
 };
 
 /* The waits for a process that may run on cpus CPUs. */
 static inline struct pool_spin pool_spin_for(int cpus)
 {
 	if (cpus > 1)
-		return (struct pool_spin){SPIN_WORKER, SPIN_YIELD_EVERY, SPIN_PRODUCER, 0};
-	return (struct pool_spin){SPIN_ONE_CPU, 1, SPIN_ONE_CPU, 1};
+		return (struct pool_spin){SPIN_WORKER, SPIN_PRODUCER, SPIN_YIELD_EVERY, 0};
+	return (struct pool_spin){SPIN_ONE_CPU, SPIN_ONE_CPU, 1, 1};
 }
 
 struct pool_job {
@@ -99,25 +101,25 @@ struct pool_meet {
 	_Alignas(64) atomic_uint tail; /* the next ticket, times 8 */
 	_Alignas(64) atomic_int idle;  /* workers waiting for a job, not counting those that found one */
 	_Atomic uint64_t wake;         /* traced: the flow id of the last wake-up not yet claimed */
-	struct pool_spin spin;
 	struct pool_meet_slot slot[2];
 };
 
-/* m zeroed: ready, its waits as spin says. */
-void pool_meet_init(struct pool_meet *m, struct pool_spin spin);
+/* m zeroed: ready. */
+void pool_meet_init(struct pool_meet *m);
 
 /* Gives j to a worker: takes a ticket, puts j in its slot once the slot is
  * empty and, if wait, waits until a worker has taken it (without waiting:
- * only where a worker waits for a job and the slot is empty now). 0;
- * -EAGAIN (not wait, and it would have to); -ESHUTDOWN (stop was set before
- * the ticket; stop NULL: never). *w: how the wait went; d: its name for a
- * block profiler (NULL: none). */
-int pool_meet_give(struct pool_meet *m, const struct pool_job *j, bool wait, atomic_int *stop,
-		   struct pool_waited *w, const struct trace_desc *d);
+ * only where a worker waits for a job and the slot is empty now). 0, or
+ * -EAGAIN (not wait, and it would have to). The caller looks for shutdown
+ * first: a ticket, once taken, is filled. sp: the pool's waits; *w: how the
+ * wait went; d: its name for a block profiler (NULL: none). */
+int pool_meet_give(struct pool_meet *m, const struct pool_job *j, bool wait,
+		   const struct pool_spin *sp, struct pool_waited *w, const struct trace_desc *d);
 
-/* On a worker: waits for a job and takes it into *j. *w and d: as above. */
-void pool_meet_take(struct pool_meet *m, struct pool_job *j, struct pool_waited *w,
-		    const struct trace_desc *d);
+/* On a worker: waits for a job and takes it into *j. sp, *w and d: as
+ * above. */
+void pool_meet_take(struct pool_meet *m, struct pool_job *j, const struct pool_spin *sp,
+		    struct pool_waited *w, const struct trace_desc *d);
 
 /* Wakes every thread asleep in m, to look again (shutdown). */
 void pool_meet_wake_all(struct pool_meet *m);

@@ -40,7 +40,7 @@
  *    counts only workers that found no job at once) and an empty slot now,
  *    and takes its ticket with a compare-exchange.
  *  - A ticket is a promise: its producer fills its slot whatever happens
- *    (shutdown is checked before the ticket). A word comes back to the same
+ *    (pool.c looks for shutdown before). A word comes back to the same
  *    value only 2^29 hand-offs on; a producer waits for its take by the
  *    word leaving FULL(k).
  * Memory order: the word's FULL (release, acquire on the take) hands over
@@ -61,10 +61,9 @@ enum { MEET_EMPTY, MEET_WRITING, MEET_FULL, MEET_TAKING, MEET_SLEEP = 4 };
 /* The word a worker expects at its next take (see Guesses). */
 static _Thread_local unsigned next_full = MEET_FULL;
 
-void pool_meet_init(struct pool_meet *m, struct pool_spin spin)
+void pool_meet_init(struct pool_meet *m)
 {
 	atomic_init(&m->slot[1].word, 8); /* hand-off 1's, empty */
-	m->spin = spin;
 }
 
 /* One turn of a wait on a slot's word, last read as *s, for a wait that
@@ -107,8 +106,8 @@ static void meet_wake(struct pool_meet *m, struct pool_meet_slot *sl)
 	pool_wake((atomic_int *)&sl->word, INT_MAX, 0, &m->wake);
 }
 
-void pool_meet_take(struct pool_meet *m, struct pool_job *j, struct pool_waited *w,
-		    const struct trace_desc *d)
+void pool_meet_take(struct pool_meet *m, struct pool_job *j, const struct pool_spin *sp,
+		    struct pool_waited *w, const struct trace_desc *d)
 {
 	unsigned s = next_full;
 	struct pool_meet_slot *sl = MEET_SLOT(m, s);
@@ -130,7 +129,7 @@ void pool_meet_take(struct pool_meet *m, struct pool_job *j, struct pool_waited 
 		}
 		if (!counted) /* it waits: pool_try_submit may count on it */
 			atomic_fetch_add_explicit(&m->idle, 1, memory_order_relaxed), counted = true;
-		meet_turn(sl, &s, &n, m->spin.worker, m->spin.yield_worker, w, d);
+		meet_turn(sl, &s, &n, sp->worker, sp->yield, w, d);
 	}
 	*j = sl->job;
 	if (counted)
@@ -143,8 +142,8 @@ void pool_meet_take(struct pool_meet *m, struct pool_job *j, struct pool_waited 
 		w->flow = atomic_exchange_explicit(&m->wake, 0, memory_order_relaxed);
 }
 
-int pool_meet_give(struct pool_meet *m, const struct pool_job *j, bool wait, atomic_int *stop,
-		   struct pool_waited *w, const struct trace_desc *d)
+int pool_meet_give(struct pool_meet *m, const struct pool_job *j, bool wait,
+		   const struct pool_spin *sp, struct pool_waited *w, const struct trace_desc *d)
 {
 	struct pool_meet_slot *sl;
 	unsigned t, s;
@@ -159,8 +158,6 @@ int pool_meet_give(struct pool_meet *m, const struct pool_job *j, bool wait, ato
 							     memory_order_relaxed))
 			return -EAGAIN;
 	} else {
-		if (stop && atomic_load(stop))
-			return -ESHUTDOWN;
 		/* A ticket is a promise: whatever happens, its slot is filled. */
 		t = atomic_fetch_add_explicit(&m->tail, 8, memory_order_relaxed);
 		sl = MEET_SLOT(m, t);
@@ -175,7 +172,7 @@ int pool_meet_give(struct pool_meet *m, const struct pool_job *j, bool wait, ato
 			continue;
 		}
 		/* The slot's hand-off before ours is not yet taken. */
-		meet_turn(sl, &s, &n, m->spin.producer, m->spin.yield_producer, w, d);
+		meet_turn(sl, &s, &n, sp->producer, sp->meet_producer_yield, w, d);
 	}
 	sl->job = *j;
 	const unsigned full = t | MEET_FULL;
@@ -195,7 +192,7 @@ int pool_meet_give(struct pool_meet *m, const struct pool_job *j, bool wait, ato
 	w->waited = 1;
 	s = atomic_load_explicit(&sl->word, memory_order_acquire);
 	for (int n = 0; (s & ~(unsigned)MEET_SLEEP) == full;)
-		meet_turn(sl, &s, &n, m->spin.producer, m->spin.yield_producer, w, d);
+		meet_turn(sl, &s, &n, sp->producer, sp->meet_producer_yield, w, d);
 	if (w->woke_at)
 		w->flow = atomic_exchange_explicit(&m->wake, 0, memory_order_relaxed);
 	return 0;
