@@ -11,6 +11,7 @@
 
 #include "trace/capture.h"
 #include "trace/json.h"
+#include "trace/kview.h"
 #include "trace/summary.h"
 #include "trace/trace.h"
 
@@ -480,6 +481,91 @@ Test(trace, the_summary_speaks_in_ns_us_and_ms)
 	cr_expect(not(eq(ptr, strstr(text, "  phase                         3    45.0 us    2.50 ms    2.50 ms    2.50 ms\n"), NULL)),
 		  "%s", text);
 	cr_expect(eq(ptr, strstr(text, " 0.000"), NULL), "%s", text);
+}
+
+/* Past what its memory keeps (32 Ki intervals of each state a thread),
+ * the summary merges neighbouring intervals and says so; the totals stay
+ * exact, and spans that cover the states they explain still account for
+ * them: 100,000 cycles of 1 us, each 400 ns running, 400 ns blocked under
+ * a wait span, 200 ns runnable under a job span. */
+Test(trace, a_summary_past_its_memory_merges_states_and_says_so)
+{
+	static const struct trace_desc D_WAIT = {"wait: test", "test", {0}, 0},
+					D_JOB = {"job", "test", {0}, 0};
+	enum { N = 100000, P = 1000 };
+	struct summary *s = summary_new(0, (uint64_t)N * P);
+	cr_assert(not(eq(ptr, s, NULL)));
+	summary_thread(s, 7, "cycler", 1);
+	for (uint64_t i = 0; i < N; i++) {
+		struct chrome_rec run = {.kind = TRACE_SPAN, .ts = i * P, .dur = 400, .d = &trace_kv_running_};
+		struct chrome_rec bl = {.kind = TRACE_SPAN, .ts = i * P + 400, .dur = 400, .d = &trace_kv_blocked_};
+		struct chrome_rec rq = {.kind = TRACE_SPAN, .ts = i * P + 800, .dur = 200, .d = &trace_kv_runnable_};
+		summary_add(s, &run, 1);
+		summary_add(s, &bl, 1);
+		summary_add(s, &rq, 1);
+	}
+	for (uint64_t i = 0; i < N; i++) { /* in the order they end, as a ring holds them */
+		struct chrome_rec w = {.kind = TRACE_SPAN, .ts = i * P + 400, .dur = 400, .d = &D_WAIT};
+		struct chrome_rec j = {.kind = TRACE_SPAN, .ts = i * P + 850, .dur = 150, .d = &D_JOB};
+		summary_add(s, &w, 0);
+		summary_add(s, &j, 0);
+	}
+	struct trace_facts f = {0};
+	size_t len;
+	char *text = summary_finish(s, "on", &f, &len);
+	cr_assert(not(eq(ptr, text, NULL)));
+	cr_expect(not(eq(ptr, strstr(text, "running  40.0%  runnable  20.0%  blocked  40.0%  unknown   0.0%\n"), NULL)),
+		  "%s", text);
+	cr_expect(not(eq(ptr, strstr(text, " runnable and blocked intervals merged into neighbours"), NULL)), "%s", text);
+	cr_expect(not(eq(ptr, strstr(text, "of its 200000 runnable"), NULL)), "%s", text);
+	cr_expect(not(eq(ptr, strstr(text, "blocked in: wait: test 40.0%, outside a wait span 0.0%\n"), NULL)), "%s",
+		  text);
+	cr_expect(not(eq(ptr, strstr(text, "runnable in: job 20.0%\n"), NULL)), "%s", text);
+	free(text);
+}
+
+/* The flow points are written in time order, however the threads that
+ * recorded them interleave: 5,000 flows begun on one thread and ended on
+ * another, the ends recorded first. */
+static void *flow_ends(void *arg)
+{
+	uint64_t t = *(uint64_t *)arg;
+	for (uint64_t k = 0; k < 5000; k++)
+		trace_span_flow(&D_SPAN, t + 2000 * k + 1000, TRACE_FLOW_END, 100 + k, 0, 0, 0, 0);
+	return NULL;
+}
+
+Test(trace, flow_points_are_written_in_time_order)
+{
+	struct trace_capture *c;
+	trace_init(&(struct trace_config){.ring_events = 1024, .kview = TRACE_KVIEW_OFF});
+	cr_assert(eq(int, trace_capture_open(&c), 0));
+	uint64_t t = trace_now();
+	while (trace_now() < t + 2000 * 5000 + 1000) /* spans from then to now */
+		;
+	pthread_t th;
+	pthread_create(&th, NULL, flow_ends, &t);
+	pthread_join(th, NULL);
+	for (uint64_t k = 0; k < 5000; k++)
+		trace_span_flow(&D_SPAN, t + 2000 * k, TRACE_FLOW_START, 100 + k, 0, 0, 0, 0);
+	trace_capture_close(c);
+	json_t *doc = read_doc(c, 65536, NULL);
+	json_t *ev, *evs = json_object_get(doc, "traceEvents");
+	size_t i, n = 0;
+	double last = -1;
+	json_array_foreach(evs, i, ev) {
+		const char *ph = json_string_value(json_object_get(ev, "ph"));
+		if (strcmp(ph, "s") != 0 && strcmp(ph, "f") != 0)
+			continue;
+		double ts = json_number_value(json_object_get(ev, "ts"));
+		cr_assert(le(dbl, last, ts), "flow point %zu at %f after one at %f", n, ts, last);
+		cr_assert(eq(str, (char *)ph, n % 2 ? "f" : "s"), "flow point %zu", n);
+		last = ts;
+		n++;
+	}
+	cr_expect(eq(sz, n, 10000));
+	json_decref(doc);
+	trace_capture_free(c);
 }
 
 /* With a spill (the default), a window loses nothing however far past its

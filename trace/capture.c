@@ -134,6 +134,14 @@ int trace_capture_active(void)
 	return atomic_load(&session);
 }
 
+/* Lets the flow points go. */
+static void flows_free(struct trace_capture *c)
+{
+	free(c->flows);
+	c->flows = NULL;
+	c->nflows = c->capflows = c->flow_at = 0;
+}
+
 void trace_capture_free(struct trace_capture *c)
 {
 	if (!c)
@@ -141,7 +149,7 @@ void trace_capture_free(struct trace_capture *c)
 	trace_capture_close(c);
 	spill_free(c->spill);
 	pf_free(c->pf);
-	free(c->flows);
+	flows_free(c);
 	samples_frames_free(c->frames);
 	free(c->text);
 	free(c);
@@ -174,7 +182,7 @@ void trace_capture_rewind(struct trace_capture *c)
 	c->text = NULL;
 	samples_frames_free(c->frames);
 	c->frames = NULL;
-	c->nflows = c->flow_at = 0;
+	flows_free(c);
 	c->merged = 0;
 	pf_free(c->pf);
 	c->pf = NULL;
@@ -285,10 +293,38 @@ static int stage(struct trace_capture *c, const struct json_out *ev)
 	return 1;
 }
 
-static int by_time(const void *a, const void *b)
+static int before(const struct flow_point *x, const struct flow_point *y)
 {
-	const struct flow_point *x = a, *y = b;
-	return x->ts < y->ts ? -1 : x->ts > y->ts ? 1 : (int)x->f - (int)y->f;
+	return x->ts < y->ts || (x->ts == y->ts && x->f < y->f);
+}
+
+/* Moves the larger child down until p[i] tops its subtree of p[0, n). */
+static void sift(struct flow_point *p, size_t i, size_t n)
+{
+	for (size_t k; (k = 2 * i + 1) < n; i = k) {
+		if (k + 1 < n && before(&p[k], &p[k + 1]))
+			k++;
+		if (!before(&p[i], &p[k]))
+			return;
+		struct flow_point t = p[i];
+		p[i] = p[k];
+		p[k] = t;
+	}
+}
+
+/* Sorts the flow points by time (ties: starts before ends), in place: a
+ * heap sort, since glibc's qsort takes a copy the size of the array (24
+ * MiB more at the peak of a capture's memory). */
+static void sort_flows(struct flow_point *p, size_t n)
+{
+	for (size_t i = n / 2; i-- > 0;)
+		sift(p, i, n);
+	while (n > 1) {
+		struct flow_point t = p[0];
+		p[0] = p[--n];
+		p[n] = t;
+		sift(p, 0, n);
+	}
 }
 
 /* Keeps span e's flow point for PH_FLOWS: 1, or 0 when there is no room
@@ -318,7 +354,7 @@ static void fill_events(struct trace_capture *c)
 		if (!c->held &&
 		    !(c->held = window_next(c, PASS_EVENTS, &c->held_rec, &c->held_tid, &ring))) {
 			if (c->nflows)
-				qsort(c->flows, c->nflows, sizeof *c->flows, by_time);
+				sort_flows(c->flows, c->nflows);
 			c->phase = PH_FLOWS;
 			return;
 		}
@@ -349,6 +385,7 @@ static void fill_flows(struct trace_capture *c)
 			chrome_events_end(&o, c->pid, 0, c->end - c->start, c->facts.lost);
 			if (!stage(c, &o))
 				return;
+			flows_free(c); /* up to 24 MiB, not held through the rest */
 			c->phase = PH_TAIL;
 			if (c->samples && (c->frames = samples_frames_new()))
 				c->phase = PH_SAMPLES;

@@ -7,9 +7,15 @@
  * middle it covers (the innermost such span, the latest begun, is where
  * that runnable time goes) and, for a wait, the blocked intervals it
  * overlaps. So memory grows with the kernel's switches, not with the
- * spans (a million-job px trace). Async slices keep their durations for
- * the percentiles. Everything else is a small table per name, searched
- * linearly: a trace has tens of names, not thousands.
+ * spans (a million-job px trace), and only up to STATES_KEPT intervals of
+ * each kind a thread: a full list merges its neighbours in pairs (an
+ * interval then stands for the runnable or blocked time of a run of them,
+ * ns of it between t0 and t1, and a span overlapping it takes as much of
+ * that as the overlap holds), and the shares by span and by wait of that
+ * thread become approximate, which its text says. The thread's totals
+ * stay exact. Async slices keep their durations for the percentiles.
+ * Everything else is a small table per name, searched linearly: a trace
+ * has tens of names, not thousands.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +32,7 @@
 #define SPANS_SHOWN 8
 #define SLOWEST_SHOWN 5
 #define SLOWEST_JSON 20
+#define STATES_KEPT 32768 /* runnable and blocked intervals a thread keeps: 2.75 MiB */
 
 struct tally {
 	const char *name;
@@ -37,17 +44,25 @@ struct table {
 	struct tally t[NAMES_MAX + 1];
 };
 
+/* ns of a state between t0 and t1: all of [t0, t1), or, for intervals
+ * merged to fit, the sum of theirs. */
+struct ival {
+	uint64_t t0, t1, ns;
+};
+
 /* A runnable interval, and the innermost span seen so far that covers
- * its middle. */
+ * its middle (merged: the middle of the longer of the two). */
 struct runnable {
-	uint64_t t0, t1, mid;
+	struct ival iv;
+	uint64_t mid;
 	const char *in;
 	uint64_t in_start, in_dur;
 };
 
 /* A blocked interval, and how much of it waits have claimed. */
 struct blocked {
-	uint64_t t0, t1, claimed;
+	struct ival iv;
+	uint64_t claimed;
 };
 
 struct thread {
@@ -60,6 +75,7 @@ struct thread {
 	size_t nrq, caprq;
 	struct blocked *bl;
 	size_t nbl, capbl;
+	uint64_t states_seen, states_merged; /* intervals; those merged into a neighbour */
 };
 
 struct async {
@@ -129,6 +145,36 @@ void summary_thread(struct summary *s, int tid, const char *name, int states)
 	s->th[s->nth++] = (struct thread){.tid = tid, .name = name, .states = states};
 }
 
+/* Halves a full runnable list: each pair of neighbours becomes one. */
+static void merge_runnable(struct thread *t)
+{
+	size_t j = 0;
+	for (size_t i = 0; i + 1 < t->nrq; i += 2) {
+		const struct runnable *x = &t->rq[i], *y = &t->rq[i + 1];
+		t->rq[j++] = (struct runnable){{x->iv.t0, y->iv.t1, x->iv.ns + y->iv.ns},
+					       y->iv.ns > x->iv.ns ? y->mid : x->mid, NULL, 0, 0};
+	}
+	if (t->nrq % 2)
+		t->rq[j++] = t->rq[t->nrq - 1];
+	t->states_merged += t->nrq - j;
+	t->nrq = j;
+}
+
+/* Halves a full blocked list (no wait has claimed any of it yet: states
+ * come before spans). */
+static void merge_blocked(struct thread *t)
+{
+	size_t j = 0;
+	for (size_t i = 0; i + 1 < t->nbl; i += 2) {
+		const struct blocked *x = &t->bl[i], *y = &t->bl[i + 1];
+		t->bl[j++] = (struct blocked){{x->iv.t0, y->iv.t1, x->iv.ns + y->iv.ns}, 0};
+	}
+	if (t->nbl % 2)
+		t->bl[j++] = t->bl[t->nbl - 1];
+	t->states_merged += t->nbl - j;
+	t->nbl = j;
+}
+
 /* States arrive in time order, one after another, so both lists are
  * sorted by start (and by middle): binary searches below rely on it. */
 static void add_state(struct summary *s, struct thread *t, const struct chrome_rec *e)
@@ -138,12 +184,18 @@ static void add_state(struct summary *s, struct thread *t, const struct chrome_r
 		t->running += e->dur;
 	} else if (e->d == &trace_kv_runnable_) {
 		t->runnable += e->dur;
+		t->states_seen++;
+		if (t->nrq == STATES_KEPT)
+			merge_runnable(t);
 		if (grow(s, (void **)&t->rq, &t->caprq, t->nrq, sizeof *t->rq) == 0)
-			t->rq[t->nrq++] = (struct runnable){a, b, a + (b - a) / 2, NULL, 0, 0};
+			t->rq[t->nrq++] = (struct runnable){{a, b, b - a}, a + (b - a) / 2, NULL, 0, 0};
 	} else if (e->d == &trace_kv_blocked_) {
 		t->blocked += e->dur;
+		t->states_seen++;
+		if (t->nbl == STATES_KEPT)
+			merge_blocked(t);
 		if (grow(s, (void **)&t->bl, &t->capbl, t->nbl, sizeof *t->bl) == 0)
-			t->bl[t->nbl++] = (struct blocked){a, b, 0};
+			t->bl[t->nbl++] = (struct blocked){{a, b, b - a}, 0};
 	}
 }
 
@@ -171,20 +223,16 @@ static void cover_runnable(struct thread *t, uint64_t a, uint64_t b, const char 
 }
 
 /* A thread's runnable or blocked intervals: n elements of size bytes,
- * sorted and apart, each with uint64_t t0 and t1 at offsets o0 and o1. */
+ * sorted and apart, each beginning with its struct ival. */
 struct ivals {
 	const unsigned char *p;
-	size_t n, size, o0, o1;
+	size_t n, size;
 };
-#define IVALS(arr, count, type) \
-	((struct ivals){(const unsigned char *)(arr), (count), sizeof(type), offsetof(type, t0), \
-			offsetof(type, t1)})
+#define IVALS(arr, count, type) ((struct ivals){(const unsigned char *)(arr), (count), sizeof(type)})
 
-static uint64_t iv_at(const struct ivals *v, size_t i, size_t off)
+static const struct ival *iv_at(const struct ivals *v, size_t i)
 {
-	uint64_t x;
-	memcpy(&x, v->p + i * v->size + off, sizeof x);
-	return x;
+	return (const struct ival *)(const void *)(v->p + i * v->size);
 }
 
 /* The first interval that ends after a. */
@@ -193,7 +241,7 @@ static size_t iv_first_after(const struct ivals *v, uint64_t a)
 	size_t lo = 0, hi = v->n;
 	while (lo < hi) {
 		size_t m = (lo + hi) / 2;
-		if (iv_at(v, m, v->o1) <= a)
+		if (iv_at(v, m)->t1 <= a)
 			lo = m + 1;
 		else
 			hi = m;
@@ -201,14 +249,22 @@ static size_t iv_first_after(const struct ivals *v, uint64_t a)
 	return lo;
 }
 
+/* The state's ns in [a, b) of interval x: the overlap (for merged
+ * intervals, as much of their ns as the overlap holds: spans that explain
+ * a state, waits above all, cover it rather than what lies between). */
+static uint64_t iv_part(const struct ival *x, uint64_t a, uint64_t b)
+{
+	uint64_t s0 = x->t0 > a ? x->t0 : a, s1 = x->t1 < b ? x->t1 : b;
+	uint64_t part = s1 > s0 ? s1 - s0 : 0;
+	return part < x->ns ? part : x->ns;
+}
+
 /* How much of [a, b) the intervals cover. */
 static uint64_t iv_overlap(const struct ivals *v, uint64_t a, uint64_t b)
 {
 	uint64_t sum = 0;
-	for (size_t i = iv_first_after(v, a); i < v->n && iv_at(v, i, v->o0) < b; i++) {
-		uint64_t t0 = iv_at(v, i, v->o0), t1 = iv_at(v, i, v->o1);
-		sum += (t1 < b ? t1 : b) - (t0 > a ? t0 : a);
-	}
+	for (size_t i = iv_first_after(v, a); i < v->n && iv_at(v, i)->t0 < b; i++)
+		sum += iv_part(iv_at(v, i), a, b);
 	return sum;
 }
 
@@ -218,10 +274,9 @@ static uint64_t iv_overlap(const struct ivals *v, uint64_t a, uint64_t b)
 static void cover_blocked(struct thread *t, uint64_t a, uint64_t b, const char *name)
 {
 	struct ivals v = IVALS(t->bl, t->nbl, struct blocked);
-	for (size_t i = iv_first_after(&v, a); i < t->nbl && t->bl[i].t0 < b; i++) {
+	for (size_t i = iv_first_after(&v, a); i < t->nbl && t->bl[i].iv.t0 < b; i++) {
 		struct blocked *x = &t->bl[i];
-		uint64_t s0 = x->t0 > a ? x->t0 : a, s1 = x->t1 < b ? x->t1 : b;
-		uint64_t part = s1 - s0, room = (x->t1 - x->t0) - x->claimed;
+		uint64_t part = iv_part(&x->iv, a, b), room = x->iv.ns - x->claimed;
 		if (part > room)
 			part = room;
 		if (part) {
@@ -326,11 +381,15 @@ static void thread_text(FILE *f, struct thread *t, uint64_t win)
 		for (unsigned i = 0; i <= NAMES_MAX; i++)
 			no_wait -= t->reasons.t[i].ns < no_wait ? t->reasons.t[i].ns : no_wait;
 		for (size_t i = 0; i < t->nrq; i++)
-			tally(&t->preempted, t->rq[i].in ? t->rq[i].in : "outside any span",
-			      t->rq[i].t1 - t->rq[i].t0);
+			tally(&t->preempted, t->rq[i].in ? t->rq[i].in : "outside any span", t->rq[i].iv.ns);
 		fprintf(f, "  running %5.1f%%  runnable %5.1f%%  blocked %5.1f%%  unknown %5.1f%%\n",
 			pct(t->running, win), pct(t->runnable, win), pct(t->blocked, win),
 			pct(unknown, win));
+		if (t->states_merged)
+			fprintf(f, "  (%llu of its %llu runnable and blocked intervals merged into "
+				   "neighbours to fit the summary's memory: the shares below are "
+				   "approximate)\n",
+				(unsigned long long)t->states_merged, (unsigned long long)t->states_seen);
 		if (t->blocked) {
 			qsort(t->reasons.t, t->reasons.n, sizeof *t->reasons.t, by_ns_desc);
 			fprintf(f, "  blocked in:");
@@ -438,9 +497,10 @@ char *summary_finish_json(struct summary *s, const char *kview, const struct tra
 			struct json_out n = {b, 0, sizeof b, 0};
 			json_str(&n, t->name);
 			fprintf(o, "%s{\"name\":%.*s,\"tid\":%d,\"running_ns\":%llu,\"runnable_ns\":%llu,"
-				   "\"blocked_ns\":%llu}",
+				   "\"blocked_ns\":%llu,\"states_merged\":%llu}",
 				i ? "," : "", (int)n.len, b, t->tid, (unsigned long long)t->running,
-				(unsigned long long)t->runnable, (unsigned long long)t->blocked);
+				(unsigned long long)t->runnable, (unsigned long long)t->blocked,
+				(unsigned long long)t->states_merged);
 		}
 		fputs("],\"slowest_requests\":", o);
 		anatomy_json(s->an, o, SLOWEST_JSON);

@@ -6,9 +6,13 @@
  * percentiles of its duration. As go tool trace's goroutine analysis, but
  * with nothing to open.
  *
- * Owns: the tables it builds, freed by summary_finish. Knows nothing of
- * rings or of the program traced: capture.c feeds it the records of the
- * window, a thread at a time (the thread's events before its states).
+ * Owns: the tables it builds, freed by summary_finish: small tables by
+ * name, and up to 32 Ki runnable and 32 Ki blocked intervals a thread
+ * (past that, neighbours are merged and the thread's text says its
+ * shares are approximate), and the async slices' durations. Knows
+ * nothing of rings or of the program traced: capture.c feeds it the
+ * records of the window, a thread at a time (the thread's states before
+ * its events).
  *
  * A wait: a span whose name begins "wait" says why its thread is blocked
  * while it lasts; blocked time under no such span is "outside a wait span"
@@ -49,8 +53,8 @@ char *summary_finish(struct summary *s, const char *kview, const struct trace_fa
 		     size_t *len);
 
 /* The same as JSON, for tools: {"window_ns", "events", "lost", "kernel_view",
- * "threads": [{"name", "tid", "running_ns", "runnable_ns", "blocked_ns"}]
- * (the states: 0 without a kernel view), "slowest_requests": anatomy.h's,
+ * "threads": [{"name", "tid", "running_ns", "runnable_ns", "blocked_ns",
+ * "states_merged"}] (the states: 0 without a kernel view), "slowest_requests": anatomy.h's,
  * the 20 slowest}; frees s. */
 char *summary_finish_json(struct summary *s, const char *kview, const struct trace_facts *f,
 			  size_t *len);

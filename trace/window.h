@@ -75,7 +75,7 @@ struct trace_capture {
 	struct chrome_thread_facts threads[TRACE_THREADS_MAX]; /* otherData's list, at the end */
 	struct spill_reader rd[PASSES];
 	struct pf_writer *pf;          /* TRACE_FORMAT_PERFETTO's state, from PH_HEAD on */
-	struct flow_point *flows;      /* PH_EVENTS collects them, PH_FLOWS writes them */
+	struct flow_point *flows;      /* PH_EVENTS collects them, PH_FLOWS writes and frees them */
 	size_t nflows, capflows, flow_at;
 	char *text;      /* the summary, when that is the format */
 	size_t text_len, text_off;
