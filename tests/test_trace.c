@@ -524,6 +524,57 @@ Test(trace, a_summary_past_its_memory_merges_states_and_says_so)
 	free(text);
 }
 
+/* The summary takes apart only the slowest requests, picked in a first
+ * pass: of 10,000, the five slowest in order, each with its phases, and
+ * the count of all. */
+Test(trace, the_summary_picks_the_slowest_requests_first)
+{
+	static const struct trace_desc D_REQ = {"request", "http", {"method", "route", "status"}, 3},
+					D_QUEUED = {"queued", "http", {0}, 0};
+	struct summary *s = summary_new(0, UINT64_C(20000000000));
+	cr_assert(not(eq(ptr, s, NULL)));
+	struct chrome_rec req[2];
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 1) {
+			summary_picked(s);
+			summary_thread(s, 1, "http", 0);
+		}
+		for (int64_t i = 1; i <= 10000; i++) {
+			uint64_t dur = (uint64_t)(i * 7919 % 10007) * 1000;
+			req[0] = (struct chrome_rec){.kind = TRACE_ASYNC, .id = (uint64_t)i, .ts = 1000,
+						     .dur = dur, .d = &D_REQ,
+						     .a = {(int64_t)(intptr_t) "GET", (int64_t)(intptr_t) "/x", 200}};
+			req[1] = (struct chrome_rec){.kind = TRACE_ASYNC, .id = (uint64_t)i, .ts = 1000,
+						     .dur = dur / 4, .d = &D_QUEUED};
+			for (int k = 0; k < 2; k++) {
+				if (pass == 0)
+					summary_pick(s, &req[k]);
+				else
+					summary_add(s, &req[k], 0);
+			}
+		}
+	}
+	struct trace_facts f = {0};
+	size_t len;
+	char *text = summary_finish(s, "off", &f, &len);
+	cr_assert(not(eq(ptr, text, NULL)));
+	const char *sec = strstr(text, "slowest requests (5 of the 10000 that ended in the window)\n");
+	cr_assert(not(eq(ptr, (void *)sec, NULL)), "%s", text);
+	static const char *const want[] = {
+		"  request 1040 GET /x 200: 10.0 ms = queued 2.50 ms + other 7.50 ms\n",
+		"  request 2080 GET /x 200: 10.0 ms = queued 2.50 ms + other 7.50 ms\n",
+		"  request 3120 GET /x 200: 10.0 ms = queued 2.50 ms + other 7.50 ms\n",
+		"  request 4160 GET /x 200: 10.0 ms = queued 2.50 ms + other 7.50 ms\n",
+		"  request 5200 GET /x 200: 10.0 ms = queued 2.50 ms + other 7.50 ms\n"};
+	for (unsigned k = 0; k < 5; k++) {
+		const char *at = strstr(sec, want[k]);
+		cr_expect(not(eq(ptr, (void *)at, NULL)), "%s%s", want[k], sec);
+		if (at)
+			sec = at;
+	}
+	free(text);
+}
+
 /* The flow points are written in time order, however the threads that
  * recorded them interleave: 5,000 flows begun on one thread and ended on
  * another, the ends recorded first. */

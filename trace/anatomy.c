@@ -25,10 +25,19 @@ struct req {
 	uint64_t th_ns[4], th_runnable[4], th_blocked[4]; /* their jobs' time */
 };
 
+/* A request picked: its id and duration. */
+struct pick {
+	uint64_t id, dur;
+};
+
 struct anatomy {
 	struct req *r;
 	size_t n, cap;
 	int oom;
+	int picked;         /* anatomy_picked was called: only the picked are taken apart */
+	uint64_t ended;     /* 'request' slices seen by anatomy_pick */
+	unsigned npick;
+	struct pick pick[ANATOMY_PICK]; /* the slowest seen, slowest first */
 };
 
 struct anatomy *anatomy_new(void)
@@ -36,8 +45,51 @@ struct anatomy *anatomy_new(void)
 	return calloc(1, sizeof(struct anatomy));
 }
 
+/* Whether e is a request's whole slice. */
+static int is_request(const struct chrome_rec *e)
+{
+	return e->kind == TRACE_ASYNC && e->id && strcmp(e->d->name, "request") == 0;
+}
+
+void anatomy_pick(struct anatomy *a, const struct chrome_rec *e)
+{
+	if (!a || !is_request(e))
+		return;
+	a->ended++;
+	unsigned i = a->npick < ANATOMY_PICK ? a->npick++ : ANATOMY_PICK;
+	if (i == ANATOMY_PICK && e->dur <= a->pick[ANATOMY_PICK - 1].dur)
+		return;
+	if (i == ANATOMY_PICK)
+		i--; /* the fastest kept makes room */
+	for (; i > 0 && a->pick[i - 1].dur < e->dur; i--)
+		a->pick[i] = a->pick[i - 1];
+	a->pick[i] = (struct pick){e->id, e->dur};
+}
+
+static struct req *find(struct anatomy *a, uint64_t id);
+
+void anatomy_picked(struct anatomy *a)
+{
+	if (!a)
+		return;
+	for (unsigned i = 0; i < a->npick; i++)
+		find(a, a->pick[i].id);
+	a->picked = 1;
+}
+
+/* Request id's entry, made if need be (once picked, only a picked one
+ * has an entry: NULL for the rest). */
 static struct req *find(struct anatomy *a, uint64_t id)
 {
+	if (a->picked) {
+		if (!a->cap)
+			return NULL;
+		size_t j = (id * 0x9e3779b97f4a7c15u) >> 17 & (a->cap - 1);
+		for (; a->r[j].id; j = (j + 1) & (a->cap - 1))
+			if (a->r[j].id == id)
+				return &a->r[j];
+		return NULL;
+	}
 	if ((a->n + 1) * 2 > a->cap) {
 		size_t cap = a->cap ? a->cap * 2 : 256;
 		struct req *t = calloc(cap, sizeof *t);
@@ -75,7 +127,7 @@ void anatomy_async(struct anatomy *a, const struct chrome_rec *e)
 	for (int i = 0; i < PH_N; i++)
 		if (strcmp(name, phase_names[i]) == 0 && strcmp(e->d->cat, "http") == 0)
 			ph = i;
-	int whole = strcmp(name, "request") == 0;
+	int whole = is_request(e);
 	if (ph < 0 && !whole)
 		return;
 	struct req *r = find(a, e->id);
@@ -221,8 +273,9 @@ void anatomy_text(struct anatomy *a, FILE *f, unsigned n)
 	size_t m = 0;
 	struct req **v = slowest(a, &m);
 	if (f && v && m) {
-		fprintf(f, "\nslowest requests (%u of the %zu that ended in the window)%s\n",
-			m < n ? (unsigned)m : n, m, a->oom ? " (out of memory: partial)" : "");
+		fprintf(f, "\nslowest requests (%u of the %llu that ended in the window)%s\n",
+			m < n ? (unsigned)m : n, (unsigned long long)(a->picked ? a->ended : m),
+			a->oom ? " (out of memory: partial)" : "");
 		for (size_t i = 0; i < m && i < n; i++) {
 			const struct req *r = v[i];
 			char d[SUMMARY_DURATION_MAX];

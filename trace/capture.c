@@ -582,6 +582,14 @@ static void summarize(struct trace_capture *c)
 	struct chrome_rec e;
 	int tid;
 	unsigned ring, was = UINT_MAX;
+	/* The slowest requests first, so that only they are taken apart. */
+	struct trace_facts facts = c->facts;
+	c->cur[PASS_PICK] = (struct cursor){0};
+	while (s && window_next(c, PASS_PICK, &e, &tid, &ring))
+		summary_pick(s, &e);
+	c->facts = facts;
+	if (s)
+		summary_picked(s);
 	while (s && window_next(c, PASS_SUMMARY, &e, &tid, &ring)) {
 		struct trace_ring *r = trace_ring_(ring);
 		if (ring != was)

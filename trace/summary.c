@@ -31,7 +31,7 @@
 #define NAMES_MAX 48 /* per table; further names are added up as "(other names)" */
 #define SPANS_SHOWN 8
 #define SLOWEST_SHOWN 5
-#define SLOWEST_JSON 20
+#define SLOWEST_JSON ANATOMY_PICK
 #define STATES_KEPT 32768 /* runnable and blocked intervals a thread keeps: 2.75 MiB */
 
 struct tally {
@@ -284,6 +284,16 @@ static void cover_blocked(struct thread *t, uint64_t a, uint64_t b, const char *
 			x->claimed += part;
 		}
 	}
+}
+
+void summary_pick(struct summary *s, const struct chrome_rec *e)
+{
+	anatomy_pick(s->an, e);
+}
+
+void summary_picked(struct summary *s)
+{
+	anatomy_picked(s->an);
 }
 
 void summary_add(struct summary *s, const struct chrome_rec *e, int state)

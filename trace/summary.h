@@ -39,6 +39,13 @@ const char *summary_duration(char buf[SUMMARY_DURATION_MAX], double ns);
 /* A summary of the window [start, end): NULL when out of memory. */
 struct summary *summary_new(uint64_t start, uint64_t end);
 
+/* A first pass over the window's events, before the records again
+ * (summary_thread, summary_add): picks the slowest requests, the only ones
+ * it then takes apart. Without it, every request is (its memory grows
+ * with the window's requests). */
+void summary_pick(struct summary *s, const struct chrome_rec *e);
+void summary_picked(struct summary *s);
+
 /* The records that follow are thread tid's; states: whether the kernel's
  * view of it is open. */
 void summary_thread(struct summary *s, int tid, const char *name, int states);

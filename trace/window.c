@@ -79,11 +79,14 @@ static const int pass_lanes[PASSES][5] = {
 	[PASS_EVENTS] = {TRACE_LANE_EVENTS, TRACE_LANE_COUNTERS, TRACE_LANE_STATES, TRACE_LANES, -1},
 	[PASS_SAMPLES] = {TRACE_LANE_SAMPLES, -1},
 	[PASS_SUMMARY] = {TRACE_LANE_STATES, TRACE_LANES, TRACE_LANE_EVENTS, TRACE_LANE_COUNTERS, -1},
+	[PASS_PICK] = {TRACE_LANE_EVENTS, -1},
 };
 
 /* The pass's counts into the facts, once it has read ring i. */
 static void ring_done(struct trace_capture *c, enum pass p, unsigned i)
 {
+	if (p == PASS_PICK)
+		return;
 	if (p != PASS_SAMPLES) {
 		c->facts.written += c->rs[i].written;
 		c->facts.events += c->rs[i].events;
@@ -124,7 +127,10 @@ int window_next(struct trace_capture *c, enum pass p, struct chrome_rec *e, int 
 			cu->ring++;
 			continue;
 		}
-		struct ring_stats *st = p == PASS_SAMPLES ? &c->ss[cu->ring] : &c->rs[cu->ring];
+		struct ring_stats uncounted = {0};
+		struct ring_stats *st = p == PASS_SAMPLES ? &c->ss[cu->ring]
+					: p == PASS_PICK  ? &uncounted
+							  : &c->rs[cu->ring];
 		int l = pass_lanes[p][cu->lane];
 		if (l < 0) {
 			ring_done(c, p, cu->ring);

@@ -7,7 +7,8 @@
  * (each ring's events, counters and kernel states, then its thread's
  * pending state: traceEvents), the samples pass (each ring's CPU
  * samples: the document's "samples") and the summary's pass (the events
- * pass's records, states first). The samples pass keeps its own counts.
+ * pass's records, states first), and the pick's before it (each ring's
+ * events). The samples pass keeps its own counts; the pick's counts none.
  *
  * Thread-safety: a capture is used by one thread at a time; the rings'
  * writers go on meanwhile (the seqlock rule of ring.h).
@@ -46,8 +47,10 @@ struct cursor {
 };
 
 /* PASS_SUMMARY: the events pass's records, each thread's states first
- * (the summary attributes its spans to them as they stream by). */
-enum pass { PASS_EVENTS, PASS_SAMPLES, PASS_SUMMARY, PASSES };
+ * (the summary attributes its spans to them as they stream by).
+ * PASS_PICK: each ring's events alone, before the summary's pass, to pick
+ * the requests it takes apart; it counts nothing in the facts. */
+enum pass { PASS_EVENTS, PASS_SAMPLES, PASS_SUMMARY, PASS_PICK, PASSES };
 
 struct trace_capture {
 	uint64_t start, end;
