@@ -109,17 +109,18 @@ static void trace_waited(const struct trace_desc *d, uint64_t t0, const struct p
 			0, 0, 0, 0);
 }
 
-void pool_wake(atomic_int *w, int n, uint64_t id, _Atomic uint64_t *slot)
+uint64_t pool_wake(atomic_int *w, int n, uint64_t id, _Atomic uint64_t *slot)
 {
 	uint64_t t0 = trace_begin();
 	int woke = park_wake(w, n);
 	if (!t0 || !woke)
-		return; /* nobody was asleep after all (they are counted before they sleep) */
+		return 0; /* nobody was asleep after all (they are counted before they sleep) */
 	if (slot) {
 		id = trace_flow_id();
 		atomic_store_explicit(slot, id, memory_order_relaxed);
 	}
 	trace_span_flow(&TD_WAKE, t0, id ? TRACE_FLOW_START : TRACE_FLOW_NONE, id, woke, 0, 0, 0);
+	return id;
 }
 
 struct worker {

@@ -1,6 +1,7 @@
 /*
  * pool_internal.h - what the pool's two files share, and nothing outside
- * them includes: a job, how a wait went, the spin counts, pool.c's traced
+ * them includes but a white-box test (tests/test_trace.c: the rendezvous'
+ * wake-up arrows): a job, how a wait went, the spin counts, pool.c's traced
  * futex wake, and the rendezvous of a pool of capacity 0 (pool_meet.c,
  * called by pool.c's submits, workers and shutdown; see its top comment).
  *
@@ -87,8 +88,9 @@ struct pool_waited {
 /* Wakes n sleepers on w; traced, as a 'wake' span with a flow to the one
  * woken: of id, or (id 0, slot set) of a new id left in slot for the
  * sleeper to claim. The id is published only after a wake that woke
- * someone, so a sleeper never claims an arrow that has no start. */
-void pool_wake(atomic_int *w, int n, uint64_t id, _Atomic uint64_t *slot);
+ * someone, so a sleeper never claims an arrow that has no start. Returns
+ * the flow's id, 0 when none. */
+uint64_t pool_wake(atomic_int *w, int n, uint64_t id, _Atomic uint64_t *slot);
 
 /* ---- the rendezvous (pool_meet.c) ---- */
 

@@ -61,6 +61,9 @@ enum { MEET_EMPTY, MEET_WRITING, MEET_FULL, MEET_TAKING, MEET_SLEEP = 4 };
 /* The word a worker expects at its next take (see Guesses). */
 static _Thread_local unsigned next_full = MEET_FULL;
 
+/* The flow id of this thread's last wake-up of others, traced. */
+static _Thread_local uint64_t own_wake;
+
 void pool_meet_init(struct pool_meet *m)
 {
 	atomic_init(&m->slot[1].word, 8); /* hand-off 1's, empty */
@@ -103,7 +106,23 @@ static void meet_turn(struct pool_meet_slot *sl, unsigned *s, int *n, int spins,
  * (producers and workers alike; each looks again). */
 static void meet_wake(struct pool_meet *m, struct pool_meet_slot *sl)
 {
-	pool_wake((atomic_int *)&sl->word, INT_MAX, 0, &m->wake);
+	uint64_t id = pool_wake((atomic_int *)&sl->word, INT_MAX, 0, &m->wake);
+	if (id)
+		own_wake = id;
+}
+
+/* The flow id of the wake-up that ended this thread's sleep, if it is
+ * still unclaimed; never one this thread published itself (both sides
+ * publish in the same word: a worker woken by the producer may wake the
+ * producer in turn, and its own arrow would run back in time). */
+static uint64_t meet_claim(struct pool_meet *m)
+{
+	uint64_t id = atomic_load_explicit(&m->wake, memory_order_relaxed);
+	while (id && id != own_wake &&
+	       !atomic_compare_exchange_weak_explicit(&m->wake, &id, 0, memory_order_relaxed,
+						      memory_order_relaxed))
+		;
+	return id == own_wake ? 0 : id;
 }
 
 void pool_meet_take(struct pool_meet *m, struct pool_job *j, const struct pool_spin *sp,
@@ -134,12 +153,12 @@ void pool_meet_take(struct pool_meet *m, struct pool_job *j, const struct pool_s
 	*j = sl->job;
 	if (counted)
 		atomic_fetch_sub_explicit(&m->idle, 1, memory_order_relaxed);
+	if (w->woke_at) /* before the wake below publishes an id of ours */
+		w->flow = meet_claim(m);
 	atomic_store_explicit(&sl->word, MEET_K(s) + 16, memory_order_release); /* EMPTY, 2 on */
 	next_full = (MEET_K(s) + 8) | MEET_FULL;
 	if (s & MEET_SLEEP)
 		meet_wake(m, sl);
-	if (w->woke_at)
-		w->flow = atomic_exchange_explicit(&m->wake, 0, memory_order_relaxed);
 }
 
 int pool_meet_give(struct pool_meet *m, const struct pool_job *j, bool wait,
@@ -194,7 +213,7 @@ int pool_meet_give(struct pool_meet *m, const struct pool_job *j, bool wait,
 	for (int n = 0; (s & ~(unsigned)MEET_SLEEP) == full;)
 		meet_turn(sl, &s, &n, sp->producer, sp->meet_producer_yield, w, d);
 	if (w->woke_at)
-		w->flow = atomic_exchange_explicit(&m->wake, 0, memory_order_relaxed);
+		w->flow = meet_claim(m);
 	return 0;
 }
 

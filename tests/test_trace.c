@@ -8,7 +8,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "render/pool_internal.h"
 #include "trace/capture.h"
 #include "trace/json.h"
 #include "trace/kview.h"
@@ -617,6 +619,86 @@ Test(trace, flow_points_are_written_in_time_order)
 	cr_expect(eq(sz, n, 10000));
 	json_decref(doc);
 	trace_capture_free(c);
+}
+
+/* A rendezvous' wake-up arrows run from the thread that woke to the one
+ * it woke. Both sides publish their wake-ups in one word: a taker woken
+ * by the producer, finding the producer asleep in turn, must claim the
+ * producer's arrow, not the one it has just published itself (which ran
+ * back in time). With no spins, each side sleeps at once: the producer
+ * wakes the sleeping taker, then sleeps until the taker has the job. */
+static struct pool_meet test_meet;
+
+struct meet_taker {
+	struct pool_waited w;
+	struct pool_job j;
+	int tid;
+};
+
+static void *meet_take_main(void *arg)
+{
+	struct meet_taker *t = arg;
+	const struct pool_spin none = {0, 0, 0, 0};
+	t->tid = (int)gettid();
+	pool_meet_take(&test_meet, &t->j, &none, &t->w, NULL);
+	return NULL;
+}
+
+/* The thread whose 'wake' began flow id, in doc: its tid, or -1. */
+static json_int_t flow_starter(json_t *doc, uint64_t id)
+{
+	json_t *ev;
+	size_t i;
+	json_array_foreach(json_object_get(doc, "traceEvents"), i, ev) {
+		if (strcmp(str_of(ev, "ph"), "s") == 0 &&
+		    (uint64_t)json_integer_value(json_object_get(ev, "id")) == id)
+			return json_integer_value(json_object_get(ev, "tid"));
+	}
+	return -1;
+}
+
+Test(trace, a_rendezvous_wake_up_arrow_runs_from_waker_to_woken, .timeout = 30)
+{
+	const struct pool_spin none = {0, 0, 0, 0};
+	int both_slept = 0, claimed = 0;
+	for (int round = 0; round < 10; round++) {
+		struct trace_capture *c;
+		trace_init(&(struct trace_config){.ring_events = 1024, .kview = TRACE_KVIEW_OFF});
+		cr_assert(eq(int, trace_capture_open(&c), 0));
+		memset(&test_meet, 0, sizeof test_meet);
+		pool_meet_init(&test_meet);
+		struct meet_taker t = {0};
+		pthread_t th;
+		pthread_create(&th, NULL, meet_take_main, &t);
+		usleep(20000); /* the taker is asleep */
+		struct pool_waited w;
+		struct pool_job j = {NULL, &t, (uintptr_t)round, 0};
+		cr_assert(eq(int, pool_meet_give(&test_meet, &j, true, &none, &w, NULL), 0));
+		pthread_join(th, NULL);
+		trace_capture_close(c);
+		json_t *doc = read_doc(c, 65536, NULL);
+		cr_expect(eq(u64, (uint64_t)t.j.i, (uint64_t)round));
+		/* An arrow may be claimed before its waker has published it (the
+		 * waker is between its system call and the store): then none. */
+		claimed += t.w.flow != 0;
+		if (t.w.flow)
+			cr_expect(eq(i64, flow_starter(doc, t.w.flow), (json_int_t)gettid()),
+				  "round %d: the taker's arrow starts on thread %lld", round,
+				  (long long)flow_starter(doc, t.w.flow));
+		if (w.woke_at) { /* the producer slept too, and the taker woke it */
+			both_slept++;
+			if (w.flow)
+				cr_expect(eq(i64, flow_starter(doc, w.flow), t.tid),
+					  "round %d: the producer's arrow starts on thread %lld", round,
+					  (long long)flow_starter(doc, w.flow));
+		}
+		json_decref(doc);
+		trace_capture_free(c);
+	}
+	cr_expect(lt(int, 0, both_slept), "the producer never slept: nothing was tested");
+	cr_expect(lt(int, 0, claimed), "the taker never claimed an arrow: nothing was tested");
+	cr_log_info("the producer slept in %d of 10 rounds; the taker claimed %d arrows", both_slept,
+		    claimed);
 }
 
 /* With a spill (the default), a window loses nothing however far past its
