@@ -337,12 +337,11 @@ static void *worker_main(void *argp)
 	return NULL;
 }
 
-/* The CPUs this process may run on. */
-static int usable_cpus(void)
+int pool_usable_cpus(void)
 {
 #ifdef __linux__
 	cpu_set_t set;
-	if (sched_getaffinity(0, sizeof set, &set) == 0)
+	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
 		return CPU_COUNT(&set);
 #endif
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -359,7 +358,7 @@ int pool_create(struct pool **out, unsigned workers, unsigned queue_cap,
 		return -ENOMEM;
 	memset(p, 0, sizeof *p);
 	int err = -ENOMEM;
-	p->spin = pool_spin_for(usable_cpus());
+	p->spin = pool_spin_for(pool_usable_cpus());
 	pool_meet_init(&p->meet);
 	/* A ring (capacity 0 has none): a slot for each job the room allows
 	 * and for each stop job. */

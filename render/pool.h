@@ -44,6 +44,10 @@ struct pool_hooks {
 	int nice;
 };
 
+/* The CPUs this process may run on (its affinity: taskset, a cpuset),
+ * else the online ones; at least 1. A pool's waits are chosen by it. */
+int pool_usable_cpus(void);
+
 /* workers in 1..POOL_MAX_WORKERS, queue_cap in 0..POOL_MAX_QUEUE. Returns 0
  * once every worker runs, or -EINVAL / -ENOMEM / -errno of pthread_create. */
 int pool_create(struct pool **out, unsigned workers, unsigned queue_cap,

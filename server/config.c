@@ -6,11 +6,9 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <sched.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -243,19 +241,9 @@ static void derive(struct config *c)
 		c->queue = c->max_inflight * c->workers;
 }
 
-/* The CPUs this process may run on (its affinity: taskset, a cpuset),
- * else the online ones. */
-static long cpus_usable(void)
-{
-	cpu_set_t set;
-	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
-		return CPU_COUNT(&set);
-	return sysconf(_SC_NPROCESSORS_ONLN);
-}
-
 int config_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
 {
-	long cpus = cpus_usable();
+	long cpus = pool_usable_cpus();
 	char why[160];
 	*c = (struct config){
 		.addr = "127.0.0.1",
