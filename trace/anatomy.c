@@ -56,41 +56,30 @@ void anatomy_pick(struct anatomy *a, const struct chrome_rec *e)
 	if (!a || !is_request(e))
 		return;
 	a->ended++;
-	unsigned i = a->npick < ANATOMY_PICK ? a->npick++ : ANATOMY_PICK;
-	if (i == ANATOMY_PICK && e->dur <= a->pick[ANATOMY_PICK - 1].dur)
-		return;
-	if (i == ANATOMY_PICK)
+	unsigned i = a->npick;
+	if (i == ANATOMY_PICK) {
+		if (e->dur <= a->pick[i - 1].dur)
+			return;
 		i--; /* the fastest kept makes room */
+	} else {
+		a->npick++;
+	}
 	for (; i > 0 && a->pick[i - 1].dur < e->dur; i--)
 		a->pick[i] = a->pick[i - 1];
 	a->pick[i] = (struct pick){e->id, e->dur};
 }
 
-static struct req *find(struct anatomy *a, uint64_t id);
-
-void anatomy_picked(struct anatomy *a)
+/* Where id's probe begins in a table of cap slots (a power of two). */
+static size_t home(uint64_t id, size_t cap)
 {
-	if (!a)
-		return;
-	for (unsigned i = 0; i < a->npick; i++)
-		find(a, a->pick[i].id);
-	a->picked = 1;
+	return (id * 0x9e3779b97f4a7c15u) >> 17 & (cap - 1);
 }
 
 /* Request id's entry, made if need be (once picked, only a picked one
  * has an entry: NULL for the rest). */
 static struct req *find(struct anatomy *a, uint64_t id)
 {
-	if (a->picked) {
-		if (!a->cap)
-			return NULL;
-		size_t j = (id * 0x9e3779b97f4a7c15u) >> 17 & (a->cap - 1);
-		for (; a->r[j].id; j = (j + 1) & (a->cap - 1))
-			if (a->r[j].id == id)
-				return &a->r[j];
-		return NULL;
-	}
-	if ((a->n + 1) * 2 > a->cap) {
+	if (!a->picked && (a->n + 1) * 2 > a->cap) {
 		size_t cap = a->cap ? a->cap * 2 : 256;
 		struct req *t = calloc(cap, sizeof *t);
 		if (!t) {
@@ -100,7 +89,7 @@ static struct req *find(struct anatomy *a, uint64_t id)
 		for (size_t i = 0; i < a->cap; i++) {
 			if (!a->r[i].id)
 				continue;
-			size_t j = (a->r[i].id * 0x9e3779b97f4a7c15u) >> 17 & (cap - 1);
+			size_t j = home(a->r[i].id, cap);
 			while (t[j].id)
 				j = (j + 1) & (cap - 1);
 			t[j] = a->r[i];
@@ -109,13 +98,26 @@ static struct req *find(struct anatomy *a, uint64_t id)
 		a->r = t;
 		a->cap = cap;
 	}
-	size_t j = (id * 0x9e3779b97f4a7c15u) >> 17 & (a->cap - 1);
+	if (!a->cap)
+		return NULL; /* picked, and nothing was */
+	size_t j = home(id, a->cap);
 	for (; a->r[j].id; j = (j + 1) & (a->cap - 1))
 		if (a->r[j].id == id)
 			return &a->r[j];
+	if (a->picked)
+		return NULL;
 	a->r[j].id = id;
 	a->n++;
 	return &a->r[j];
+}
+
+void anatomy_picked(struct anatomy *a)
+{
+	if (!a)
+		return;
+	for (unsigned i = 0; i < a->npick; i++)
+		find(a, a->pick[i].id);
+	a->picked = 1;
 }
 
 void anatomy_async(struct anatomy *a, const struct chrome_rec *e)

@@ -49,7 +49,9 @@ struct cursor {
 /* PASS_SUMMARY: the events pass's records, each thread's states first
  * (the summary attributes its spans to them as they stream by).
  * PASS_PICK: each ring's events alone, before the summary's pass, to pick
- * the requests it takes apart; it counts nothing in the facts. */
+ * the requests it takes apart; it counts nothing in the rings' stats, and
+ * its caller (capture.c) puts back the facts it touched (records clipped,
+ * completeness). */
 enum pass { PASS_EVENTS, PASS_SAMPLES, PASS_SUMMARY, PASS_PICK, PASSES };
 
 struct trace_capture {
