@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "prof/prof.h"
 #include "trace/perf.h"
@@ -160,8 +161,14 @@ int sig_install(char *why, size_t len);
 int sig_arm(int set, int tid, unsigned hz);
 typedef void (*sig_fn)(void *ctx, int slot, int tid, const struct sig_sample *x);
 /* Hands every sample the set's rings hold to fn; adds what the rings
- * dropped (full) to *lost. */
-void sig_collect(int set, sig_fn fn, void *ctx, uint64_t *lost);
+ * dropped (full) to *lost. Returns how many it handed. */
+unsigned sig_collect(int set, sig_fn fn, void *ctx, uint64_t *lost);
+/* The set's collector sleeps until until (CLOCK_REALTIME), or with none
+ * until a sample waits to be collected (the handler wakes it); either
+ * returns at sig_kick, and may return early. Only the owner's collector
+ * calls it, without the owner's lock. */
+void sig_wait(int set, const struct timespec *until);
+void sig_kick(int set);
 /* Deletes the set's timers (collect once more after it), then frees its
  * slots. */
 void sig_disarm(int set);

@@ -30,6 +30,7 @@
  * SIGPROF's default would end the process).
  */
 #include <errno.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -54,6 +55,11 @@ struct sig_slot {
 
 static struct sig_slot slots[SIG_SETS][SIG_THREADS];
 static atomic_int installed;
+/* A set's collector sleeping with no deadline (asleep), and what wakes it:
+ * the handler posts once it has published a sample (sem_post is
+ * async-signal-safe). */
+static atomic_int asleep[SIG_SETS];
+static sem_t wakes[SIG_SETS];
 
 static void on_sigprof(int sig, siginfo_t *si, void *ucv)
 {
@@ -110,6 +116,13 @@ static void on_sigprof(int sig, siginfo_t *si, void *ucv)
 	}
 	x->depth = n;
 	atomic_store_explicit(&s->w, w + 1, memory_order_release);
+	/* The sample, then the collector's flag (sig_wait stores the flag,
+	 * then reads w): one of the two sees the other. */
+	int set = v / SIG_THREADS;
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&asleep[set], memory_order_relaxed) &&
+	    atomic_exchange_explicit(&asleep[set], 0, memory_order_relaxed))
+		sem_post(&wakes[set]);
 	errno = saved;
 }
 
@@ -124,6 +137,8 @@ int sig_install(char *why, size_t len)
 {
 	if (atomic_exchange(&installed, 1))
 		return 0;
+	for (int i = 0; i < SIG_SETS; i++)
+		sem_init(&wakes[i], 0, 0);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_sigaction = on_sigprof;
@@ -173,8 +188,9 @@ int sig_arm(int set, int tid, unsigned hz)
 	return k;
 }
 
-void sig_collect(int set, sig_fn fn, void *ctx, uint64_t *lost)
+unsigned sig_collect(int set, sig_fn fn, void *ctx, uint64_t *lost)
 {
+	unsigned n = 0;
 	for (int k = 0; k < SIG_THREADS; k++) {
 		struct sig_slot *s = &slots[set][k];
 		int tid = atomic_load_explicit(&s->tid, memory_order_acquire);
@@ -183,11 +199,45 @@ void sig_collect(int set, sig_fn fn, void *ctx, uint64_t *lost)
 		const struct sig_sample *ring = atomic_load_explicit(&s->ring, memory_order_acquire);
 		uint64_t r = atomic_load_explicit(&s->r, memory_order_relaxed);
 		uint64_t w = atomic_load_explicit(&s->w, memory_order_acquire);
-		for (; r < w; r++)
+		for (; r < w; r++, n++)
 			fn(ctx, k, tid, &ring[r % SIG_RING]);
 		atomic_store_explicit(&s->r, r, memory_order_release);
 		*lost += atomic_exchange(&s->dropped, 0);
 	}
+	return n;
+}
+
+/* Whether a slot of set holds a sample not collected yet. */
+static int waiting(int set)
+{
+	for (int k = 0; k < SIG_THREADS; k++) {
+		struct sig_slot *s = &slots[set][k];
+		if (atomic_load_explicit(&s->tid, memory_order_acquire) &&
+		    atomic_load_explicit(&s->w, memory_order_acquire) !=
+			    atomic_load_explicit(&s->r, memory_order_relaxed))
+			return 1;
+	}
+	return 0;
+}
+
+void sig_wait(int set, const struct timespec *until)
+{
+	if (until) {
+		while (sem_timedwait(&wakes[set], until) != 0 && errno == EINTR)
+			;
+		return;
+	}
+	atomic_store_explicit(&asleep[set], 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (!waiting(set))
+		while (sem_wait(&wakes[set]) != 0 && errno == EINTR)
+			;
+	atomic_store_explicit(&asleep[set], 0, memory_order_relaxed);
+}
+
+void sig_kick(int set)
+{
+	sem_post(&wakes[set]);
 }
 
 void sig_disarm(int set)

@@ -9,7 +9,10 @@
  * creates a timer for every ring registered so far and starts the
  * collector; a thread that registers while armed gets its timer then
  * (thread); the last disarm deletes the timers, files what they left and
- * stops the collector. Disarmed, nothing runs and nothing is open.
+ * stops the collector. Disarmed, nothing runs and nothing is open. Armed,
+ * the collector files a round every TS_PERIOD_MS at most while samples
+ * come, and sleeps (sig_wait) after a round that found none until the
+ * next one is taken: threads that use no CPU wake nobody.
  *
  * Thread-safety: sync is serialised by its own lock; the slots, the
  * collector's state and the counts are under mu, which the collector holds
@@ -28,7 +31,6 @@
 
 static pthread_mutex_t sync_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 static unsigned hz;
 static int on, stop;
 static pthread_t collector;
@@ -62,15 +64,20 @@ static void *collect_main(void *arg)
 	/* A round fills under half a slot's ring at any rate. */
 	long ms = (long)SIG_RING * 1000 / 2 / (long)hz;
 	ms = ms < 1 ? 1 : ms > TS_PERIOD_MS ? TS_PERIOD_MS : ms;
+	/* After a round that found nothing (the threads sampled use no CPU)
+	 * it sleeps until a sample comes: an idle process wakes nobody. */
+	int idle = 0;
 	pthread_mutex_lock(&mu);
 	while (!stop) {
+		pthread_mutex_unlock(&mu);
 		struct timespec t;
 		clock_gettime(CLOCK_REALTIME, &t);
 		t.tv_nsec += ms * 1000000L;
 		t.tv_sec += t.tv_nsec / 1000000000L;
 		t.tv_nsec %= 1000000000L;
-		pthread_cond_timedwait(&wake, &mu, &t);
-		sig_collect(SIG_TRACE, file_sample, NULL, &lost);
+		sig_wait(SIG_TRACE, idle ? NULL : &t);
+		pthread_mutex_lock(&mu);
+		idle = sig_collect(SIG_TRACE, file_sample, NULL, &lost) == 0;
 	}
 	pthread_mutex_unlock(&mu);
 	return NULL;
@@ -103,7 +110,7 @@ static void ts_sync(void)
 	} else if (!want && on) {
 		on = 0;
 		stop = 1;
-		pthread_cond_signal(&wake);
+		sig_kick(SIG_TRACE);
 		pthread_mutex_unlock(&mu);
 		pthread_join(collector, NULL);
 		pthread_mutex_lock(&mu);

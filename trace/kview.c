@@ -17,11 +17,18 @@
  * under it, so each states lane has one writer at a time (the seqlock rule
  * of ring.h holds: the lock's hand-over orders the writers' stores).
  *
+ * The drainer: while a round finds records, it drains every KV_DRAIN_MS;
+ * after a round that finds none it sleeps until a ring is half full (the
+ * kernel's default wake-up mark, through epoll) or the view stops, so an
+ * armed process whose threads do nothing wakes nobody. A capture drains
+ * what it reads itself, and so does /metrics' reader of the delays.
+ *
  * Clock: the kernel stamps CLOCK_MONOTONIC; the trace's clock is the CPU's
  * counter calibrated against it at start-up, so the two drift apart by a
- * few ppm. Each drain measures the offset anew and applies it to what it
- * drains: a record is at most one drain period (KV_DRAIN_NS) old, so the
- * error is that period times the drift, well under a microsecond.
+ * few ppm. Each drain measures the offset anew, and a record gets the
+ * offset interpolated between its ring's last drain and this one (the
+ * drift is a rate: linear over the gap), so a record drained long after
+ * it was written is placed as well as a fresh one.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -32,6 +39,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef __linux__
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#endif
+
 #include "trace/kview.h"
 #include "trace/spill.h"
 #include "trace/perf.h"
@@ -41,7 +53,7 @@
 #endif
 
 #define KV_PAGES 32             /* 128 KiB of data: 4096 switch records, at most */
-#define KV_DRAIN_NS 50000000    /* 50 ms: the idle drainer's period */
+#define KV_DRAIN_MS 50          /* the drainer's period while it finds records */
 #define KV_LANE_SHIFT 2         /* the states lane: a quarter of the events lane */
 
 const struct trace_desc trace_kv_running_ = {"running", "kernel", {"cpu"}, 0};
@@ -51,10 +63,9 @@ const struct trace_desc trace_kv_blocked_ = {"blocked", "kernel", {"cpu"}, 0};
 
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-/* Its deadline is on CLOCK_MONOTONIC, so the condition variable must be
- * too (kv_init): a default one (CLOCK_REALTIME) took the monotonic
- * deadline for a time long past, and the drainer spun a whole CPU. */
-static pthread_cond_t drainer_cv;
+/* What the drainer sleeps on (made once, kept): every open event, by its
+ * ring's index + 1, and 'kick' (0), which a stop writes. */
+static int ep = -1, kick = -1;
 static enum trace_kview mode;
 static const char *state_name = "unused";
 static char why[160] = "no thread traced yet";
@@ -74,19 +85,8 @@ int trace_kview_parse(const char *s)
 	return -1;
 }
 
-static void cv_init(void)
-{
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&drainer_cv, &ca);
-	pthread_condattr_destroy(&ca);
-}
-static pthread_once_t cv_once = PTHREAD_ONCE_INIT;
-
 void kv_init(enum trace_kview m)
 {
-	pthread_once(&cv_once, cv_init);
 	pthread_mutex_lock(&mu);
 	mode = m;
 	if (m == TRACE_KVIEW_OFF) {
@@ -105,6 +105,7 @@ int trace_kview_delays(unsigned i, uint64_t count[TRACE_DELAY_BUCKETS], uint64_t
 	struct trace_kview_thread *k = r ? atomic_load(&r->kv) : NULL;
 	if (!k)
 		return -1;
+	kv_drain(r); /* the drainer may sleep while records wait */
 	pthread_mutex_lock(&mu);
 	memcpy(count, k->delay, sizeof k->delay);
 	*sum_ns = k->delay_sum_ns;
@@ -207,13 +208,27 @@ static void on_switch(struct trace_ring *r, struct trace_kview_thread *k, uint64
 	switches++;
 }
 
-/* What a drain is doing: the thread, and the offset from the kernel's
- * clock to ours. */
+/* What a drain is doing: the thread, the kernel's clock and the offset
+ * from it to ours at the ring's last drain (mono0, off0) and now (mono1,
+ * off1), and the records it has read. */
 struct drain {
 	struct trace_ring *r;
 	struct trace_kview_thread *k;
-	int64_t off;
+	uint64_t mono0, mono1;
+	int64_t off0, off1;
+	unsigned n;
 };
+
+/* The offset at kernel time t: interpolated between the two drains. */
+static int64_t offset_at(const struct drain *d, uint64_t t)
+{
+	if (t >= d->mono1 || d->mono1 <= d->mono0)
+		return d->off1;
+	if (t <= d->mono0)
+		return d->off0;
+	double f = (double)(t - d->mono0) / (double)(d->mono1 - d->mono0);
+	return d->off0 + (int64_t)((double)(d->off1 - d->off0) * f);
+}
 
 static void on_record(void *ctx, const struct perf_event_header *h, size_t n)
 {
@@ -233,7 +248,8 @@ static void on_record(void *ctx, const struct perf_event_header *h, size_t n)
 	uint32_t cpu;
 	memcpy(&time, sid + 8, 8);
 	memcpy(&cpu, sid + 16, 4);
-	uint64_t t = (uint64_t)((int64_t)time + d->off);
+	uint64_t t = (uint64_t)((int64_t)time + offset_at(d, time));
+	d->n++;
 	if (h->type == PERF_RECORD_SWITCH) {
 		on_switch(d->r, d->k, t, (int)cpu, !!(h->misc & PERF_RECORD_MISC_SWITCH_OUT),
 			  !!(h->misc & PERF_RECORD_MISC_SWITCH_OUT_PREEMPT));
@@ -249,13 +265,26 @@ static void on_record(void *ctx, const struct perf_event_header *h, size_t n)
 	}
 }
 
-static void drain_locked(struct trace_ring *r, struct trace_kview_thread *k)
+/* The kernel's clock now, and the offset from it to the trace's. */
+static uint64_t clocks_now(int64_t *off)
+{
+	uint64_t m = mono_ns();
+	*off = trace_clock_.counter ? (int64_t)(trace_now() - m) : 0;
+	return m;
+}
+
+/* Moves r's records into its states lane: how many there were. */
+static unsigned drain_locked(struct trace_ring *r, struct trace_kview_thread *k)
 {
 	if (!k->ring.map)
-		return; /* closed (disarmed), or never opened */
-	struct drain d = {r, k, trace_clock_.counter ? (int64_t)(trace_now() - mono_ns()) : 0};
+		return 0; /* closed (disarmed), or never opened */
+	struct drain d = {.r = r, .k = k, .mono0 = k->mono0, .off0 = k->off0};
+	d.mono1 = clocks_now(&d.off1);
 	uint64_t scratch[8]; /* a switch, exit or lost record: 64 bytes at most */
 	perf_ring_drain(&k->ring, on_record, &d, scratch, sizeof scratch);
+	k->mono0 = d.mono1;
+	k->off0 = d.off1;
+	return d.n;
 }
 
 static struct trace_kview_thread *kv_of(struct trace_ring *r)
@@ -308,6 +337,20 @@ int kv_pending(struct trace_ring *r, uint64_t until, struct chrome_rec *out)
 	return ok;
 }
 
+/* Stops watching the events of threads that have ended (their events
+ * say so until they are closed, and would wake the drainer at once). */
+static void forget_ended_locked(const struct epoll_event *ev, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (!ev[i].data.u32 || !(ev[i].events & (EPOLLHUP | EPOLLERR)))
+			continue;
+		struct trace_ring *r = trace_ring_(ev[i].data.u32 - 1);
+		struct trace_kview_thread *k = r ? kv_of(r) : NULL;
+		if (k && k->ring.fd >= 0)
+			epoll_ctl(ep, EPOLL_CTL_DEL, k->ring.fd, NULL);
+	}
+}
+
 static void *drainer_main(void *arg)
 {
 	(void)arg;
@@ -318,25 +361,26 @@ static void *drainer_main(void *arg)
 	 * (kv_maybe_drain); this one is for the idle, and runs when a CPU is. */
 	struct sched_param none = {0};
 	pthread_setschedparam(pthread_self(), SCHED_IDLE, &none);
+	int asleep = 0;
 	pthread_mutex_lock(&mu);
 	while (drainer_run) {
-		unsigned n = trace_rings_();
-		for (unsigned i = 0; i < n; i++) {
+		pthread_mutex_unlock(&mu);
+		struct epoll_event ev[16];
+		int n = epoll_wait(ep, ev, 16, asleep ? -1 : KV_DRAIN_MS);
+		uint64_t kicks;
+		ssize_t got = read(kick, &kicks, sizeof kicks); /* non-blocking */
+		(void)got;
+		pthread_mutex_lock(&mu);
+		if (n > 0)
+			forget_ended_locked(ev, n);
+		unsigned found = 0, rings = trace_rings_();
+		for (unsigned i = 0; i < rings && drainer_run; i++) {
 			struct trace_ring *r = trace_ring_(i);
 			struct trace_kview_thread *k = r ? kv_of(r) : NULL;
 			if (k)
-				drain_locked(r, k);
+				found += drain_locked(r, k);
 		}
-		struct timespec until;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += KV_DRAIN_NS;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
-		}
-		while (drainer_run &&
-		       pthread_cond_timedwait(&drainer_cv, &mu, &until) != ETIMEDOUT)
-			;
+		asleep = found == 0;
 	}
 	pthread_mutex_unlock(&mu);
 	return NULL;
@@ -345,6 +389,7 @@ static void *drainer_main(void *arg)
 /* A thread's state at arm time; r's thread may be the caller. */
 static void start_state(struct trace_ring *r, struct trace_kview_thread *k)
 {
+	k->mono0 = clocks_now(&k->off0);
 	k->since = trace_now();
 	if (r->tid == (int)gettid()) {
 		k->state = KS_RUNNING;
@@ -353,6 +398,34 @@ static void start_state(struct trace_ring *r, struct trace_kview_thread *k)
 		k->state = proc_state(r->tid);
 		k->cpu = -1;
 	}
+}
+
+/* The drainer's epoll set and kick, made at the first call: 0, or -1
+ * when they cannot be; then the drainer does not start, and the recording
+ * threads and the captures drain alone. Under mu. */
+static int watch_init_locked(void)
+{
+	if (ep >= 0)
+		return 0;
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	kick = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	struct epoll_event e = {.events = EPOLLIN, .data.u32 = 0};
+	if (ep >= 0 && kick >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, kick, &e) == 0)
+		return 0;
+	if (ep >= 0)
+		close(ep);
+	if (kick >= 0)
+		close(kick);
+	ep = kick = -1;
+	return -1;
+}
+
+/* Has the drainer watch r's event, just opened. Under mu. */
+static void watch_locked(struct trace_ring *r, struct trace_kview_thread *k)
+{
+	struct epoll_event e = {.events = EPOLLIN, .data.u32 = r->idx + 1};
+	if (watch_init_locked() == 0) /* closing the event takes it out */
+		epoll_ctl(ep, EPOLL_CTL_ADD, k->ring.fd, &e);
 }
 
 static int open_event(struct trace_ring *r, struct trace_kview_thread *k, const char **call);
@@ -399,14 +472,15 @@ static void sync_locked(pthread_t *join)
 		}
 	}
 	enabled = want;
-	if (want && !drainer_up) {
-		pthread_once(&cv_once, cv_init);
+	if (want && !drainer_up && watch_init_locked() == 0) {
 		drainer_run = 1;
 		drainer_up = pthread_create(&drainer, NULL, drainer_main, NULL) == 0;
 	} else if (!want && drainer_up) {
 		drainer_run = 0;
 		drainer_up = 0;
-		pthread_cond_signal(&drainer_cv);
+		uint64_t one = 1;
+		ssize_t put = write(kick, &one, sizeof one);
+		(void)put;
 		*join = drainer;
 	}
 }
@@ -452,13 +526,14 @@ static int open_event(struct trace_ring *r, struct trace_kview_thread *k, const 
 	a.exclude_hv = 1;
 	a.use_clockid = 1;
 	a.clockid = CLOCK_MONOTONIC;
-	/* Nobody polls the event: no wake-up, ever (the mark is past the
-	 * ring's end). */
+	/* The sleeping drainer's wake-up: a mark of 0 is the kernel's half of
+	 * the ring as mapped (which may be less than KV_PAGES). */
 	a.watermark = 1;
-	a.wakeup_watermark = (uint32_t)((KV_PAGES + 1) * sysconf(_SC_PAGESIZE));
+	a.wakeup_watermark = 0;
 	int err = perf_ring_open(&k->ring, &a, r->tid, KV_PAGES, call);
 	if (err)
 		return err;
+	watch_locked(r, k);
 	state_name = "on";
 	nopen++;
 	return 0;

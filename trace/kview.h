@@ -7,7 +7,8 @@
  * per registered thread (opened by the thread itself when it registers,
  * never closed: a capture may be reading it), the thread's pending state,
  * the drainer thread that empties the kernel's rings into each thread's
- * states lane while the tracer is armed, and the view's state (on, off,
+ * states lane while the tracer is armed (and sleeps, waking nobody, while
+ * the threads do nothing), its epoll set, and the view's state (on, off,
  * refused and why).
  *
  * What a thread's states lane holds: spans 'running' (argument: the CPU),
@@ -40,6 +41,10 @@ struct trace_kview_thread {
 	enum kstate state;   /* since 'since' (trace clock), on 'cpu' */
 	int cpu;
 	uint64_t since;
+	/* At its last drain (or its opening): CLOCK_MONOTONIC, and the offset
+	 * from it to the trace clock. */
+	uint64_t mono0;
+	int64_t off0;
 	/* Runnable-to-running delays seen (trace.h's trace_kview_delays). */
 	uint64_t delay[TRACE_DELAY_BUCKETS], delay_sum_ns;
 };
