@@ -158,11 +158,13 @@ void srv_idle(void *cls, struct http_thread *t, int last)
 		accesslog_flush();
 }
 
-void srv_tick(void *cls, struct http_thread *t)
+int srv_tick(void *cls, struct http_thread *t)
 {
 	struct server *s = cls;
 	double now = srv_now();
 	release_held(s, t, now);
+	if (!s->conn_list[http_index(t)] && !s->held[http_index(t)])
+		return 0; /* nothing has a deadline: no tick until the next event */
 	for (struct conn *c = s->conn_list[http_index(t)]; c; c = c->next) {
 		if (c->sent && c->deadline && c->why == COUNT_SEND_DEADLINE)
 			c->deadline = c->t_send + s->cfg.send_timeout +
@@ -173,6 +175,7 @@ void srv_tick(void *cls, struct http_thread *t)
 			shutdown(c->fd, SHUT_RDWR);
 		}
 	}
+	return 1;
 }
 
 void srv_answer_raw(struct request *rq, unsigned status, const char *reason, const char *body)

@@ -60,7 +60,7 @@ struct http_thread {
 struct http {
 	atomic_int quiesce, stop;
 	int nice;
-	void (*tick)(void *cls, struct http_thread *t);
+	int (*tick)(void *cls, struct http_thread *t);
 	void (*idle)(void *cls, struct http_thread *t, int last);
 	int (*full)(void *cls, struct http_thread *t);
 	void (*gone)(void *cls, void *token);
@@ -201,7 +201,7 @@ static void *loop(void *arg)
 			      {.fd = t->watch_fd, .events = POLLIN},
 			      {.fd = -1, .events = POLLIN}};
 	long next_tick = now_ms() + HTTP_TICK_MS;
-	int hurry = 0;
+	int hurry = 0, ticking = 1;
 	while (!atomic_load_explicit(&h->stop, memory_order_acquire)) {
 		if (atomic_load_explicit(&h->quiesce, memory_order_acquire) &&
 		    !atomic_load_explicit(&t->quiesced, memory_order_relaxed)) {
@@ -214,13 +214,17 @@ static void *loop(void *arg)
 		if (MHD_get_timeout(t->d, &ms) == MHD_YES)
 			timeout = ms > INT_MAX ? INT_MAX : (int)ms;
 		if (h->tick) {
+			/* Asleep with nothing to watch until an event: the ticks
+			 * start again after it. */
+			if (!ticking)
+				ticking = 1, next_tick = now_ms() + HTTP_TICK_MS;
 			long left = next_tick - now_ms();
 			if (left <= 0) {
-				h->tick(h->cls, t);
+				ticking = h->tick(h->cls, t);
 				next_tick = now_ms() + HTTP_TICK_MS;
 				left = HTTP_TICK_MS;
 			}
-			if (timeout < 0 || timeout > left)
+			if (ticking && (timeout < 0 || timeout > left))
 				timeout = (int)left;
 		}
 		/* The listening socket is watched here too, not only through

@@ -53,8 +53,11 @@ struct http_opts {
 	 * connection's HTTP thread: token is what http_watch was given. */
 	void (*gone)(void *cls, void *token);
 	/* Every HTTP_TICK_MS or so on each thread, between runs of its daemon
-	 * (the server's deadlines); NULL: none. */
-	void (*tick)(void *cls, struct http_thread *t);
+	 * (the server's deadlines): 1 to be called again, 0 when there is
+	 * nothing to watch (no connection): the thread then sleeps with no
+	 * tick until its next event, after which the ticks start again.
+	 * NULL: none. */
+	int (*tick)(void *cls, struct http_thread *t);
 	/* On each thread before it waits for events (once a round of its
 	 * loop: what the round held back goes out), and with last 1 as it
 	 * ends. NULL: none. */

@@ -252,7 +252,7 @@ void srv_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
 void srv_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		   enum MHD_RequestTerminationCode why);
 void srv_library_log(void *cls, const char *fmt, va_list ap);
-void srv_tick(void *cls, struct http_thread *t);
+int srv_tick(void *cls, struct http_thread *t);
 void srv_idle(void *cls, struct http_thread *t, int last); /* the access log's lines go out */
 int srv_full(void *cls, struct http_thread *t);
 /* Answers rq on its socket directly, before libmicrohttpd has written or
