@@ -1,7 +1,8 @@
 /* test_kview.c - the kernel's view of traced threads: a thread that
  * sleeps comes out blocked, one that spins alone running, two spinning on
  * one CPU runnable half the time each; the summary's shares add up to the
- * window; and where the kernel refuses, the trace says so and the rest is
+ * window; the drainer sleeps while idle and wakes when a ring fills; and
+ * where the kernel refuses, the trace says so and the rest is
  * as before. Each test is its own process (Criterion forks), so each has
  * its own tracer. Where perf_event_open is refused for real (a container's
  * seccomp profile, perf_event_paranoid 3) the state tests are skipped and
@@ -298,5 +299,37 @@ Test(kview, an_armed_idle_process_uses_under_1_percent_of_a_cpu, .timeout = 30)
 	double cpu = (b.ru_utime.tv_sec - a.ru_utime.tv_sec) + (b.ru_stime.tv_sec - a.ru_stime.tv_sec) +
 		     ((b.ru_utime.tv_usec - a.ru_utime.tv_usec) + (b.ru_stime.tv_usec - a.ru_stime.tv_usec)) / 1e6;
 	cr_expect(lt(dbl, cpu, 0.01), "%.3f s of CPU in a second, armed and idle", cpu);
+	trace_capture_free(c);
+}
+
+/* The drainer sleeps once a round finds nothing; a thread that then
+ * switches without recording a thing (so never drains its own ring) fills
+ * its kernel ring, and the kernel wakes the drainer when the ring is half
+ * full (4,096 records: 1,200 sleeps make 2,400), which moves the records
+ * with no capture asking. It runs when a CPU is idle (SCHED_IDLE), so on
+ * a busy machine it is given seconds. With the wake-up mark past the
+ * ring's end it never woke. */
+Test(kview, a_ring_half_full_wakes_the_sleeping_drainer, .timeout = 30)
+{
+	static const struct trace_desc d = {"sleeps", "test", {0}, 0};
+	struct trace_capture *c;
+	trace_init(&(struct trace_config){.ring_events = 4096, .process = "fill"});
+	cr_assert(eq(int, trace_capture_open(&c), 0));
+	trace_instant(&d, 0, 0); /* this thread registers: its event opens */
+	skip_unless_on();
+	struct timespec settle = {0, 300000000}, t = {0, 20000}, poll = {0, 10000000};
+	nanosleep(&settle, NULL); /* two rounds on, the drainer sleeps */
+	struct trace_kview_usage u0, u1;
+	trace_kview_usage(&u0);
+	for (int i = 0; i < 1200; i++)
+		nanosleep(&t, NULL);
+	for (int w = 0; w < 500; w++) {
+		trace_kview_usage(&u1);
+		if (u1.switches - u0.switches >= 2000)
+			break;
+		nanosleep(&poll, NULL);
+	}
+	cr_expect(le(u64, 2000, u1.switches - u0.switches), "%llu switches moved in 5 s",
+		  (unsigned long long)(u1.switches - u0.switches));
 	trace_capture_free(c);
 }

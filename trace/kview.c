@@ -210,24 +210,25 @@ static void on_switch(struct trace_ring *r, struct trace_kview_thread *k, uint64
 
 /* What a drain is doing: the thread, the kernel's clock and the offset
  * from it to ours at the ring's last drain (mono0, off0) and now (mono1,
- * off1), and the records it has read. */
+ * off1), the offset's drift a nanosecond between them, and the records
+ * it has read. */
 struct drain {
 	struct trace_ring *r;
 	struct trace_kview_thread *k;
 	uint64_t mono0, mono1;
 	int64_t off0, off1;
+	double drift;
 	unsigned n;
 };
 
 /* The offset at kernel time t: interpolated between the two drains. */
 static int64_t offset_at(const struct drain *d, uint64_t t)
 {
-	if (t >= d->mono1 || d->mono1 <= d->mono0)
+	if (t >= d->mono1)
 		return d->off1;
 	if (t <= d->mono0)
 		return d->off0;
-	double f = (double)(t - d->mono0) / (double)(d->mono1 - d->mono0);
-	return d->off0 + (int64_t)((double)(d->off1 - d->off0) * f);
+	return d->off0 + (int64_t)(d->drift * (double)(t - d->mono0));
 }
 
 static void on_record(void *ctx, const struct perf_event_header *h, size_t n)
@@ -280,6 +281,8 @@ static unsigned drain_locked(struct trace_ring *r, struct trace_kview_thread *k)
 		return 0; /* closed (disarmed), or never opened */
 	struct drain d = {.r = r, .k = k, .mono0 = k->mono0, .off0 = k->off0};
 	d.mono1 = clocks_now(&d.off1);
+	if (d.mono1 > d.mono0)
+		d.drift = (double)(d.off1 - d.off0) / (double)(d.mono1 - d.mono0);
 	uint64_t scratch[8]; /* a switch, exit or lost record: 64 bytes at most */
 	perf_ring_drain(&k->ring, on_record, &d, scratch, sizeof scratch);
 	k->mono0 = d.mono1;
