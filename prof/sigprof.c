@@ -16,7 +16,9 @@
  * The handler is async-signal-safe: it reads registers from the signal's
  * context and the clock (trace_now: the CPU's counter or clock_gettime),
  * reads each frame with process_vm_readv (a frame that is not mapped ends
- * the walk instead of faulting), and writes only its slot.
+ * the walk instead of faulting), and writes only its slot; where the set's
+ * collector sleeps with no deadline (sig_wait), it wakes it with sem_post,
+ * which is async-signal-safe.
  *
  * A CPU-clock timer expires at the scheduler's tick, not between: a 1 kHz
  * profile on a 250 Hz kernel gets a signal every 4 ms whose si_overrun
