@@ -9,9 +9,11 @@
  * say why; the refusal test runs everywhere. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
+#include <dirent.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,6 +302,74 @@ Test(kview, an_armed_idle_process_uses_under_1_percent_of_a_cpu, .timeout = 30)
 		     ((b.ru_utime.tv_usec - a.ru_utime.tv_usec) + (b.ru_stime.tv_usec - a.ru_stime.tv_usec)) / 1e6;
 	cr_expect(lt(dbl, cpu, 0.01), "%.3f s of CPU in a second, armed and idle", cpu);
 	trace_capture_free(c);
+}
+
+static int threads_now(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/task");
+	cr_assert(not(eq(ptr, d, NULL)));
+	for (struct dirent *e; (e = readdir(d)) != NULL;)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static atomic_int toggling;
+
+static void *toggle_flight(void *arg)
+{
+	(void)arg;
+	trace_instant(&D_WORK, 0, 0);
+	while (atomic_load(&toggling)) {
+		trace_flight_recorder(1);
+		trace_instant(&D_WORK, 0, 0);
+		trace_flight_recorder(0);
+	}
+	return NULL;
+}
+
+static void *toggle_windows(void *arg)
+{
+	(void)arg;
+	trace_instant(&D_WORK, 0, 0);
+	while (atomic_load(&toggling)) {
+		struct trace_capture *c;
+		if (trace_capture_open(&c) == 0) {
+			trace_instant(&D_WORK, 0, 0);
+			trace_capture_close(c);
+			trace_capture_free(c);
+		}
+	}
+	return NULL;
+}
+
+/* Arms and disarms from two threads at once: a disarm joins its drainer
+ * outside the view's lock, and the next arm waits for that join, so every
+ * join returns and, disarmed, no drainer is left. Then a drainer asleep
+ * (nothing to drain) is stopped: the stop wakes it (without its kick, this
+ * disarm's join never returned). */
+Test(kview, arming_and_disarming_at_once_leaves_no_drainer, .timeout = 30)
+{
+	trace_init(&(struct trace_config){.ring_events = 4096, .process = "toggle"});
+	int base = threads_now();
+	pthread_t a, b;
+	atomic_store(&toggling, 1);
+	pthread_create(&a, NULL, toggle_flight, NULL);
+	pthread_create(&b, NULL, toggle_windows, NULL);
+	struct timespec run = {1, 0}, settle = {0, 200000000};
+	nanosleep(&run, NULL);
+	atomic_store(&toggling, 0);
+	pthread_join(a, NULL);
+	pthread_join(b, NULL);
+	nanosleep(&settle, NULL);
+	cr_expect(eq(int, threads_now(), base), "threads: %d, before %d", threads_now(), base);
+	trace_flight_recorder(1);
+	struct timespec asleep = {0, 300000000};
+	nanosleep(&asleep, NULL); /* two rounds on, the drainer sleeps */
+	trace_flight_recorder(0);
+	nanosleep(&settle, NULL);
+	cr_expect(eq(int, threads_now(), base), "threads: %d, before %d", threads_now(), base);
 }
 
 /* The drainer sleeps once a round finds nothing; a thread that then

@@ -63,6 +63,11 @@ const struct trace_desc trace_kv_blocked_ = {"blocked", "kernel", {"cpu"}, 0};
 
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+/* Held by whatever may start or stop the drainer, across a stop's join
+ * (which is outside mu: the drainer takes mu), so that the next start
+ * comes after it: one drainer at a time, on the one kick. Taken before
+ * mu. */
+static pthread_mutex_t sync_mu = PTHREAD_MUTEX_INITIALIZER;
 /* What the drainer sleeps on (made once, kept): every open event, by its
  * ring's index + 1, and 'kick' (0), which a stop writes. */
 static int ep = -1, kick = -1;
@@ -492,6 +497,7 @@ void kv_sync(void)
 {
 	pthread_t join;
 	int joining;
+	pthread_mutex_lock(&sync_mu);
 	pthread_mutex_lock(&mu);
 	pthread_t none = pthread_self();
 	join = none;
@@ -500,6 +506,7 @@ void kv_sync(void)
 	pthread_mutex_unlock(&mu);
 	if (joining)
 		pthread_join(join, NULL);
+	pthread_mutex_unlock(&sync_mu);
 }
 
 /* Says the view was refused, and why, the first time. */
@@ -557,12 +564,14 @@ void kv_thread_open(struct trace_ring *r)
 		lane_size = TRACE_RING_EVENTS_MIN;
 	struct trace_kview_thread *k = calloc(1, sizeof *k);
 	struct trace_rec *rec = calloc(lane_size, sizeof *rec);
+	pthread_mutex_lock(&sync_mu); /* it may start the drainer */
 	pthread_mutex_lock(&mu);
 	if (!k || !rec) {
 		free(k);
 		free(rec);
 		refused_locked("the states lane", ENOMEM);
 		pthread_mutex_unlock(&mu);
+		pthread_mutex_unlock(&sync_mu);
 		return;
 	}
 	k->ring.fd = -1;
@@ -583,6 +592,7 @@ void kv_thread_open(struct trace_ring *r)
 		sync_locked(&none); /* armed (the first thread): opens it, starts the drainer */
 	}
 	pthread_mutex_unlock(&mu);
+	pthread_mutex_unlock(&sync_mu);
 }
 
 #else /* not Linux: no perf_event_open */

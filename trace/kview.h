@@ -24,6 +24,9 @@
  *
  * Thread-safety: everything here takes the view's one lock, except
  * kv_thread_open's system calls; the lock is never held while recording.
+ * What may start or stop the drainer (kv_sync, kv_thread_open) first takes
+ * a second lock, held across a stop's join, so that one drainer runs at a
+ * time.
  */
 #ifndef MW_TRACE_KVIEW_H
 #define MW_TRACE_KVIEW_H
