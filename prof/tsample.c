@@ -70,12 +70,15 @@ static void *collect_main(void *arg)
 	pthread_mutex_lock(&mu);
 	while (!stop) {
 		pthread_mutex_unlock(&mu);
-		struct timespec t;
-		clock_gettime(CLOCK_REALTIME, &t);
-		t.tv_nsec += ms * 1000000L;
-		t.tv_sec += t.tv_nsec / 1000000000L;
-		t.tv_nsec %= 1000000000L;
-		sig_wait(SIG_TRACE, idle ? NULL : &t);
+		struct timespec t, *until = NULL;
+		if (!idle) {
+			clock_gettime(CLOCK_REALTIME, &t);
+			t.tv_nsec += ms * 1000000L;
+			t.tv_sec += t.tv_nsec / 1000000000L;
+			t.tv_nsec %= 1000000000L;
+			until = &t;
+		}
+		sig_wait(SIG_TRACE, until);
 		pthread_mutex_lock(&mu);
 		idle = sig_collect(SIG_TRACE, file_sample, NULL, &lost) == 0;
 	}
