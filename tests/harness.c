@@ -3,6 +3,7 @@
 #include <criterion/new/assert.h>
 #include <curl/curl.h>
 #include <png.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -311,6 +312,18 @@ int mw_perf_fds(void)
 			n += strstr(link, "perf_event") != NULL;
 		}
 	}
+	return n;
+}
+
+int mw_dir_entries(const char *path)
+{
+	DIR *d = opendir(path);
+	int n = 0;
+	if (!d)
+		return -1;
+	for (struct dirent *e; (e = readdir(d));)
+		n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+	closedir(d);
 	return n;
 }
 

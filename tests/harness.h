@@ -90,6 +90,10 @@ double mw_now(void);
  * and the profiler open them only while armed). */
 int mw_perf_fds(void);
 
+/* Entries of directory path but . and .. (a process's fds in /proc/PID/fd,
+ * its threads in /proc/PID/task), or -1 when it cannot be read. */
+int mw_dir_entries(const char *path);
+
 /* The value of one sample ("name" or "name{labels}") in a /metrics text,
  * or -1 when it is not there. */
 double mw_metric(const char *text, const char *sample);

@@ -251,14 +251,7 @@ static int open_fds(pid_t pid)
 {
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-	DIR *d = opendir(path);
-	int n = 0;
-	if (!d)
-		return -1;
-	for (struct dirent *e; (e = readdir(d));)
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
+	return mw_dir_entries(path);
 }
 
 /* Thousands of distinct 1x1 pictures: the cache holds what its bound
