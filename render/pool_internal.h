@@ -22,7 +22,9 @@
  * times, yielding its CPU every SPIN_YIELD_EVERY-th turn (a pause the rest:
  * about 65 cycles on AMD Zen), so that with more threads than cores (the
  * workshop's producer and 2 workers on 2 CPUs) the thread that has work
- * runs; a producer waiting for room or a taker spins SPIN_PRODUCER pauses.
+ * runs. A producer waiting for room or a taker spins SPIN_PRODUCER pauses.
+ * A rendezvous changes both by where the side waited for last ran
+ * (pool_meet.c: Whom a waiting thread yields to).
  * Chosen by the CLI at 1024x1024 on 2 vCPUs (AMD EPYC Zen 3), wall / system
  * seconds, best of 3, with the rendezvous of that day (a ring of one):
  *   worker, producer, yield   px          workers -queue 0   workers -workers 4 buffered
@@ -97,6 +99,8 @@ uint64_t pool_wake(atomic_int *w, int n, uint64_t id, _Atomic uint64_t *slot);
 struct pool_meet_slot {
 	_Alignas(64) atomic_uint word; /* the hand-off's number times 8, POOL_MEET_SLEEP, the phase */
 	struct pool_job job;
+	int cpu;       /* the CPU its producer gave from; -1: not known */
+	int taker_cpu; /* the CPU its last taker took from; -1: not known */
 };
 
 struct pool_meet {

@@ -35,6 +35,30 @@
  *    which sees it; the owner wakes every sleeper once it has stored the
  *    next phase. No wake-up is lost, and a hand-off with nobody asleep
  *    makes no system call.
+ *  - Whom a waiting thread yields to: beside the job a producer writes
+ *    the CPU it gives from, and a worker the CPU it took from. A thread
+ *    that must wait for the other side (a worker for the next job, a
+ *    producer for its take) looks at where that side last ran: the
+ *    worker at its last job's producer, the producer at its slot's last
+ *    taker.
+ *    - On this CPU: the other side needs this CPU, so the thread waits as
+ *      a pool on one CPU does (yields at once, then sleeps).
+ *    - On another CPU: it spins without yielding. A yield would only hand
+ *      this CPU to another thread: our other worker, to wait for the same
+ *      job, or a busy process's thread for a whole slice.
+ *    - Not known: as the pool's spins say.
+ *    The CPU is sched_getcpu's, read from the rseq area glibc keeps (2.35
+ *    on); where it is not known (-1), the waits are the pool's.
+ *    The workshop's unbuffered mode, 1024x1024, AMD EPYC Zen 3 with 2
+ *    vCPUs, 2026-12-07, alternating with the waits before:
+ *    - beside a CPU hog (one spinning thread) in our session: 1.03-1.47 s
+ *      (6 runs; with the workers' rule alone 1.19-1.61 s, 8 runs) against
+ *      1.84-18.05 s (14 runs; Go 1.57-2.06 s);
+ *    - beside one in another session (its own autogroup; a trace showed
+ *      our three threads sharing one CPU): 5.3-6.7 s against 29.6-40.4 s
+ *      (5 runs each; Go 1.6-1.7 s);
+ *    - alone (0.53-0.80 s against 0.54-0.82 s, 12 runs each), and on one
+ *      CPU (taskset): the same.
  *  - A waiting worker looks at both slots and waits on the one of the
  *    older hand-off; pool_try_submit needs a worker waiting ('idle', which
  *    counts only workers that found no job at once) and an empty slot now,
@@ -64,9 +88,42 @@ static _Thread_local unsigned next_full = MEET_FULL;
 /* The flow id of this thread's last wake-up of others, traced. */
 static _Thread_local uint64_t own_wake;
 
+/* The CPU the producer of this worker's last job gave it from; -1: none. */
+static _Thread_local int giver_cpu = -1;
+
+/* The CPU this thread is on now; -1 where that is not known. */
+static int meet_cpu(void)
+{
+#ifdef __linux__
+	return sched_getcpu();
+#else
+	return -1;
+#endif
+}
+
+/* How a thread waits for another that last ran on other_cpu (see Whom a
+ * waiting thread yields to): into *out_spins and *out_yield, the pool's
+ * spins and yield, or those of a pool on one CPU where other_cpu is this
+ * one, or no yield where it is another. */
+static void meet_waits(int other_cpu, int spins, int yield, int *out_spins, int *out_yield)
+{
+	int cpu = other_cpu >= 0 ? meet_cpu() : -1;
+	*out_spins = spins, *out_yield = yield;
+	if (cpu < 0)
+		return;
+	if (cpu == other_cpu) {
+		struct pool_spin one = pool_spin_for(1);
+		*out_spins = one.worker, *out_yield = one.yield;
+	} else {
+		*out_yield = 0;
+	}
+}
+
 void pool_meet_init(struct pool_meet *m)
 {
 	atomic_init(&m->slot[1].word, 8); /* hand-off 1's, empty */
+	for (int k = 0; k < 2; k++)
+		m->slot[k].cpu = m->slot[k].taker_cpu = -1;
 }
 
 /* One turn of a wait on a slot's word, last read as *s, for a wait that
@@ -131,6 +188,7 @@ void pool_meet_take(struct pool_meet *m, struct pool_job *j, const struct pool_s
 	unsigned s = next_full;
 	struct pool_meet_slot *sl = MEET_SLOT(m, s);
 	bool counted = false;
+	int spins = 0, yield = 0;
 	*w = (struct pool_waited){0};
 	for (int n = 0;;) {
 		if (MEET_PHASE(s) == MEET_FULL) {
@@ -146,11 +204,15 @@ void pool_meet_take(struct pool_meet *m, struct pool_job *j, const struct pool_s
 			sl = o, s = so; /* a job there, or the hand-off that comes first */
 			continue;
 		}
-		if (!counted) /* it waits: pool_try_submit may count on it */
+		if (!counted) { /* it waits: pool_try_submit may count on it */
 			atomic_fetch_add_explicit(&m->idle, 1, memory_order_relaxed), counted = true;
-		meet_turn(sl, &s, &n, sp->worker, sp->yield, w, d);
+			meet_waits(giver_cpu, sp->worker, sp->yield, &spins, &yield);
+		}
+		meet_turn(sl, &s, &n, spins, yield, w, d);
 	}
 	*j = sl->job;
+	giver_cpu = sl->cpu;
+	sl->taker_cpu = meet_cpu();
 	if (counted)
 		atomic_fetch_sub_explicit(&m->idle, 1, memory_order_relaxed);
 	if (w->woke_at) /* before the wake below publishes an id of ours */
@@ -194,6 +256,8 @@ int pool_meet_give(struct pool_meet *m, const struct pool_job *j, bool wait,
 		meet_turn(sl, &s, &n, sp->producer, sp->meet_producer_yield, w, d);
 	}
 	sl->job = *j;
+	sl->cpu = meet_cpu();
+	const int taker_cpu = sl->taker_cpu; /* this slot's last taker's */
 	const unsigned full = t | MEET_FULL;
 	atomic_store_explicit(&sl->word, full, memory_order_release);
 	if (s & MEET_SLEEP)
@@ -210,8 +274,11 @@ int pool_meet_give(struct pool_meet *m, const struct pool_job *j, bool wait,
 	 * it only 2^29 hand-offs on). */
 	w->waited = 1;
 	s = atomic_load_explicit(&sl->word, memory_order_acquire);
+	int spins = 0, yield = 0;
+	if ((s & ~(unsigned)MEET_SLEEP) == full)
+		meet_waits(taker_cpu, sp->producer, sp->meet_producer_yield, &spins, &yield);
 	for (int n = 0; (s & ~(unsigned)MEET_SLEEP) == full;)
-		meet_turn(sl, &s, &n, sp->producer, sp->meet_producer_yield, w, d);
+		meet_turn(sl, &s, &n, spins, yield, w, d);
 	if (w->woke_at)
 		w->flow = meet_claim(m);
 	return 0;
