@@ -327,19 +327,6 @@ int mw_dir_entries(const char *path)
 	return n;
 }
 
-double mw_thread_cpu(int tid)
-{
-	char path[64];
-	unsigned long long ns;
-	snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", tid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -1;
-	int got = fscanf(f, "%llu", &ns);
-	fclose(f);
-	return got == 1 ? (double)ns / 1e9 : -1;
-}
-
 size_t mw_slurp(const char *path, char *out, size_t cap)
 {
 	FILE *f = fopen(path, "r");

@@ -94,10 +94,6 @@ int mw_perf_fds(void);
  * its threads in /proc/PID/task), or -1 when it cannot be read. */
 int mw_dir_entries(const char *path);
 
-/* Seconds of CPU thread tid of this process has run (the first field of
- * /proc/self/task/TID/schedstat), or -1 when it cannot be read. */
-double mw_thread_cpu(int tid);
-
 /* The value of one sample ("name" or "name{labels}") in a /metrics text,
  * or -1 when it is not there. */
 double mw_metric(const char *text, const char *sample);
