@@ -101,15 +101,15 @@ static int meet_cpu(void)
 #endif
 }
 
-/* How a thread waits for another that last ran on other_cpu (see Whom a
- * waiting thread yields to): into *out_spins and *out_yield, the pool's
- * spins and yield, or those of a pool on one CPU where other_cpu is this
- * one, or no yield where it is another. */
-static void meet_waits(int other_cpu, int spins, int yield, int *out_spins, int *out_yield)
+/* How a thread on cpu waits for another that last ran on other_cpu (see
+ * Whom a waiting thread yields to): into *out_spins and *out_yield, the
+ * pool's spins and yield, or those of a pool on one CPU where other_cpu is
+ * cpu, or no yield where it is another. */
+static void meet_waits(int cpu, int other_cpu, int spins, int yield, int *out_spins,
+		       int *out_yield)
 {
-	int cpu = other_cpu >= 0 ? meet_cpu() : -1;
 	*out_spins = spins, *out_yield = yield;
-	if (cpu < 0)
+	if (cpu < 0 || other_cpu < 0)
 		return;
 	if (cpu == other_cpu) {
 		struct pool_spin one = pool_spin_for(1);
@@ -206,7 +206,7 @@ void pool_meet_take(struct pool_meet *m, struct pool_job *j, const struct pool_s
 		}
 		if (!counted) { /* it waits: pool_try_submit may count on it */
 			atomic_fetch_add_explicit(&m->idle, 1, memory_order_relaxed), counted = true;
-			meet_waits(giver_cpu, sp->worker, sp->yield, &spins, &yield);
+			meet_waits(meet_cpu(), giver_cpu, sp->worker, sp->yield, &spins, &yield);
 		}
 		meet_turn(sl, &s, &n, spins, yield, w, d);
 	}
@@ -256,8 +256,8 @@ int pool_meet_give(struct pool_meet *m, const struct pool_job *j, bool wait,
 		meet_turn(sl, &s, &n, sp->producer, sp->meet_producer_yield, w, d);
 	}
 	sl->job = *j;
-	sl->cpu = meet_cpu();
-	const int taker_cpu = sl->taker_cpu; /* this slot's last taker's */
+	const int cpu = meet_cpu(), taker_cpu = sl->taker_cpu; /* this slot's last taker's */
+	sl->cpu = cpu;
 	const unsigned full = t | MEET_FULL;
 	atomic_store_explicit(&sl->word, full, memory_order_release);
 	if (s & MEET_SLEEP)
@@ -276,7 +276,7 @@ int pool_meet_give(struct pool_meet *m, const struct pool_job *j, bool wait,
 	s = atomic_load_explicit(&sl->word, memory_order_acquire);
 	int spins = 0, yield = 0;
 	if ((s & ~(unsigned)MEET_SLEEP) == full)
-		meet_waits(taker_cpu, sp->producer, sp->meet_producer_yield, &spins, &yield);
+		meet_waits(cpu, taker_cpu, sp->producer, sp->meet_producer_yield, &spins, &yield);
 	for (int n = 0; (s & ~(unsigned)MEET_SLEEP) == full;)
 		meet_turn(sl, &s, &n, spins, yield, w, d);
 	if (w->woke_at)
