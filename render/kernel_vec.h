@@ -23,9 +23,13 @@
  *
  * The hot loop (kernel_vec_loop.h) is the formula and two compares, nothing
  * else: per vector, 3 multiplies and 5 adds (2*Zr as Zr + Zr, the same bits),
- * "Tr + Ti > bailout" and "(Zr, Zi) equals the saved state", ORed into one
- * mask (comparing Zr alone measured slower: Zr settles before Zi on a
- * quarter of the default picture, each a false event).
+ * "Tr + Ti > bailout" and, in half of the iterations (see Cycle detection),
+ * "(Zr, Zi) equals the saved state", ORed into one mask (comparing Zr alone
+ * measured slower: Zr settles before Zi on a quarter of the default
+ * picture, each a false event). The compare with the saved state is 5 of a
+ * vector's 14 operations, and the loop is bound by how many it issues, not
+ * by its chain: without the compare the roofline loop runs 28% faster
+ * (AVX2 at 3 vectors, AMD Zen 3).
  * Nothing on the loop-carried chain is masked (a finished lane's values
  * are read in the event path before it is refilled), and there is no
  * per-lane counter: a lane's count is the span's iteration less the one its
@@ -57,13 +61,22 @@
  *    KV_FN gives anything else (a bailout the start fails, a NaN or
  *    infinite one, C not finite) to the reference.
  *  - Cycle detection: every T iterations of the span (T = 16, doubled with
- *    max_iter / 64) each lane's state (Zr, Zi) is saved, and each later
- *    state is compared with it. If s_k == s_j (j < k) and every state up to
- *    s_k passed the bailout test, the orbit cycles with period p = k - j (or
- *    a divisor) and never escapes, and the state after max_iter iterations
- *    is s_{k + r}, r = (max_iter - k) mod p: the event path runs those r
- *    iterations in scalar (r < p <= 2T; in the vector they cost a second
- *    event, measured 7% slower) and the lane is finished. Equality is '==':
+ *    max_iter / 64) each lane's state (Zr, Zi) is saved at iteration j, and
+ *    the states of the window's second half, k = j + T/2 .. j + T, are
+ *    compared with it (the event path compares every state it sees). If
+ *    s_k == s_j (j < k) and every state up to s_k passed the bailout test,
+ *    the orbit cycles with a period that divides d = k - j and never
+ *    escapes, and the state after max_iter iterations is s_{k + r},
+ *    r = (max_iter - k) mod d: the event path runs those r iterations in
+ *    scalar (r < d <= T; in the vector they cost a second event, measured
+ *    7% slower) and the lane is finished. Every period p <= T has a
+ *    multiple among the T/2 + 1 distances T/2 .. T (p <= T/2: some
+ *    multiple of it, the distances being consecutive; p > T/2: p itself),
+ *    so a window finds every such cycle that began by its save, as a
+ *    compare after every iteration did; only later, by p or a few
+ *    multiples. Half the compares: the default picture's lane-iterations
+ *    +1.7%, its time about 3% less with AVX2, a deep zoom's 6% (Zen 3,
+ *    docs/benchmarks.md). Equality is '==':
  *    two states that differ only in the sign of a zero give identical states
  *    one iteration later, and the outputs Tr, Ti are squares. A lane refilled
  *    after a save has NaN saved until the next one, so it is only compared
@@ -222,10 +235,11 @@ static void kv_events(struct kv_state *v)
 		}
 		for (; cyc; cyc &= cyc - 1) {
 			unsigned L = k * KV_W + (unsigned)__builtin_ctz(cyc);
-			/* The period: since the save before this iteration's
-			 * compare (saves come after the events). The r
-			 * iterations left to max_iter, here: a few (r < the
-			 * period <= 2T), and the lane is free at once. */
+			/* A multiple of the period: the iterations since the
+			 * save before this iteration's compare (saves come
+			 * after the events). The r iterations left to
+			 * max_iter, here: a few (r < that <= T), and the lane
+			 * is free at once. */
 			uint32_t r = (max_iter - (uint32_t)(it - v->began[L])) % (uint32_t)(it - v->saved);
 			if (r) {
 				double zr1 = v->zr[L], zi1 = v->zi[L], tr1 = v->tr[L], ti1 = v->ti[L];
@@ -453,13 +467,16 @@ static uint64_t kv_span(const struct kernel_args *a, double ci, uint32_t px0, ui
 }
 
 /* A span of one pixel (the px and workers modes render a pixel a job):
- * the refill loop's semantics for one lane, in scalar code, without its
+ * the refill loop's work for one lane, in scalar code, without its
  * lanes' bookkeeping. Each iteration is the loop's KV_STEP, then its events
  * in its order (escape, then a repeat of the saved state, then max_iter),
  * then its save. The pixel's orbit is a chain of dependent operations
  * whatever holds it, so a vector lane bought nothing; what the vector path
  * costs a pixel besides (the lane's take and settle, the state, the event
- * call) is what this saves. Returns the lane-iterations computed. */
+ * call) is what this saves. It compares with the saved state after every
+ * iteration, where the loop does in half of them: one lane's chain leaves
+ * the CPU's ports mostly idle, so the compares cost it no time (not
+ * measured either way). Returns the lane-iterations computed. */
 static uint64_t kv_pixel(const struct kernel_args *a, double ci, double cr,
 			 struct kernel_out *out)
 {

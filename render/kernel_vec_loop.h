@@ -10,6 +10,13 @@
  * The vectors are locals indexed by constants (the k loops unroll), so they
  * stay in registers; kv_events gets them through the state and hands them
  * back.
+ * Two loops run the iterations, each until an event or the end of its half
+ * of the save window: in the first half (T/2 - 1 iterations after a save)
+ * the escape test alone, in the second (the T/2 + 1 iterations up to and
+ * with the next save's) the escape test and the compare with the saved
+ * state (kernel_vec.h: Cycle detection). Each loop on its own keeps every
+ * vector of the chain in a register; one loop that alternated the two
+ * tests, an iteration each, spilled a Ti and read it back on the chain.
  */
 static void KVL_NAME(struct kv_state *v)
 {
@@ -27,15 +34,34 @@ static void KVL_NAME(struct kv_state *v)
 	}
 	KVL_LOAD()
 	int64_t it = v->it, next_end = v->next_end;
-	/* A save copies every lane: an idle lane's state is NaN, so what it
-	 * saves is too. */
+	/* The iterations from it + 1 until one has an event or it reaches
+	 * stop; CYC: whether each state is compared with the saved one. */
+#define KVL_RUN(CYC)                                                            \
+	for (;;) {                                                              \
+		ev = (kv_l){0};                                                 \
+		for (int k = 0; k < KVL_ILV; k++) {                             \
+			KV_STEP(zr[k], zi[k], tr[k], ti[k], cr[k], ci);         \
+			ev |= KV_GT(tr[k] + ti[k], bail);                       \
+			if (CYC)                                                \
+				ev |= KV_EQ(zr[k], sr[k]) & KV_EQ(zi[k], si[k]); \
+		}                                                               \
+		it++;                                                           \
+		if (KV_ANY(ev) | (it == stop))                                  \
+			break;                                                  \
+	}
 	for (;;) {
-		kv_l ev = {0};
-		for (int k = 0; k < KVL_ILV; k++) {
-			KV_STEP(zr[k], zi[k], tr[k], ti[k], cr[k], ci);
-			ev |= KV_GT(tr[k] + ti[k], bail) | (KV_EQ(zr[k], sr[k]) & KV_EQ(zi[k], si[k]));
+		/* The save window the next iteration is in: the save at its
+		 * end (win), the compares from half on. */
+		const int64_t win = (it | (T - 1)) + 1, half = win - T / 2;
+		const bool cyc = it + 1 >= half;
+		int64_t stop = cyc ? win : half - 1;
+		stop = stop < next_end ? stop : next_end;
+		kv_l ev;
+		if (cyc) {
+			KVL_RUN(1)
+		} else {
+			KVL_RUN(0)
 		}
-		it++;
 		if (KV_ANY(ev) | (it == next_end)) {
 			for (int k = 0; k < KVL_ILV; k++) {
 				kv_put(v->zr, k, zr[k]), kv_put(v->zi, k, zi[k]);
@@ -60,6 +86,8 @@ static void KVL_NAME(struct kv_state *v)
 			next_end = v->next_end;
 			KVL_LOAD()
 		}
+		/* A save copies every lane: an idle lane's state is NaN, so
+		 * what it saves is too. */
 		if ((it & (T - 1)) == 0) {
 			v->saved = it;
 			for (int k = 0; k < KVL_ILV; k++) {
@@ -68,6 +96,7 @@ static void KVL_NAME(struct kv_state *v)
 			}
 		}
 	}
+#undef KVL_RUN
 #undef KVL_LOAD
 }
 

@@ -237,6 +237,61 @@ Test(kernel, cycle_jumps_are_exact_for_every_limit)
 	}
 }
 
+/* The SIMD kernels find every cycle of period up to the save interval
+ * (16 at max_iter 1000), though they compare with the saved state in only
+ * part of each interval (kernel_vec.h: Cycle detection). Pixels at the
+ * centre of a component of each period 1..16 (the cardioid's, the period-2
+ * disc's, and the 1/p bulbs on the cardioid, found by Newton's method on
+ * f_c^p(0) = 0; each orbit settles on a cycle of exactly p, bit for bit,
+ * within a few periods) must take the shortcut: a quarter of the
+ * iterations or fewer, and the reference's bits. */
+Test(kernel, every_period_up_to_the_save_interval_is_found)
+{
+	static const double centres[16][2] = {
+		{0, 0},
+		{-1, 0},
+		{-0.12256116687665364, 0.74486176661974424},
+		{0.28227139076691388, 0.53006061757852529},
+		{0.37951358801592372, 0.33493230559749759},
+		{0.3890068405697712, 0.21585065087081909},
+		{0.37600868184676756, 0.14474937132163287},
+		{0.35903106283661446, 0.10093487686429756},
+		{0.34320449315556173, 0.072842377887595275},
+		{0.32968990510380686, 0.054137451948017945},
+		{0.3184722666580303, 0.041257369922169225},
+		{0.30922922123657415, 0.032123926984394785},
+		{0.30160283593729731, 0.025479554236648654},
+		{0.29527785479128815, 0.02053685328657193},
+		{0.2899966506570652, 0.016787355346075387},
+		{0.28555461523224712, 0.013893501479656203},
+	};
+	unsigned n;
+	const struct kernel *all = kernel_all(&n);
+	static struct kernel_out o;
+
+	for (int p = 1; p <= 16; p++) {
+		/* 8 pixels 1e-12 apart about the centre, on row 0. */
+		const struct kernel_args a = {.x0 = centres[p - 1][0] - 4e-12,
+					      .y0 = centres[p - 1][1], .s = 1e-9,
+					      .bailout = 4.0, .max_iter = 1000};
+		for (unsigned k = 0; k < n; k++) {
+			if (!all[k].supported() || strcmp(all[k].name, "scalar") == 0)
+				continue;
+			for (uint32_t span = 1; span <= 8; span += 7) {
+				all[k].fn(&a, 0, 0, span, &o);
+				for (uint32_t i = 0; i < span; i++)
+					cr_expect(eq(u32, o.n[i], 1000), "kernel %s period %d: inside",
+						  all[k].name, p);
+				cr_expect(le(u64, o.executed, span * 1000 / 4),
+					  "kernel %s period %d span %u: %llu iterations", all[k].name,
+					  p, span, (unsigned long long)o.executed);
+				cr_expect(eq(i64, diff_rows(&all[k], &a, span, 0, 1, span), 0),
+					  "kernel %s period %d span %u", all[k].name, p, span);
+			}
+		}
+	}
+}
+
 /* A kernel with a head (kernel_vec.h's kv_head: the first iterations of
  * a span's pixels in lockstep) hands the pixels still going to its refill
  * loop. Every iteration limit below, at and above the head's length, over
