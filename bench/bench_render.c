@@ -89,7 +89,7 @@ static double kernel_alone(const struct kernel *k, const struct picture *pic, ui
 /* Roofline lines for kernel k, and its efficiency on two pictures. */
 static void roofline(const struct kernel *k)
 {
-	int seq = strcmp(k->name, "scalar") == 0 ? RL_PLAIN : RL_MUL2;
+	int seq = strcmp(k->name, "scalar") == 0 ? RL_PLAIN : RL_HALF;
 	double at_ilv = 0, best = 0;
 	int grid_reps = reps < 3 ? reps : 3;
 

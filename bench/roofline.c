@@ -18,9 +18,14 @@
  *             when Zr matches, off the hot loop)
  *   mul2_zr   mul2 comparing only Zr
  *   plain     the scalar kernel's: two multiplies, the escape compare only
+ *   half      the SIMD kernels' (render/kernel_vec_loop.h): add2, with the
+ *             compare with the saved state in 9 of each 16 iterations (the
+ *             second half of each save window) and the escape compare alone
+ *             in the other 7, each run as a loop of its own
  * Interleaving 1..RL_ILV_MAX independent vectors hides the ~10-cycle chain.
  */
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "bench/roofline.h"
@@ -60,42 +65,52 @@ static inline __attribute__((always_inline)) uint64_t rl_body(int seq, int ilv, 
 		cnt[k] = (rl_l){0};
 	}
 	uint64_t events = 0;
-	for (uint64_t it = 0; it < iters; it++) {
-		rl_l any = {0};
-		for (int k = 0; k < ilv; k++) {
-			rl_d t = seq == RL_ADD2 || seq == RL_ADD2_ZR ? (zr[k] + zr[k]) * zi[k]
-								     : 2.0 * zr[k] * zi[k];
-			rl_d nzi = t + ci, nzr = tr[k] - ti[k] + cr[k];
-			if (seq == RL_BLOCK) {
-				zi[k] = (rl_d)(((rl_l)nzi & act[k]) | ((rl_l)zi[k] & ~act[k]));
-				zr[k] = (rl_d)(((rl_l)nzr & act[k]) | ((rl_l)zr[k] & ~act[k]));
-			} else {
-				zi[k] = nzi;
-				zr[k] = nzr;
+	for (uint64_t it = 0; it < iters;) {
+		/* A run of iterations with the same tests: all of them but in
+		 * RL_HALF, where 7 of each 16 skip the compare with the saved
+		 * state (cyc false). */
+		const uint64_t w = it & 15;
+		const bool cyc = seq != RL_HALF || w >= 7;
+		uint64_t end = seq != RL_HALF ? iters : it + (w < 7 ? 7 : 16) - w;
+		end = end < iters ? end : iters;
+		for (; it < end; it++) {
+			rl_l any = {0};
+			for (int k = 0; k < ilv; k++) {
+				rl_d t = seq == RL_ADD2 || seq == RL_ADD2_ZR || seq == RL_HALF
+						 ? (zr[k] + zr[k]) * zi[k]
+						 : 2.0 * zr[k] * zi[k];
+				rl_d nzi = t + ci, nzr = tr[k] - ti[k] + cr[k];
+				if (seq == RL_BLOCK) {
+					zi[k] = (rl_d)(((rl_l)nzi & act[k]) | ((rl_l)zi[k] & ~act[k]));
+					zr[k] = (rl_d)(((rl_l)nzr & act[k]) | ((rl_l)zr[k] & ~act[k]));
+				} else {
+					zi[k] = nzi;
+					zr[k] = nzr;
+				}
+				tr[k] = zr[k] * zr[k];
+				ti[k] = zi[k] * zi[k];
+				if (seq == RL_BLOCK) {
+					cnt[k] -= act[k];
+					act[k] &= (tr[k] + ti[k] <= bail);
+					rl_l same = act[k] & KV_EQ(zr[k], sr[k]) & KV_EQ(zi[k], si[k]);
+					act[k] &= ~same;
+					any |= act[k];
+				} else {
+					/* The kernels' tests, as kernel_vec_loop.h writes them. */
+					rl_l ev = KV_GT(tr[k] + ti[k], bail) | KV_EQ(zr[k], sr[k]);
+					if (seq == RL_PLAIN || !cyc)
+						ev = KV_GT(tr[k] + ti[k], bail);
+					else if (seq == RL_MUL2 || seq == RL_ADD2 || seq == RL_HALF)
+						ev = KV_GT(tr[k] + ti[k], bail) |
+						     (KV_EQ(zr[k], sr[k]) & KV_EQ(zi[k], si[k]));
+					any |= ev;
+				}
 			}
-			tr[k] = zr[k] * zr[k];
-			ti[k] = zi[k] * zi[k];
-			if (seq == RL_BLOCK) {
-				cnt[k] -= act[k];
-				act[k] &= (tr[k] + ti[k] <= bail);
-				rl_l same = act[k] & KV_EQ(zr[k], sr[k]) & KV_EQ(zi[k], si[k]);
-				act[k] &= ~same;
-				any |= act[k];
-			} else {
-				/* The kernels' tests, as kernel_vec_loop.h writes them. */
-				rl_l ev = KV_GT(tr[k] + ti[k], bail) | KV_EQ(zr[k], sr[k]);
-				if (seq == RL_PLAIN)
-					ev = KV_GT(tr[k] + ti[k], bail);
-				else if (seq == RL_MUL2 || seq == RL_ADD2)
-					ev = KV_GT(tr[k] + ti[k], bail) |
-					     (KV_EQ(zr[k], sr[k]) & KV_EQ(zi[k], si[k]));
-				any |= ev;
-			}
+			/* The kernels branch here; in the block loop it is "any lane
+			 * still active" (always true), in the others "any event". */
+			if (seq == RL_BLOCK ? !KV_ANY(any) : KV_ANY(any))
+				events++;
 		}
-		/* The kernels branch here; in the block loop it is "any lane
-		 * still active" (always true), in the others "any event". */
-		if (seq == RL_BLOCK ? !KV_ANY(any) : KV_ANY(any))
-			events++;
 	}
 	/* Keep the results live. */
 	double sum = 0;
@@ -126,10 +141,12 @@ RL_SEQ(add2, RL_ADD2)
 RL_SEQ(add2_zr, RL_ADD2_ZR)
 RL_SEQ(mul2_zr, RL_MUL2_ZR)
 RL_SEQ(plain, RL_PLAIN)
+RL_SEQ(half, RL_HALF)
 
 static rl_fn *const rl_table[RL_NSEQ][RL_NILV] = {
 	[RL_BLOCK] = RL_ROW(block), [RL_MUL2] = RL_ROW(mul2), [RL_ADD2] = RL_ROW(add2),
 	[RL_ADD2_ZR] = RL_ROW(add2_zr), [RL_MUL2_ZR] = RL_ROW(mul2_zr), [RL_PLAIN] = RL_ROW(plain),
+	[RL_HALF] = RL_ROW(half),
 };
 
 const struct rl_isa RL_CAT(rl_isa_, RL_NAME) = {

@@ -8,12 +8,12 @@
 
 #include <stdint.h>
 
-enum rl_seq { RL_BLOCK, RL_MUL2, RL_ADD2, RL_ADD2_ZR, RL_MUL2_ZR, RL_PLAIN, RL_NSEQ };
+enum rl_seq { RL_BLOCK, RL_MUL2, RL_ADD2, RL_ADD2_ZR, RL_MUL2_ZR, RL_PLAIN, RL_HALF, RL_NSEQ };
 #define RL_ILV_MAX 8
 #define RL_NILV 7 /* interleaves measured: 1 2 3 4 5 6 8 */
 static const int rl_ilvs[RL_NILV] = {1, 2, 3, 4, 5, 6, 8};
 static const char *const rl_seq_names[RL_NSEQ] = {"block", "mul2", "add2", "add2_zr",
-						  "mul2_zr", "plain"};
+						  "mul2_zr", "plain", "half"};
 
 /* Runs 'iters' iterations of every lane of 'ilv' vectors; returns a value
  * that depends on the results, so the loop cannot be dropped. */
