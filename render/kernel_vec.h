@@ -475,8 +475,9 @@ static uint64_t kv_span(const struct kernel_args *a, double ci, uint32_t px0, ui
  * costs a pixel besides (the lane's take and settle, the state, the event
  * call) is what this saves. It compares with the saved state after every
  * iteration, where the loop does in half of them: one lane's chain leaves
- * the CPU's ports mostly idle, so the compares cost it no time (not
- * measured either way). Returns the lane-iterations computed. */
+ * the CPU's ports mostly idle, so the compares cost it no time (the loop's
+ * two halves here measured the same, one pixel a call over the default
+ * picture and a deep zoom, Zen 3). Returns the lane-iterations computed. */
 static uint64_t kv_pixel(const struct kernel_args *a, double ci, double cr,
 			 struct kernel_out *out)
 {
