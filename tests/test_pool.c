@@ -193,20 +193,36 @@ Test(concurrency_pool, rendezvous_sleepers_on_either_side_are_woken, .timeout = 
 	cr_assert(eq(long, atomic_load(&sum), 60 * 61 / 2));
 }
 
+/* Binds the calling thread to CPU c. */
+static void pin_to(int c)
+{
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(c, &one);
+	cr_assert(eq(int, sched_setaffinity(0, sizeof one, &one), 0));
+}
+
+/* The calling thread's affinity into *was (to restore), and its first CPUs,
+ * up to n, into cpus; returns how many. */
+static int first_cpus(cpu_set_t *was, int *cpus, int n)
+{
+	int got = 0;
+	cr_assert(eq(int, sched_getaffinity(0, sizeof *was, was), 0));
+	for (int c = 0; c < CPU_SETSIZE && got < n; c++)
+		if (CPU_ISSET(c, was))
+			cpus[got++] = c;
+	return got;
+}
+
 /* A process on one CPU (taskset, a container's cpuset): the pool made
  * there yields and sleeps where it would spin, and still runs every job
  * once, through a rendezvous and through a ring. */
 Test(concurrency_pool, one_cpu_pools_run_every_job, .timeout = 60)
 {
-	cpu_set_t was, one;
-	cr_assert(eq(int, sched_getaffinity(0, sizeof was, &was), 0));
-	CPU_ZERO(&one);
-	for (int c = 0; c < CPU_SETSIZE; c++)
-		if (CPU_ISSET(c, &was)) {
-			CPU_SET(c, &one);
-			break;
-		}
-	cr_assert(eq(int, sched_setaffinity(0, sizeof one, &one), 0));
+	cpu_set_t was;
+	int first;
+	first_cpus(&was, &first, 1);
+	pin_to(first);
 	many_jobs(2, 0); /* the workers inherit the one CPU */
 	many_jobs(2, 3);
 	cr_assert(eq(int, sched_setaffinity(0, sizeof was, &was), 0));
@@ -298,15 +314,6 @@ Test(concurrency_pool, hooks_run_on_every_worker)
 	cr_assert(eq(int, atomic_load(&hook_stopping), 5));
 }
 
-/* Binds the calling thread to CPU c. */
-static void pin_to(int c)
-{
-	cpu_set_t one;
-	CPU_ZERO(&one);
-	CPU_SET(c, &one);
-	cr_assert(eq(int, sched_setaffinity(0, sizeof one, &one), 0));
-}
-
 static int waiter_cpu;
 static atomic_int waiter_tid;
 static void pin_waiter(unsigned id)
@@ -342,12 +349,8 @@ static double cpu_of(int tid)
  * where the process has one CPU. */
 static struct pool *pinned_rendezvous(cpu_set_t *was, bool same)
 {
-	int cpus[2], n = 0;
-	cr_assert(eq(int, sched_getaffinity(0, sizeof *was, was), 0));
-	for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
-		if (CPU_ISSET(c, was))
-			cpus[n++] = c;
-	if (n < 2)
+	int cpus[2];
+	if (first_cpus(was, cpus, 2) < 2)
 		cr_skip_test("needs 2 CPUs");
 	struct pool *p;
 	struct pool_hooks h = {pin_waiter, NULL, 0};
