@@ -47,7 +47,7 @@
  * How it stays bit-identical to kernel_scalar:
  *  - Same operations in the same order, no contraction (-ffp-contract=off).
  *  - A lane's results are read at the iteration its pixel finished (in
- *    the head, caught by a blend at that iteration).
+ *    the head, from the states it stored at every iteration).
  *  - A pixel the head hands over resumes from its exact state, its count
  *    starting h iterations back (began = it - h).
  *  - A lane that kv_compact moves takes all of its pixel with it: C, Z, T,
@@ -276,14 +276,21 @@ static void kv_events(struct kv_state *v)
  * pixels at a time in lockstep, with no event. Most of a picture's outside
  * escapes within a few iterations, and in the refill loop each such pixel
  * costs an event (the loop's exit, mispredicted, and the settle: about as
- * much as 20 iterations of every lane). Here a lane that escapes is caught
- * by blends (its iteration, Tr and Ti) and goes on iterating on garbage
- * (growing to infinity, then NaN, which never compares greater), and a
- * block stops when all its lanes escaped, or after h iterations. A pixel
- * still going is put on todo with its state, and the refill loop resumes
- * it as if it had run those h iterations there (its count and its cycle
- * test are its own: see kv_settle). The same operations in the same order
- * as the loop, so the same bits. At h == max_iter, every pixel ends here.
+ * much as 20 iterations of every lane). Here each iteration stores Tr and
+ * Ti (stores, not blends: the load and store ports are idle) and counts,
+ * per lane, the iterations since its first escape (a sticky mask, subtracted
+ * as -1); a lane that escaped goes on iterating on garbage (growing to
+ * infinity, then NaN) until its block ends, all escaped or h iterations
+ * done. The count gives a lane's escape iteration, and the stores its Tr
+ * and Ti there. Blends of the iteration, Tr and Ti into three more vectors
+ * a lane (about 22 operations a vector-iteration, with spills) made the
+ * head 11% of AVX2's samples on the default picture; with the stores (12
+ * operations and 2 stores) the kernel took 4-5% less at h = 16, and a
+ * longer head paid: 7% at 32 (docs/benchmarks.md). A pixel still going is
+ * put on todo with its state, and the refill loop resumes it as if it had
+ * run those h iterations there (its count and its cycle test are its own:
+ * see kv_settle). The same operations in the same order as the loop, so
+ * the same bits. At h == max_iter, every pixel ends here.
  * Returns the number put on todo.
  */
 static uint32_t kv_head(struct kv_state *v, uint32_t *todo, double *hzr, double *hzi,
@@ -299,47 +306,45 @@ static uint32_t kv_head(struct kv_state *v, uint32_t *todo, double *hzr, double 
 
 	for (uint32_t b = 0; b < span; b += KV_LANES) {
 		kv_d cr[KV_ILV], zr[KV_ILV], zi[KV_ILV], tr[KV_ILV], ti[KV_ILV];
-		kv_d etr[KV_ILV], eti[KV_ILV];
-		kv_l done[KV_ILV], en[KV_ILV];
+		kv_d str[KV_HEAD][KV_ILV], sti[KV_HEAD][KV_ILV];
+		kv_l done[KV_ILV], cnt[KV_ILV];
 		for (int k = 0; k < KV_ILV; k++) {
 			/* crs has KV_LANES of padding; lanes past the span are
 			 * done from the start. */
 			memcpy(&cr[k], &v->crs[b + (uint32_t)k * KV_W], sizeof cr[k]);
 			done[k] = iota + (int64_t)(b + (uint32_t)k * KV_W) >= (kv_l){0} + (int64_t)span;
-			zr[k] = zi[k] = tr[k] = ti[k] = etr[k] = eti[k] = (kv_d){0};
-			en[k] = (kv_l){0};
+			zr[k] = zi[k] = tr[k] = ti[k] = (kv_d){0};
+			cnt[k] = (kv_l){0};
 		}
-		kv_l itv = {0};
-		for (uint32_t it = 0; it < h; it++) {
-			kv_l going = {0};
-			itv += 1;
+		uint32_t it = 0;
+		while (it < h) {
+			kv_l all = ~(kv_l){0};
 			for (int k = 0; k < KV_ILV; k++) {
 				KV_STEP(zr[k], zi[k], tr[k], ti[k], cr[k], ci);
-				kv_l e = KV_GT(tr[k] + ti[k], bail) & ~done[k];
-				en[k] = (e & itv) | (~e & en[k]);
-				etr[k] = kv_sel(e, tr[k], etr[k]);
-				eti[k] = kv_sel(e, ti[k], eti[k]);
-				done[k] |= e;
-				going |= ~done[k];
+				str[it][k] = tr[k], sti[it][k] = ti[k];
+				done[k] |= KV_GT(tr[k] + ti[k], bail);
+				cnt[k] -= done[k];
+				all &= done[k];
 			}
-			if (!KV_ANY(going))
+			it++;
+			if (KV_BITS(all) == (1u << KV_W) - 1)
 				break;
 		}
 		for (int k = 0; k < KV_ILV; k++) {
-			double a_zr[KV_W], a_zi[KV_W], a_tr[KV_W], a_ti[KV_W], a_etr[KV_W], a_eti[KV_W];
-			int64_t a_en[KV_W];
+			double a_zr[KV_W], a_zi[KV_W], a_tr[KV_W], a_ti[KV_W];
+			int64_t a_cnt[KV_W];
 			memcpy(a_zr, &zr[k], sizeof a_zr), memcpy(a_zi, &zi[k], sizeof a_zi);
 			memcpy(a_tr, &tr[k], sizeof a_tr), memcpy(a_ti, &ti[k], sizeof a_ti);
-			memcpy(a_etr, &etr[k], sizeof a_etr), memcpy(a_eti, &eti[k], sizeof a_eti);
-			memcpy(a_en, &en[k], sizeof a_en);
+			memcpy(a_cnt, &cnt[k], sizeof a_cnt);
 			for (unsigned j = 0; j < KV_W; j++) {
 				uint32_t i = b + (uint32_t)k * KV_W + j;
 				if (i >= span)
 					break;
-				if (a_en[j]) {
-					out->n[i] = (uint32_t)a_en[j];
-					out->tr[i] = a_etr[j], out->ti[i] = a_eti[j];
-					v->executed += (uint64_t)a_en[j];
+				if (a_cnt[j]) {
+					uint32_t e = it + 1 - (uint32_t)a_cnt[j];
+					out->n[i] = e;
+					out->tr[i] = str[e - 1][k][j], out->ti[i] = sti[e - 1][k][j];
+					v->executed += e;
 				} else if (h == max_iter) {
 					out->n[i] = max_iter;
 					out->tr[i] = a_tr[j], out->ti[i] = a_ti[j];
