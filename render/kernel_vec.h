@@ -117,12 +117,6 @@ typedef int64_t kv_l __attribute__((vector_size(KV_BYTES)));
 	} while (0)
 #define KV_STEP(zr, zi, tr, ti, cr, ci) KV_STEP_T(kv_d, zr, zi, tr, ti, cr, ci)
 
-/* m ? a : b, lane by lane (m is 0 or all ones). */
-static inline kv_d kv_sel(kv_l m, kv_d a, kv_d b)
-{
-	return (kv_d)(((kv_l)a & m) | ((kv_l)b & ~m));
-}
-
 /* The save interval: periods up to T are found within 2T iterations. */
 static inline int64_t kv_period_max(uint32_t max_iter)
 {
